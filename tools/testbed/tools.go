@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package testbed records the commands this module builds, so that go mod tidy
+// keeps their dependencies.
+package testbed
+
+import (
+	_ "k8s.io/kubernetes/cmd/kubeadm"
+)
