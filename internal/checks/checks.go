@@ -1,0 +1,202 @@
+// Package checks holds kubepki's rules: a registry of small pure functions,
+// each with a stable ID, title, severity, control references and the reason
+// it exists. A check reads evidence and the time it is given, never the
+// clock or the disk, and reports a finding for each place it looked at.
+//
+// A check that lacks its evidence reports notEvaluated with the reason. A
+// check that reports nothing at all is turned into notEvaluated by the
+// runner, so no check ever passes by default.
+package checks
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/inventory"
+	"github.com/kubepki/kubepki/internal/report"
+)
+
+// Policy holds the thresholds checks judge against.
+type Policy struct {
+	// LeafExpiryWarning and CAExpiryWarning: warn when a certificate
+	// expires within this long.
+	LeafExpiryWarning time.Duration
+	CAExpiryWarning   time.Duration
+	// MaxLeafValidity and MaxCAValidity: warn when a certificate's whole
+	// validity period is longer.
+	MaxLeafValidity time.Duration
+	MaxCAValidity   time.Duration
+	// MaxSigningDuration: the longest lifetime the controller-manager may
+	// give certificates it signs for CSRs.
+	MaxSigningDuration time.Duration
+	// MinRSABits and MinECBits: smaller keys are weak.
+	MinRSABits int
+	MinECBits  int
+}
+
+const day = 24 * time.Hour
+
+// DefaultPolicy is what kubepki judges against unless told otherwise.
+// kubeadm's own lifetimes (CA 10 years, leaves 1 year) pass; anything
+// longer is a choice someone should have made on purpose.
+func DefaultPolicy() Policy {
+	return Policy{
+		LeafExpiryWarning:  30 * day,
+		CAExpiryWarning:    180 * day,
+		MaxLeafValidity:    398 * day,
+		MaxCAValidity:      3653 * day,
+		MaxSigningDuration: 30 * day,
+		MinRSABits:         2048,
+		MinECBits:          256,
+	}
+}
+
+// Input is what a check reads.
+type Input struct {
+	// Target names the audited thing in findings.
+	Target string
+	// Node is the node's evidence; nil for non-node audits.
+	Node *evidence.Node
+	// Inventory is the node's certificates.
+	Inventory *inventory.Inventory
+	// Now is the instant expiry is judged at.
+	Now    time.Time
+	Policy Policy
+}
+
+// Check is one rule.
+type Check struct {
+	// ID is stable and kebab-case; reports, waivers and SARIF rules use it.
+	ID    string
+	Title string
+	// Severity applies when the check fails or warns.
+	Severity  report.Severity
+	Controls  report.Controls
+	Component string
+	// Scope says what the check audits: "node" today.
+	Scope string
+	// Why explains the risk, for the catalogue.
+	Why string
+	// Remediation says how to fix a failure.
+	Remediation string
+	// Run examines the input and records results.
+	Run func(in *Input, r *Results)
+}
+
+// Results collects one check's findings.
+type Results struct {
+	check    *Check
+	target   string
+	findings []report.Finding
+}
+
+func (r *Results) add(s report.Status, loc report.Location, format string, args ...any) {
+	f := report.Finding{
+		Check:     r.check.ID,
+		Title:     r.check.Title,
+		Status:    s,
+		Severity:  r.check.Severity,
+		Controls:  r.check.Controls,
+		Target:    r.target,
+		Component: r.check.Component,
+		Location:  loc,
+		Message:   fmt.Sprintf(format, args...),
+	}
+	if s == report.StatusFail || s == report.StatusWarn {
+		f.Remediation = r.check.Remediation
+	}
+	r.findings = append(r.findings, f)
+}
+
+// Fail records a failure at loc.
+func (r *Results) Fail(loc report.Location, format string, args ...any) {
+	r.add(report.StatusFail, loc, format, args...)
+}
+
+// Warn records a weakness that needs judgement.
+func (r *Results) Warn(loc report.Location, format string, args ...any) {
+	r.add(report.StatusWarn, loc, format, args...)
+}
+
+// Pass records that the evidence at loc meets the check.
+func (r *Results) Pass(loc report.Location, format string, args ...any) {
+	r.add(report.StatusPass, loc, format, args...)
+}
+
+// Info records a fact worth knowing that is neither good nor bad.
+func (r *Results) Info(loc report.Location, format string, args ...any) {
+	r.add(report.StatusInfo, loc, format, args...)
+}
+
+// NotEvaluated records that the evidence is missing, and why.
+func (r *Results) NotEvaluated(loc report.Location, format string, args ...any) {
+	r.add(report.StatusNotEvaluated, loc, format, args...)
+}
+
+var registry = map[string]*Check{}
+
+// register adds checks to the registry; IDs must be unique.
+func register(cs ...*Check) {
+	for _, c := range cs {
+		if _, dup := registry[c.ID]; dup {
+			panic("checks: duplicate check ID " + c.ID)
+		}
+		if c.Scope == "" {
+			c.Scope = "node"
+		}
+		registry[c.ID] = c
+	}
+}
+
+// All returns every check, sorted by ID.
+func All() []*Check {
+	out := make([]*Check, 0, len(registry))
+	for _, c := range registry {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Lookup returns the check with the given ID.
+func Lookup(id string) (*Check, bool) {
+	c, ok := registry[id]
+	return c, ok
+}
+
+// Run runs every check of the scope against in and returns the findings,
+// plus an error finding for each problem met while reading the evidence.
+func Run(scope string, in *Input) []report.Finding {
+	var out []report.Finding
+	for _, c := range All() {
+		if c.Scope != scope {
+			continue
+		}
+		r := &Results{check: c, target: in.Target}
+		c.Run(in, r)
+		if len(r.findings) == 0 {
+			r.NotEvaluated(report.Location{}, "the check found nothing to judge")
+		}
+		out = append(out, r.findings...)
+	}
+	if in.Node != nil {
+		for _, p := range in.Node.Problems {
+			out = append(out, report.Finding{
+				Check:     ReadErrorID,
+				Title:     "File could not be read or parsed",
+				Status:    report.StatusError,
+				Severity:  report.SeverityInfo,
+				Target:    in.Target,
+				Component: p.Component,
+				Location:  report.Location{Path: p.Path},
+				Message:   fmt.Sprintf("%s: %s; the checks that need this file report notEvaluated or judge without it", p.Path, p.Message),
+			})
+		}
+	}
+	return out
+}
+
+// ReadErrorID is the check ID of findings that report unreadable input.
+const ReadErrorID = "read-error"

@@ -1,0 +1,86 @@
+package parse
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	apiserverv1 "k8s.io/apiserver/pkg/apis/apiserver/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"sigs.k8s.io/yaml"
+)
+
+// Kubeconfig parses a kubeconfig with client-go's loader. Paths inside it
+// are left as written; the caller resolves them against the file's
+// directory.
+func Kubeconfig(data []byte) (*clientcmdapi.Config, error) {
+	cfg, err := clientcmd.Load(data)
+	if err != nil {
+		return nil, fmt.Errorf("parsing kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// KubeletConfig parses a KubeletConfiguration file. Fields holds the dotted
+// paths of every field the file sets, so that an explicit value can be told
+// from a default.
+func KubeletConfig(data []byte) (*kubeletv1beta1.KubeletConfiguration, map[string]bool, error) {
+	var raw map[string]any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, nil, fmt.Errorf("parsing kubelet config: %w", err)
+	}
+	if raw == nil {
+		return nil, nil, fmt.Errorf("parsing kubelet config: empty document")
+	}
+	kind, _ := raw["kind"].(string)
+	if kind != "KubeletConfiguration" {
+		return nil, nil, fmt.Errorf("parsing kubelet config: kind is %q, want KubeletConfiguration", kind)
+	}
+	var cfg kubeletv1beta1.KubeletConfiguration
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return nil, nil, fmt.Errorf("parsing kubelet config: %w", err)
+	}
+	fields := map[string]bool{}
+	collectFields("", raw, fields, 0)
+	return &cfg, fields, nil
+}
+
+func collectFields(prefix string, m map[string]any, out map[string]bool, depth int) {
+	if depth > 8 {
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := k
+		if prefix != "" {
+			p = prefix + "." + k
+		}
+		out[p] = true
+		if sub, ok := m[k].(map[string]any); ok {
+			collectFields(p, sub, out, depth+1)
+		}
+	}
+}
+
+// AuthenticationConfig parses kube-apiserver's structured authentication
+// configuration (--authentication-config), any of its API versions: the
+// fields kubepki reads are the same in v1alpha1, v1beta1 and v1.
+func AuthenticationConfig(data []byte) (*apiserverv1.AuthenticationConfiguration, error) {
+	var cfg apiserverv1.AuthenticationConfiguration
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("parsing authentication config: %w", err)
+	}
+	if cfg.Kind != "AuthenticationConfiguration" {
+		return nil, fmt.Errorf("parsing authentication config: kind is %q, want AuthenticationConfiguration", cfg.Kind)
+	}
+	if !strings.HasPrefix(cfg.APIVersion, "apiserver.config.k8s.io/") {
+		return nil, fmt.Errorf("parsing authentication config: apiVersion %q is not apiserver.config.k8s.io", cfg.APIVersion)
+	}
+	return &cfg, nil
+}

@@ -1,0 +1,381 @@
+package node
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/nodefs"
+	"github.com/kubepki/kubepki/internal/parse"
+)
+
+// kubeconfigGlobs are where kubeconfigs are looked for, besides those named
+// by flags. Home directories hold people's kubeconfigs (Personal).
+var kubeconfigGlobs = []string{
+	"/etc/kubernetes/*.conf",
+	"/root/.kube/config",
+	"/home/*/.kube/config",
+	"/etc/rancher/k3s/k3s.yaml",
+	"/var/lib/rancher/k3s/server/cred/*.kubeconfig",
+	"/var/lib/rancher/k3s/agent/*.kubeconfig",
+	"/etc/rancher/rke2/rke2.yaml",
+	"/var/lib/rancher/rke2/server/cred/*.kubeconfig",
+	"/var/lib/rancher/rke2/agent/*.kubeconfig",
+}
+
+// pkiDirs are walked for certificates and keys.
+var pkiDirs = []string{
+	"/etc/kubernetes/pki",
+	"/var/lib/kubelet/pki",
+	"/var/lib/rancher/k3s/server/tls",
+	"/var/lib/rancher/k3s/agent",
+	"/var/lib/rancher/rke2/server/tls",
+	"/var/lib/rancher/rke2/agent",
+}
+
+func (r *reader) readKubeconfigs() {
+	paths := []string{}
+	seen := map[string]bool{}
+	add := func(p string) {
+		if res, err := r.fs.Resolve(p); err == nil {
+			if seen[res] {
+				return
+			}
+			seen[res] = true
+		}
+		paths = append(paths, p)
+	}
+	for _, g := range kubeconfigGlobs {
+		matches, err := r.fs.Glob(g)
+		if err != nil {
+			continue
+		}
+		for _, m := range matches {
+			add(m)
+		}
+	}
+	for _, ref := range r.n.FileRefs {
+		if strings.HasSuffix(ref.Field, "kubeconfig") {
+			add(ref.Path)
+		}
+	}
+	for _, p := range paths {
+		r.readKubeconfig(p)
+	}
+}
+
+func (r *reader) readKubeconfig(p string) {
+	data, in, err := r.fs.ReadFile(p, maxConfigBytes)
+	if err != nil {
+		r.problem(p, "kubeconfig", err)
+		return
+	}
+	cfg, err := parse.Kubeconfig(data)
+	if err != nil {
+		r.n.Problemf(p, "kubeconfig", err.Error())
+		return
+	}
+	kc := evidence.Kubeconfig{File: fileOf(in), CurrentContext: cfg.CurrentContext}
+	kc.Path = p
+	kc.Personal = strings.HasPrefix(p, "/home/") || strings.HasPrefix(p, "/root/")
+	dir := path.Dir(p)
+	abs := func(f string) string {
+		if f == "" || path.IsAbs(f) {
+			return f
+		}
+		return path.Join(dir, f)
+	}
+	for _, name := range sortedKeys(cfg.AuthInfos) {
+		ai := cfg.AuthInfos[name]
+		u := evidence.KubeconfigUser{Name: name, HasToken: ai.Token != "" || ai.TokenFile != "", HasBasicAuth: ai.Username != "" || ai.Password != ""}
+		if ai.Exec != nil {
+			u.Exec = ai.Exec.Command
+		}
+		if ai.AuthProvider != nil {
+			u.AuthProvider = ai.AuthProvider.Name
+		}
+		source := "kubeconfig:" + name
+		switch {
+		case len(ai.ClientCertificateData) > 0:
+			u.Embedded = true
+			c, errs := parse.PEM(ai.ClientCertificateData)
+			for _, e := range errs {
+				r.n.Problemf(p, "kubeconfig", "user "+name+" client-certificate-data: "+e.Error())
+			}
+			if len(c.Certs) > 0 {
+				u.ClientCert = c.Certs[0]
+				r.n.CertFiles = append(r.n.CertFiles, evidence.CertFile{File: kc.File, Source: source, Certs: c.Certs})
+			}
+		case ai.ClientCertificate != "":
+			u.ClientCertPath = abs(ai.ClientCertificate)
+			resolved := r.addRef(u.ClientCertPath, p, "users["+name+"].client-certificate")
+			r.readPEMFile(u.ClientCertPath, "kubeconfig", true)
+			for _, cf := range r.n.CertFiles {
+				if cf.Path == resolved && cf.Source == "file" && len(cf.Certs) > 0 {
+					u.ClientCert = cf.Certs[0]
+				}
+			}
+		}
+		switch {
+		case len(ai.ClientKeyData) > 0:
+			c, errs := parse.PEM(ai.ClientKeyData)
+			for _, e := range errs {
+				r.n.Problemf(p, "kubeconfig", "user "+name+" client-key-data: "+e.Error())
+			}
+			r.addPEM(kc.File, source, parse.PEMContents{Keys: c.Keys, EncryptedKeys: c.EncryptedKeys})
+		case ai.ClientKey != "":
+			u.ClientKeyPath = abs(ai.ClientKey)
+			r.addRef(u.ClientKeyPath, p, "users["+name+"].client-key")
+			r.readPEMFile(u.ClientKeyPath, "kubeconfig", true)
+		}
+		kc.Users = append(kc.Users, u)
+	}
+	for _, name := range sortedKeys(cfg.Clusters) {
+		cl := cfg.Clusters[name]
+		c := evidence.KubeconfigCluster{Name: name, Server: cl.Server, InsecureSkipTLSVerify: cl.InsecureSkipTLSVerify}
+		switch {
+		case len(cl.CertificateAuthorityData) > 0:
+			pc, errs := parse.PEM(cl.CertificateAuthorityData)
+			for _, e := range errs {
+				r.n.Problemf(p, "kubeconfig", "cluster "+name+" certificate-authority-data: "+e.Error())
+			}
+			c.CA = pc.Certs
+		case cl.CertificateAuthority != "":
+			c.CAPath = abs(cl.CertificateAuthority)
+			resolved := r.addRef(c.CAPath, p, "clusters["+name+"].certificate-authority")
+			r.readPEMFile(c.CAPath, "kubeconfig", true)
+			for _, cf := range r.n.CertFiles {
+				if cf.Path == resolved && cf.Source == "file" {
+					c.CA = cf.Certs
+				}
+			}
+		}
+		kc.Clusters = append(kc.Clusters, c)
+	}
+	r.n.Kubeconfigs = append(r.n.Kubeconfigs, kc)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// readPKI walks the PKI directories, then reads every certificate or key
+// file a component names that lies elsewhere.
+func (r *reader) readPKI() {
+	for _, dir := range pkiDirs {
+		errs := r.fs.Walk(dir, maxFilesPerDir, func(p string, in nodefs.Info) {
+			if !pemName(p) {
+				return
+			}
+			r.readPEMFile(p, "pki", false)
+		})
+		for _, err := range errs {
+			r.problem(pathOf(err, dir), "pki", err)
+		}
+	}
+	for _, ref := range r.n.FileRefs {
+		if pemFlag(ref.Field) {
+			r.readPEMFile(ref.Path, ref.By, true)
+		}
+	}
+}
+
+func pathOf(err error, def string) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Path
+	}
+	return def
+}
+
+// pemName reports whether a file name looks like a certificate or key.
+func pemName(p string) bool {
+	for _, ext := range []string{".crt", ".pem", ".key", ".cert", ".cer"} {
+		if strings.HasSuffix(p, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *reader) readTokenFiles() {
+	api := r.n.Component("kube-apiserver")
+	p, ok := api.Flag("token-auth-file")
+	if !ok || p == "" {
+		return
+	}
+	data, in, err := r.fs.ReadFile(p, maxTokenFileBytes)
+	if err != nil {
+		r.problem(p, "kube-apiserver", err)
+		r.n.TokenFiles = append(r.n.TokenFiles, evidence.TokenFile{File: evidence.File{Path: p}, Component: "kube-apiserver"})
+		return
+	}
+	entries, errs := parse.TokenCSV(data)
+	for _, e := range errs {
+		r.n.Problemf(p, "kube-apiserver", e.Error())
+	}
+	tf := evidence.TokenFile{File: fileOf(in), Entries: entries, Component: "kube-apiserver"}
+	tf.Path = p
+	r.n.TokenFiles = append(r.n.TokenFiles, tf)
+}
+
+func (r *reader) readAuthenticationConfig() {
+	api := r.n.Component("kube-apiserver")
+	p, ok := api.Flag("authentication-config")
+	if !ok || p == "" {
+		return
+	}
+	data, _, err := r.fs.ReadFile(p, maxConfigBytes)
+	if err != nil {
+		r.problem(p, "kube-apiserver", err)
+		return
+	}
+	cfg, err := parse.AuthenticationConfig(data)
+	if err != nil {
+		r.n.Problemf(p, "kube-apiserver", err.Error())
+		return
+	}
+	ac := &evidence.AuthenticationConfig{Path: p}
+	if a := cfg.Anonymous; a != nil {
+		ac.Anonymous = &evidence.AnonymousConfig{Enabled: a.Enabled}
+		for _, c := range a.Conditions {
+			ac.Anonymous.Paths = append(ac.Anonymous.Paths, c.Path)
+		}
+	}
+	for _, j := range cfg.JWT {
+		ac.JWTIssuers = append(ac.JWTIssuers, j.Issuer.URL)
+	}
+	r.n.AuthenticationConfig = ac
+}
+
+// auditRuleFiles are where auditd's rules live: augenrules' fragments and
+// the compiled file.
+var auditRuleGlobs = []string{"/etc/audit/rules.d/*.rules", "/etc/audit/audit.rules"}
+
+func (r *reader) readAuditRules() {
+	var rules *evidence.AuditRules
+	for _, g := range auditRuleGlobs {
+		matches, _ := r.fs.Glob(g)
+		for _, p := range matches {
+			data, _, err := r.fs.ReadFile(p, maxConfigBytes)
+			if err != nil {
+				r.problem(p, "audit", err)
+				continue
+			}
+			if rules == nil {
+				rules = &evidence.AuditRules{}
+			}
+			rules.Files = append(rules.Files, p)
+			watches, errs := parse.AuditRules(p, data)
+			for _, e := range errs {
+				r.n.Problemf(p, "audit", e.Error())
+			}
+			rules.Watches = append(rules.Watches, watches...)
+		}
+	}
+	r.n.AuditRules = rules
+}
+
+// trustStoreDirs are the OS trust stores of Debian/Ubuntu and of
+// RHEL/Fedora/SUSE-like systems.
+var trustStoreDirs = []string{"/usr/local/share/ca-certificates", "/etc/ssl/certs", "/etc/pki/ca-trust/source/anchors", "/etc/pki/ca-trust/extracted/pem", "/etc/pki/trust/anchors"}
+
+// readTrustStore fingerprints every certificate the OS trusts. It does not
+// parse them: the checks compare fingerprints with the cluster's CAs.
+func (r *reader) readTrustStore() {
+	seen := map[string]bool{}
+	for _, dir := range trustStoreDirs {
+		if !r.fs.Exists(dir) {
+			continue
+		}
+		r.n.TrustStoreDirs = append(r.n.TrustStoreDirs, dir)
+		errs := r.fs.Walk(dir, maxFilesPerDir, func(p string, in nodefs.Info) {
+			if seen[in.Resolved] {
+				return
+			}
+			seen[in.Resolved] = true
+			data, _, err := r.fs.ReadFile(p, maxBundleBytes)
+			if err != nil {
+				r.problem(p, "trust-store", err)
+				return
+			}
+			for rest := data; ; {
+				var b *pem.Block
+				b, rest = pem.Decode(rest)
+				if b == nil {
+					break
+				}
+				if b.Type != "CERTIFICATE" && b.Type != "TRUSTED CERTIFICATE" {
+					continue
+				}
+				sum := sha256.Sum256(b.Bytes)
+				r.n.TrustStore = append(r.n.TrustStore, evidence.TrustedCert{Path: p, SHA256: hex.EncodeToString(sum[:])})
+			}
+		})
+		for _, err := range errs {
+			r.problem(pathOf(err, dir), "trust-store", err)
+		}
+	}
+}
+
+func (r *reader) readKubeletPKI() {
+	const dir = "/var/lib/kubelet/pki"
+	entries, err := r.fs.ReadDir(dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			r.problem(dir, "kubelet", err)
+		}
+		return
+	}
+	k := &evidence.KubeletPKI{Dir: dir}
+	if res, err := r.fs.Resolve(dir + "/kubelet-client-current.pem"); err == nil {
+		k.Current = res
+	}
+	for _, e := range entries {
+		p := dir + "/" + e.Name()
+		switch {
+		case e.Name() == "kubelet-client-current.pem":
+		case strings.HasPrefix(e.Name(), "kubelet-client-") && strings.HasSuffix(e.Name(), ".pem"):
+			if p != k.Current {
+				k.Rotated = append(k.Rotated, p)
+			}
+		case e.Name() == "kubelet.crt":
+			k.ServingCert = p
+		}
+	}
+	r.n.KubeletPKI = k
+}
+
+func (r *reader) readHostname() {
+	if data, _, err := r.fs.ReadFile("/etc/hostname", 4096); err == nil {
+		if h := strings.TrimSpace(string(data)); h != "" {
+			r.n.Name = h
+			return
+		}
+	}
+	if k := r.n.Kubelet; k != nil {
+		if h, ok := k.Flags.Flag("hostname-override"); ok && h != "" {
+			r.n.Name = h
+			return
+		}
+	}
+	for _, kc := range r.n.Kubeconfigs {
+		for _, u := range kc.Users {
+			if u.ClientCert != nil && strings.HasPrefix(u.ClientCert.Subject.CommonName, "system:node:") {
+				r.n.Name = strings.TrimPrefix(u.ClientCert.Subject.CommonName, "system:node:")
+				return
+			}
+		}
+	}
+}
