@@ -9,22 +9,6 @@ import (
 	"github.com/kubepki/kubepki/internal/report"
 )
 
-// pciTitles name the PCI guidance items the checks map to, in kubepki's
-// own short words.
-var pciTitles = map[string]string{
-	"1.1": "Authenticated access to every API",
-	"1.2": "No generic administrator accounts",
-	"1.3": "Revocable credentials",
-	"1.4": "Credentials stored securely",
-	"1.5": "Workload credentials only where needed",
-	"1.6": "Multi-factor authentication for people",
-	"5.1": "Certificate revocation and rotation",
-	"5.2": "Cluster PKI not trusted outside the cluster",
-}
-
-// PCITitle returns the short title of a PCI guidance item, or "".
-func PCITitle(item string) string { return pciTitles[item] }
-
 // catalogueEntry is the JSON form of a check for `kubepki checks -o json`.
 type catalogueEntry struct {
 	ID          string          `json:"id"`
@@ -76,7 +60,7 @@ func WriteMarkdown(w io.Writer) error {
 			strings.Join(c.Controls.PCI, ", "), dash(c.Controls.CIS), dash(c.Controls.MITRE), c.Title)
 	}
 	b.WriteString("\n## By PCI item\n\n")
-	for _, item := range []string{"1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "5.1", "5.2"} {
+	for _, item := range report.PCIItems {
 		var ids []string
 		for _, c := range All() {
 			for _, p := range c.Controls.PCI {
@@ -85,7 +69,7 @@ func WriteMarkdown(w io.Writer) error {
 				}
 			}
 		}
-		fmt.Fprintf(&b, "- **%s %s**: %s\n", item, pciTitles[item], dash(ids))
+		fmt.Fprintf(&b, "- **%s %s**: %s\n", item, report.PCITitle(item), dash(ids))
 	}
 	b.WriteString("\n## Checks\n")
 	for _, c := range All() {

@@ -349,3 +349,23 @@ func Read(r io.Reader) (*Report, error) {
 	}
 	return &rep, nil
 }
+
+// PCIItems are the items of the PCI SSC guidance for containers and
+// container orchestration tools that kubepki checks, in document order:
+// section 1 (authentication) and section 5 (PKI).
+var PCIItems = []string{"1.1", "1.2", "1.3", "1.4", "1.5", "1.6", "5.1", "5.2"}
+
+// pciTitles name the PCI guidance items in kubepki's own short words.
+var pciTitles = map[string]string{
+	"1.1": "Authenticated access to every API",
+	"1.2": "No generic administrator accounts",
+	"1.3": "Revocable credentials",
+	"1.4": "Credentials stored securely",
+	"1.5": "Workload credentials only where needed",
+	"1.6": "Multi-factor authentication for people",
+	"5.1": "Certificate revocation and rotation",
+	"5.2": "Cluster PKI not trusted outside the cluster",
+}
+
+// PCITitle returns the short title of a PCI guidance item, or "".
+func PCITitle(item string) string { return pciTitles[item] }

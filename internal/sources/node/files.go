@@ -61,9 +61,18 @@ func (r *reader) readKubeconfigs() {
 		}
 	}
 	for _, ref := range r.n.FileRefs {
-		if strings.HasSuffix(ref.Field, "kubeconfig") {
-			add(ref.Path)
+		if !strings.HasSuffix(ref.Field, "kubeconfig") {
+			continue
 		}
+		// The kubelet reads its bootstrap kubeconfig only until it has a
+		// client certificate; kubeadm deletes it after joining, so a
+		// missing one is normal and not worth an error.
+		if ref.Field == "--bootstrap-kubeconfig" {
+			if _, err := r.fs.Resolve(ref.Path); errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+		}
+		add(ref.Path)
 	}
 	for _, p := range paths {
 		r.readKubeconfig(p)
