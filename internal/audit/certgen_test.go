@@ -107,6 +107,14 @@ func TestIssuedWeaknesses(t *testing.T) {
 				CommonName: "kube-apiserver", Server: true, DNSNames: []string{"kubernetes"},
 				NotBefore: now.AddDate(-1, 0, -1), NotAfter: now.AddDate(0, 0, -1)}, ca))
 		}},
+		{"renewed certificate reusing another's key", "key-reuse", "apiserver-kubelet-client.crt", func(t *testing.T, root string) func() {
+			apiserver, err := certgen.Load(filepath.Join(root, pki, "apiserver.crt"), filepath.Join(root, pki, "apiserver.key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return replace(t, root, "apiserver-kubelet-client", issue(t, certgen.Spec{
+				CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}, Client: true, Signer: apiserver.Key}, ca))
+		}},
 		{"leaf valid for ten years", "cert-validity-period", "front-proxy-client.crt", func(t *testing.T, root string) func() {
 			return replace(t, root, "front-proxy-client", issue(t, certgen.Spec{
 				CommonName: "front-proxy-client", Client: true, NotAfter: now.AddDate(10, 0, 0)}, fpCA))

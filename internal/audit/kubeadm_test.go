@@ -2,11 +2,13 @@ package audit_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +23,50 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testbed.Cleanup()
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() {
+		code = everyCheckFailedAndPassed()
+	}
 	os.Exit(code)
+}
+
+// outcomes records, across every audit the tests make, which checks were
+// seen failing (fail or warn) and which passing.
+var outcomes = struct {
+	sync.Mutex
+	failed, passed map[string]bool
+}{failed: map[string]bool{}, passed: map[string]bool{}}
+
+func record(r *report.Report) {
+	outcomes.Lock()
+	defer outcomes.Unlock()
+	for _, f := range r.Findings {
+		switch {
+		case f.Failing():
+			outcomes.failed[f.Check] = true
+		case f.Status == report.StatusPass:
+			outcomes.passed[f.Check] = true
+		}
+	}
+}
+
+// everyCheckFailedAndPassed holds the suite to the rule that every check
+// has a test that makes it fail and one that makes it pass.
+func everyCheckFailedAndPassed() int {
+	code := 0
+	for _, c := range checks.All() {
+		if c.Scope != "node" {
+			continue
+		}
+		if !outcomes.failed[c.ID] {
+			fmt.Fprintf(os.Stderr, "check %s: no test makes it fail or warn\n", c.ID)
+			code = 1
+		}
+		if !outcomes.passed[c.ID] {
+			fmt.Fprintf(os.Stderr, "check %s: no test makes it pass\n", c.ID)
+			code = 1
+		}
+	}
+	return code
 }
 
 // now is inside the validity of a freshly written kubeadm node.
@@ -29,7 +74,9 @@ var now = time.Now().UTC()
 
 func auditAt(t *testing.T, root string, at time.Time) *report.Report {
 	t.Helper()
-	return audit.Node(context.Background(), audit.NodeOptions{Root: root, Now: at, Policy: checks.DefaultPolicy()})
+	r := audit.Node(context.Background(), audit.NodeOptions{Root: root, Now: at, Policy: checks.DefaultPolicy()})
+	record(r)
+	return r
 }
 
 // findings returns the findings of one check.
@@ -295,6 +342,12 @@ func TestKubeadmWeaknesses(t *testing.T) {
 		}},
 		{"controller-manager always-allow paths", "controller-manager-always-allow-paths", "/metrics", func(t *testing.T, root string) func() {
 			return edit(t, root, "etc/kubernetes/manifests/kube-controller-manager.yaml", setFlag("authorization-always-allow-paths", "/healthz,/metrics"))
+		}},
+		{"controller-manager on every interface", "controller-manager-bind-address", "--bind-address", func(t *testing.T, root string) func() {
+			return edit(t, root, "etc/kubernetes/manifests/kube-controller-manager.yaml", setFlag("bind-address", "0.0.0.0"))
+		}},
+		{"scheduler always-allow paths", "scheduler-always-allow-paths", "/configz", func(t *testing.T, root string) func() {
+			return edit(t, root, "etc/kubernetes/manifests/kube-scheduler.yaml", setFlag("authorization-always-allow-paths", "/healthz,/configz"))
 		}},
 		{"scheduler on every interface", "scheduler-bind-address", "--bind-address", func(t *testing.T, root string) func() {
 			return edit(t, root, "etc/kubernetes/manifests/kube-scheduler.yaml", setFlag("bind-address", "0.0.0.0"))

@@ -51,6 +51,9 @@ type Spec struct {
 	Client, Server bool
 	DNSNames       []string
 	IPs            []net.IP
+	// Signer reuses an existing key instead of generating one, as a
+	// careless renewal does; Key is then ignored.
+	Signer crypto.Signer
 }
 
 // Pair is a certificate with its private key.
@@ -62,9 +65,12 @@ type Pair struct {
 // New makes the certificate spec describes, signed by issuer, or
 // self-signed when issuer is nil.
 func New(spec Spec, issuer *Pair) (*Pair, error) {
-	key, err := newKey(spec.Key)
-	if err != nil {
-		return nil, err
+	key := spec.Signer
+	if key == nil {
+		var err error
+		if key, err = newKey(spec.Key); err != nil {
+			return nil, err
+		}
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {
