@@ -23,6 +23,9 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testbed.Cleanup()
+	if benchRoot != "" {
+		os.RemoveAll(benchRoot)
+	}
 	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() {
 		code = everyCheckFailedAndPassed()
 	}

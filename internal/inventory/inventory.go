@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"fmt"
 	"path"
@@ -64,10 +65,11 @@ func Fingerprint(c *x509.Certificate) string {
 // Build makes the inventory of a node.
 func Build(n *evidence.Node) *Inventory {
 	inv := &Inventory{byPath: map[string][]*Entry{}}
+	names := nameCache{}
 	for i := range n.CertFiles {
 		cf := &n.CertFiles[i]
 		for idx, c := range cf.Certs {
-			e := &Entry{Cert: c, Report: describe(c, cf, idx)}
+			e := &Entry{Cert: c, Report: describe(c, cf, idx, names)}
 			inv.Entries = append(inv.Entries, e)
 			inv.byPath[cf.Path] = append(inv.byPath[cf.Path], e)
 		}
@@ -97,15 +99,28 @@ func (inv *Inventory) Certificates() []report.Certificate {
 	return out
 }
 
-func describe(c *x509.Certificate, cf *evidence.CertFile, idx int) report.Certificate {
+// nameCache formats each distinct distinguished name once: thousands of
+// leaves share a handful of issuers.
+type nameCache map[string]string
+
+func (nc nameCache) format(raw []byte, name pkix.Name) string {
+	if s, ok := nc[string(raw)]; ok {
+		return s
+	}
+	s := name.String()
+	nc[string(raw)] = s
+	return s
+}
+
+func describe(c *x509.Certificate, cf *evidence.CertFile, idx int, names nameCache) report.Certificate {
 	sha := Fingerprint(c)
 	pk := parse.CertPublicKey(c)
 	rc := report.Certificate{
 		Path:               cf.Path,
 		Index:              idx,
 		Source:             cf.Source,
-		Subject:            c.Subject.String(),
-		Issuer:             c.Issuer.String(),
+		Subject:            names.format(c.RawSubject, c.Subject),
+		Issuer:             names.format(c.RawIssuer, c.Issuer),
 		Serial:             fmt.Sprintf("%x", c.SerialNumber),
 		SHA256:             sha,
 		NotBefore:          c.NotBefore.UTC(),

@@ -156,20 +156,41 @@ func (f FS) ReadFile(p string, max int64) ([]byte, Info, error) {
 	if err != nil {
 		return nil, Info{}, err
 	}
+	return f.ReadInfo(in, max)
+}
+
+// ReadInfo reads the file that in describes, as found by Stat or Walk,
+// without resolving its path again. It refuses anything but a regular file
+// of at most max bytes, judged on the opened file itself, so a file swapped
+// for a link or a larger file after in was taken is refused too.
+func (f FS) ReadInfo(in Info, max int64) ([]byte, Info, error) {
+	p := in.Path
 	if !in.Mode.IsRegular() {
 		return nil, in, &fs.PathError{Op: "read", Path: p, Err: fmt.Errorf("not a regular file (%s)", in.Mode.Type())}
 	}
 	if in.Size > max {
 		return nil, in, &fs.PathError{Op: "read", Path: p, Err: fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, in.Size, max)}
 	}
-	// O_NOFOLLOW would refuse nothing here: the path is already resolved.
-	fh, err := os.Open(f.host(in.Resolved))
+	// The path is resolved: a link in its last element now is a swap.
+	fh, err := os.OpenFile(f.host(in.Resolved), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, in, err
+		return nil, in, &fs.PathError{Op: "open", Path: p, Err: unwrapPath(err)}
 	}
 	defer fh.Close()
-	// The file may grow between Stat and Read: read at most max+1 bytes.
-	data, err := io.ReadAll(io.LimitReader(fh, max+1))
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, in, &fs.PathError{Op: "stat", Path: p, Err: unwrapPath(err)}
+	}
+	in = infoOf(p, in.Resolved, fi)
+	if !fi.Mode().IsRegular() {
+		return nil, in, &fs.PathError{Op: "read", Path: p, Err: fmt.Errorf("not a regular file (%s)", fi.Mode().Type())}
+	}
+	if fi.Size() > max {
+		return nil, in, &fs.PathError{Op: "read", Path: p, Err: fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, fi.Size(), max)}
+	}
+	// The file may grow while it is read: read at most max+1 bytes.
+	data := make([]byte, 0, fi.Size()+1)
+	data, err = readAll(io.LimitReader(fh, max+1), data)
 	if err != nil {
 		return nil, in, &fs.PathError{Op: "read", Path: p, Err: err}
 	}
@@ -177,6 +198,23 @@ func (f FS) ReadFile(p string, max int64) ([]byte, Info, error) {
 		return nil, in, &fs.PathError{Op: "read", Path: p, Err: fmt.Errorf("%w: over %d bytes", ErrTooLarge, max)}
 	}
 	return data, in, nil
+}
+
+// readAll reads r to its end into buf, which is sized for the whole file.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // Exists reports whether p exists (following links). Errors other than
@@ -221,17 +259,22 @@ func (f FS) Glob(pattern string) ([]string, error) {
 
 // Walk calls fn for every regular file (following links to files, not to
 // directories) under the directory p, up to maxFiles files. It returns the
-// errors met on the way, each naming its path, and goes on past them.
+// errors met on the way, each naming its path, and goes on past them. The
+// Info given to fn is ready for ReadInfo, which stats the opened file: for
+// entries that are not links Walk neither resolves nor stats them, so its
+// Mode holds only the type, Size is -1 and UID and GID are -1. That keeps
+// large PKI directories as cheap to read as a bare loop over their files.
 func (f FS) Walk(p string, maxFiles int, fn func(p string, in Info)) []error {
 	var errs []error
 	count := 0
-	var walk func(dir string, depth int)
-	walk = func(dir string, depth int) {
+	full := false
+	var walk func(dir, resolved string, depth int)
+	walk = func(dir, resolved string, depth int) {
 		if depth > 32 {
 			errs = append(errs, &fs.PathError{Op: "walk", Path: dir, Err: errors.New("directory tree too deep")})
 			return
 		}
-		entries, err := f.ReadDir(dir)
+		entries, err := os.ReadDir(f.host(resolved))
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, &fs.PathError{Op: "list", Path: dir, Err: unwrapPath(err)})
@@ -239,28 +282,44 @@ func (f FS) Walk(p string, maxFiles int, fn func(p string, in Info)) []error {
 			return
 		}
 		for _, e := range entries {
-			child := path.Join(dir, e.Name())
-			if e.IsDir() {
-				walk(child, depth+1)
-				continue
+			if full {
+				return
 			}
-			in, err := f.Stat(child)
-			if err != nil {
-				errs = append(errs, &fs.PathError{Op: "stat", Path: child, Err: unwrapPath(err)})
+			child, childResolved := path.Join(dir, e.Name()), path.Join(resolved, e.Name())
+			var in Info
+			switch {
+			case e.Type()&fs.ModeSymlink != 0:
+				if in, err = f.Stat(child); err != nil {
+					errs = append(errs, &fs.PathError{Op: "stat", Path: child, Err: unwrapPath(err)})
+					continue
+				}
+			case e.IsDir():
+				walk(child, childResolved, depth+1)
 				continue
+			default:
+				in = Info{Path: child, Resolved: childResolved, Mode: e.Type(), Size: -1, UID: -1, GID: -1}
 			}
 			if !in.Mode.IsRegular() {
 				continue
 			}
 			if count >= maxFiles {
 				errs = append(errs, &fs.PathError{Op: "walk", Path: p, Err: fmt.Errorf("more than %d files, the rest not read", maxFiles)})
+				full = true
 				return
 			}
 			count++
 			fn(child, in)
 		}
 	}
-	walk(path.Clean("/"+p), 0)
+	start := path.Clean("/" + p)
+	resolved, err := f.Resolve(start)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, &fs.PathError{Op: "list", Path: start, Err: unwrapPath(err)})
+		}
+		return errs
+	}
+	walk(start, resolved, 0)
 	return errs
 }
 

@@ -53,13 +53,14 @@ func PEM(data []byte) (PEMContents, []error) {
 			break
 		}
 		out.Blocks++
-		line := lineOf(data, start+bytes.Index(rest, []byte("-----BEGIN")))
+		begin := start + bytes.Index(rest, []byte("-----BEGIN"))
+		line := func() int { return lineOf(data, begin) }
 		rest = next
 		switch block.Type {
 		case "CERTIFICATE":
 			c, err := x509.ParseCertificate(block.Bytes)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("line %d: certificate: %w", line, err))
+				errs = append(errs, fmt.Errorf("line %d: certificate: %w", line(), err))
 				continue
 			}
 			out.Certs = append(out.Certs, c)
@@ -70,7 +71,7 @@ func PEM(data []byte) (PEMContents, []error) {
 			}
 			k, err := privateKey(block)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("line %d: %s: %w", line, block.Type, err))
+				errs = append(errs, fmt.Errorf("line %d: %s: %w", line(), block.Type, err))
 				continue
 			}
 			out.Keys = append(out.Keys, k)

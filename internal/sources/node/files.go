@@ -183,14 +183,22 @@ func sortedKeys[V any](m map[string]V) []string {
 // file a component names that lies elsewhere.
 func (r *reader) readPKI() {
 	for _, dir := range pkiDirs {
+		var files []nodefs.Info
 		errs := r.fs.Walk(dir, maxFilesPerDir, func(p string, in nodefs.Info) {
-			if !pemName(p) {
-				return
+			if pemName(p) && !r.seen[in.Resolved] {
+				r.seen[in.Resolved] = true
+				files = append(files, in)
 			}
-			r.readPEMFile(p, "pki", false)
 		})
 		for _, err := range errs {
 			r.problem(pathOf(err, dir), "pki", err)
+		}
+		for _, f := range readPEMFiles(r.fs, files) {
+			if f.err != nil {
+				r.problem(f.in.Path, "pki", f.err)
+				continue
+			}
+			r.addParsedPEM(f.in, "pki", f.contents, f.errs)
 		}
 	}
 	for _, ref := range r.n.FileRefs {
@@ -314,7 +322,7 @@ func (r *reader) readTrustStore() {
 				return
 			}
 			seen[in.Resolved] = true
-			data, _, err := r.fs.ReadFile(p, maxBundleBytes)
+			data, _, err := r.fs.ReadInfo(in, maxBundleBytes)
 			if err != nil {
 				r.problem(p, "trust-store", err)
 				return

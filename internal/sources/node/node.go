@@ -156,7 +156,15 @@ func (r *reader) readPEMFile(p, component string, required bool) {
 		r.problem(p, component, err)
 		return
 	}
+	r.addPEMData(data, in, component)
+}
+
+func (r *reader) addPEMData(data []byte, in nodefs.Info, component string) {
 	contents, errs := parse.PEM(data)
+	r.addParsedPEM(in, component, contents, errs)
+}
+
+func (r *reader) addParsedPEM(in nodefs.Info, component string, contents parse.PEMContents, errs []error) {
 	for _, e := range errs {
 		r.n.Problemf(in.Resolved, component, e.Error())
 	}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Measures the inventory against its baseline in the same run and prints
+# the benchstat table and each benchmark's peak memory. The figures go in
+# docs/benchmarks.md.
+#
+#   hack/bench.sh [COUNT]     (default 10 runs of each benchmark)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-10}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+go install golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+benchstat=$(go env GOPATH)/bin/benchstat
+
+go test -c -o "$out/audit.test" ./internal/audit
+# Interleave the two benchmarks so machine noise hits both alike.
+for i in $(seq "$count"); do
+	"$out/audit.test" -test.run '^$' -test.bench '^(BenchmarkInventory|BenchmarkBareParse)$' -test.benchmem -test.count 1
+done >"$out/bench.txt"
+"$benchstat" "$out/bench.txt"
+
+# Throughput of the inventory as a fraction of the bare loop's, from the
+# medians of ns/cert.
+median() {
+	awk -v b="$1" '$1 ~ "^Benchmark" b "(-[0-9]+)?$" { for (i = 2; i < NF; i++) if ($(i+1) == "ns/cert") print $i }' "$out/bench.txt" |
+		sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2 }'
+}
+bare=$(median BareParse)
+inv=$(median Inventory)
+awk -v b="$bare" -v i="$inv" 'BEGIN { printf "inventory throughput / bare loop throughput = %.2f (bare %.0f ns/cert, inventory %.0f ns/cert)\n", b / i, b, i }'
+
+command -v /usr/bin/time >/dev/null || { echo "install the 'time' package to measure peak memory" >&2; exit 0; }
+for b in BareParse Inventory; do
+	/usr/bin/time -f "peak RSS Benchmark$b: %M KiB" \
+		"$out/audit.test" -test.run '^$' -test.bench "^Benchmark$b\$" -test.benchtime 3x >/dev/null
+done
