@@ -205,8 +205,14 @@ func TestWorkerKubeletPKI(t *testing.T) {
 
 	// The old certificate left behind, and the self-signed serving one.
 	old := writeClient(now.AddDate(-1, -2, 0))
-	serving := issue(t, certgen.Spec{CommonName: testbed.NodeName + "@1700000000", CA: true, Server: true, DNSNames: []string{testbed.NodeName}}, nil)
+	// As the kubelet does without serverTLSBootstrap: a throwaway CA signs
+	// the serving certificate, and kubelet.crt holds both.
+	servingCA := issue(t, certgen.Spec{CommonName: testbed.NodeName + "-ca@1700000000", CA: true}, nil)
+	serving := issue(t, certgen.Spec{CommonName: testbed.NodeName + "@1700000000", Server: true, DNSNames: []string{testbed.NodeName}}, servingCA)
 	if err := serving.WriteFiles(filepath.Join(dir, "kubelet.crt"), filepath.Join(dir, "kubelet.key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := certgen.WriteFile(filepath.Join(dir, "kubelet.crt"), append(serving.CertPEM(), servingCA.CertPEM()...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r = auditAt(t, root, now)

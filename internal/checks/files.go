@@ -92,7 +92,20 @@ func init() {
 	)
 }
 
+// noPKI reports notEvaluated when the node showed no certificate at all:
+// an empty or wrong --root must not pass the key checks.
+func noPKI(in *Input, r *Results) bool {
+	if in.Inventory == nil || len(in.Inventory.Entries) == 0 {
+		r.NotEvaluated(report.Location{}, "no certificate found on this node, so no CA to look for keys of")
+		return true
+	}
+	return false
+}
+
 func runCAKeyOnNode(in *Input, r *Results) {
+	if noPKI(in, r) {
+		return
+	}
 	found := false
 	for _, e := range caEntries(in.Inventory) {
 		if e.Key == nil || e.Key.Source != "file" {
@@ -269,6 +282,9 @@ func watchCovers(w evidence.AuditWatch, p string) bool {
 }
 
 func runCAKeyAudit(in *Input, r *Results) {
+	if noPKI(in, r) {
+		return
+	}
 	var keys []*inventory.Entry
 	for _, e := range caEntries(in.Inventory) {
 		if e.Key != nil && e.Key.Source == "file" {
@@ -323,12 +339,19 @@ func runKubeletServingCert(in *Input, r *Results) {
 		r.NotEvaluated(report.Location{Path: p}, "%s could not be read", p)
 		return
 	}
+	// The kubelet's own certificate (kubelet.crt) holds the serving
+	// certificate first, then the throwaway CA the kubelet made to sign it.
 	e := entries[0]
-	if e.Report.SelfSigned {
+	switch {
+	case e.Report.SelfSigned:
 		r.Warn(report.Location{Path: p}, "%s is a self-signed serving certificate (%s): the apiserver cannot verify this kubelet", p, certName(e.Cert))
-		return
+	case e.Issuer != nil && e.Issuer.Report.Path == p:
+		r.Warn(report.Location{Path: p}, "%s (%s) is signed by %s, a CA the kubelet generated and stored beside it: the apiserver cannot verify this kubelet", p, certName(e.Cert), certName(e.Issuer.Cert))
+	case e.Issuer == nil:
+		r.Info(report.Location{Path: p}, "%s is issued by %q, which is not on this node: check that the apiserver's --kubelet-certificate-authority trusts it", p, e.Report.Issuer)
+	default:
+		r.Pass(report.Location{Path: p}, "%s is issued by %s (%s)", p, certName(e.Issuer.Cert), e.Issuer.Report.Path)
 	}
-	r.Pass(report.Location{Path: p}, "%s is issued by %s", p, e.Report.Issuer)
 }
 
 func runRotatedKubeletCerts(in *Input, r *Results) {

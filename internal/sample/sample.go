@@ -257,11 +257,16 @@ func (n *node) writeKubelet(ca *certgen.Pair) {
 		// inside the node's root, not on the auditing host.
 		n.err = os.Symlink(dir+stamp(cur), n.path(dir+"kubelet-client-current.pem"))
 	}
-	serving := n.issue(certgen.Spec{
-		CommonName: NodeName + "@" + fmt.Sprint(n.now.Add(-30*day).Unix()), CA: true, Server: true,
-		DNSNames: []string{NodeName}, NotBefore: n.now.Add(-30 * day),
-	}, nil)
+	// With serverTLSBootstrap off, the kubelet makes a throwaway CA, signs
+	// its serving certificate with it and keeps both in kubelet.crt.
+	made := n.now.Add(-30 * day)
+	servingCA := n.issue(certgen.Spec{CommonName: fmt.Sprintf("%s-ca@%d", NodeName, made.Unix()), CA: true, NotBefore: made}, nil)
+	serving := n.issue(certgen.Spec{CommonName: fmt.Sprintf("%s@%d", NodeName, made.Unix()), Server: true,
+		DNSNames: []string{NodeName}, NotBefore: made}, servingCA)
 	n.write(serving, dir+"kubelet.crt", dir+"kubelet.key", 0o600)
+	if n.err == nil {
+		n.file(dir+"kubelet.crt", append(serving.CertPEM(), servingCA.CertPEM()...), 0o644)
+	}
 	n.kubeconfig("/etc/kubernetes/kubelet.conf", certgen.Kubeconfig{
 		CA: ca, User: "system:node:" + NodeName,
 		CertFile: dir + "kubelet-client-current.pem", KeyFile: dir + "kubelet-client-current.pem",

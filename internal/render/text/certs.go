@@ -1,0 +1,320 @@
+package text
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kubepki/kubepki/internal/report"
+)
+
+// soonWindow is how close to expiry a certificate is shown as expiring soon.
+const soonWindow = 30 * 24 * time.Hour
+
+// Certificates writes the report's certificate inventory as CA → leaf trees,
+// preceded by the two answers most people want first: what expires soonest
+// and who holds system:masters. Certificates whose issuer is not on the
+// node start trees of their own. Time left is measured from the report's
+// GeneratedAt.
+func Certificates(w io.Writer, r *report.Report, opts Options) error {
+	p := &printer{w: w, color: opts.Color}
+	now := r.GeneratedAt
+	certs := r.Certificates
+	if len(certs) == 0 {
+		p.printf("No certificates found.\n")
+		return p.err
+	}
+	cas := 0
+	for _, c := range certs {
+		if c.IsCA {
+			cas++
+		}
+	}
+	p.printf("%s %d certificates (%d CA) · judged at %s\n", p.paint(bold, "kubepki certs"), len(certs), cas, now.UTC().Format(time.RFC3339))
+	writeExpiringFirst(p, certs, now)
+	writeMasters(p, certs)
+	p.printf("\n")
+
+	children, roots := tree(certs)
+	for _, i := range roots {
+		writeCert(p, certs, children, i, "", "", now, opts, map[int]bool{})
+	}
+	return p.err
+}
+
+// writeExpiringFirst lists expired certificates and those expiring within
+// soonWindow, soonest first, or the next one to expire when none is close.
+func writeExpiringFirst(p *printer, certs []report.Certificate, now time.Time) {
+	idx := make([]int, len(certs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return certs[idx[a]].NotAfter.Before(certs[idx[b]].NotAfter) })
+	var soon []int
+	for _, i := range idx {
+		if certs[i].NotAfter.Sub(now) <= soonWindow {
+			soon = append(soon, i)
+		}
+	}
+	if len(soon) == 0 {
+		c := certs[idx[0]]
+		p.printf("Expiring first: %s %s, %s (%s)\n", name(c), place(c), c.NotAfter.UTC().Format("2006-01-02"), left(c.NotAfter, now))
+		return
+	}
+	p.printf("%s\n", p.paint(bold, "Expired or expiring within 30 days:"))
+	for _, i := range soon {
+		c := certs[i]
+		p.printf("  %s  %s %s\n", p.paint(expiryColor(c, now), fmt.Sprintf("%-10s %-16s", c.NotAfter.UTC().Format("2006-01-02"), left(c.NotAfter, now))), name(c), place(c))
+	}
+}
+
+func writeMasters(p *printer, certs []report.Certificate) {
+	var holders []string
+	for _, c := range certs {
+		if c.SystemMasters {
+			holders = append(holders, fmt.Sprintf("%s %s", c.User, place(c)))
+		}
+	}
+	if len(holders) == 0 {
+		p.printf("system:masters: no certificate on this node carries it\n")
+		return
+	}
+	p.printf("%s\n", p.paint(bold, "system:masters (bypasses RBAC, cannot be revoked):"))
+	for _, h := range holders {
+		p.printf("  %s\n", p.paint(red, h))
+	}
+}
+
+// tree links each certificate to the CA that signed it: the CA at its
+// IssuerPath whose subject is its issuer. It returns the children of each
+// certificate and the roots, in report order.
+func tree(certs []report.Certificate) (children map[int][]int, roots []int) {
+	type key struct{ path, subject string }
+	ca := map[key]int{}
+	for i, c := range certs {
+		k := key{c.Path, c.Subject}
+		if _, dup := ca[k]; c.IsCA && (!dup || c.Source == "file") {
+			ca[k] = i
+		}
+	}
+	children = map[int][]int{}
+	for i, c := range certs {
+		parent, ok := ca[key{c.IssuerPath, c.Issuer}]
+		if !ok || c.IssuerPath == "" || parent == i || c.SelfSigned {
+			roots = append(roots, i)
+			continue
+		}
+		children[parent] = append(children[parent], i)
+	}
+	// A cycle (two CAs naming each other) leaves certificates unreachable
+	// from any root; show them as roots rather than lose them.
+	reached := map[int]bool{}
+	var walk func(int)
+	walk = func(i int) {
+		if reached[i] {
+			return
+		}
+		reached[i] = true
+		for _, c := range children[i] {
+			walk(c)
+		}
+	}
+	for _, r := range roots {
+		walk(r)
+	}
+	for i := range certs {
+		if !reached[i] {
+			roots = append(roots, i)
+			walk(i)
+		}
+	}
+	return children, roots
+}
+
+// writeCert writes one certificate and, below it, what it signed. lead is
+// the tree drawing before this certificate's first line, indent the drawing
+// before its other lines and its children.
+func writeCert(p *printer, certs []report.Certificate, children map[int][]int, i int, lead, indent string, now time.Time, opts Options, seen map[int]bool) {
+	if seen[i] {
+		return
+	}
+	seen[i] = true
+	c := certs[i]
+	kids := children[i]
+	body := indent + "   "
+	if len(kids) > 0 {
+		body = indent + "│  "
+	}
+
+	head := p.paint(bold, name(c))
+	var tags []string
+	if c.IsCA {
+		tags = append(tags, "CA")
+	}
+	if c.SelfSigned && !c.IsCA {
+		tags = append(tags, "self-signed")
+	}
+	if c.SystemMasters {
+		tags = append(tags, p.paint(red, "system:masters"))
+	}
+	if len(tags) > 0 {
+		head += " [" + strings.Join(tags, ", ") + "]"
+	}
+	expiry := fmt.Sprintf("until %s (%s)", c.NotAfter.UTC().Format("2006-01-02"), left(c.NotAfter, now))
+	p.printf("%s%s  %s\n", lead, head, p.paint(expiryColor(c, now), expiry))
+
+	line := func(format string, args ...any) { p.printf("%s %s\n", body, fmt.Sprintf(format, args...)) }
+	line("%s", place(c))
+	key := c.KeyAlgorithm
+	if c.KeyBits > 0 {
+		key += fmt.Sprintf(" %d", c.KeyBits)
+	}
+	facts := []string{key, c.SignatureAlgorithm}
+	if len(c.ExtKeyUsage) > 0 {
+		facts = append(facts, strings.Join(c.ExtKeyUsage, "+"))
+	}
+	if c.KeyPath != "" {
+		k := "key " + c.KeyPath
+		if c.KeyMode != "" {
+			k += " " + c.KeyMode
+		}
+		if c.KeyOwner != "" {
+			k += " " + c.KeyOwner
+		}
+		facts = append(facts, k)
+	}
+	line("%s", strings.Join(facts, " · "))
+	if c.User != "" && !c.IsCA {
+		id := "user " + c.User
+		if len(c.Groups) > 0 {
+			id += ", groups " + strings.Join(c.Groups, ",")
+		}
+		line("%s", id)
+	}
+	if sans := sans(c); sans != "" {
+		line("SANs %s", sans)
+	}
+	if c.IssuerPath == "" && !c.SelfSigned {
+		line("issuer %s (not on this node)", c.Issuer)
+	}
+	if uses := usedBy(c, opts.Verbose); uses != "" {
+		line("used by %s", uses)
+	}
+	if opts.Verbose {
+		line("subject %s", c.Subject)
+		line("issuer %s", c.Issuer)
+		line("serial %s · from %s", c.Serial, c.NotBefore.UTC().Format(time.RFC3339))
+		line("sha256 %s", c.SHA256)
+		if c.CredentialID != "" {
+			line("credential ID %s", c.CredentialID)
+		}
+	} else if c.CredentialID != "" {
+		line("%s", c.CredentialID)
+	}
+
+	for n, k := range kids {
+		if n == len(kids)-1 {
+			writeCert(p, certs, children, k, indent+"└─ ", indent+"   ", now, opts, seen)
+		} else {
+			writeCert(p, certs, children, k, indent+"├─ ", indent+"│  ", now, opts, seen)
+		}
+	}
+	if indent == "" {
+		p.printf("\n")
+	}
+}
+
+// name is how a certificate is called in the tree: its common name, or
+// its whole subject when it has none.
+func name(c report.Certificate) string {
+	for _, part := range strings.Split(c.Subject, ",") {
+		if cn, ok := strings.CutPrefix(strings.TrimSpace(part), "CN="); ok {
+			return cn
+		}
+	}
+	if c.Subject == "" {
+		return "(empty subject)"
+	}
+	return c.Subject
+}
+
+// place says where a certificate is stored.
+func place(c report.Certificate) string {
+	s := c.Path
+	if c.Index > 0 {
+		s += fmt.Sprintf(" #%d", c.Index+1)
+	}
+	if c.Source != "" && c.Source != "file" {
+		s += " (" + c.Source + ")"
+	}
+	return s
+}
+
+func sans(c report.Certificate) string {
+	var out []string
+	for _, d := range c.DNSNames {
+		out = append(out, "DNS:"+d)
+	}
+	for _, ip := range c.IPAddresses {
+		out = append(out, "IP:"+ip)
+	}
+	return strings.Join(out, ", ")
+}
+
+func expiryColor(c report.Certificate, now time.Time) string {
+	switch d := c.NotAfter.Sub(now); {
+	case d <= 0:
+		return red
+	case d <= soonWindow:
+		return yellow
+	}
+	return ""
+}
+
+// left says how long until t, in the largest sensible units: "1y 12d",
+// "29d", "5h", or "expired 3d ago".
+func left(t, now time.Time) string {
+	d := t.Sub(now)
+	if d <= 0 {
+		return "expired " + span(-d) + " ago"
+	}
+	return span(d) + " left"
+}
+
+func span(d time.Duration) string {
+	const day = 24 * time.Hour
+	days := int(d / day)
+	switch {
+	case days >= 365:
+		return fmt.Sprintf("%dy %dd", days/365, days%365)
+	case days >= 1:
+		return fmt.Sprintf("%dd", days)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dm", int(d/time.Minute))
+}
+
+// usedBy lists what points at a certificate. A kubeconfig's own embedded
+// certificate needs no mention, and kubeconfigs naming a CA are counted
+// unless verbose, so the tree stays one screen.
+func usedBy(c report.Certificate, verbose bool) string {
+	var out []string
+	kubeconfigs := 0
+	for _, u := range c.UsedBy {
+		if c.Source != "file" && u == "kubeconfig "+c.Path+" user "+strings.TrimPrefix(c.Source, "kubeconfig:") {
+			continue
+		}
+		if !verbose && strings.HasPrefix(u, "kubeconfig ") && strings.HasSuffix(u, " CA") {
+			kubeconfigs++
+			continue
+		}
+		out = append(out, u)
+	}
+	if kubeconfigs > 0 {
+		out = append(out, fmt.Sprintf("%d kubeconfigs as their cluster CA", kubeconfigs))
+	}
+	return strings.Join(out, "; ")
+}

@@ -1,0 +1,271 @@
+// Package text renders reports for people at a terminal: findings grouped
+// by PCI item with a summary, and the certificate inventory as a CA → leaf
+// tree. Colour is used only when the caller asks for it.
+package text
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kubepki/kubepki/internal/report"
+)
+
+// Options tune the text output.
+type Options struct {
+	// Color adds ANSI colour to statuses and warnings.
+	Color bool
+	// Verbose lists passing and informational findings one by one instead
+	// of counting them, and shows every detail of every certificate.
+	Verbose bool
+}
+
+// ANSI colour codes.
+const (
+	red    = "\x1b[31m"
+	yellow = "\x1b[33m"
+	green  = "\x1b[32m"
+	cyan   = "\x1b[36m"
+	bold   = "\x1b[1m"
+	faint  = "\x1b[2m"
+	reset  = "\x1b[0m"
+)
+
+// printer accumulates output and remembers the first write error, so the
+// rendering code reads as a sequence of lines.
+type printer struct {
+	w     io.Writer
+	color bool
+	err   error
+}
+
+func (p *printer) printf(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+// paint wraps s in an ANSI code when colour is on.
+func (p *printer) paint(code, s string) string {
+	if !p.color || s == "" || code == "" {
+		return s
+	}
+	return code + s + reset
+}
+
+var statusColor = map[report.Status]string{
+	report.StatusFail:         red,
+	report.StatusWarn:         yellow,
+	report.StatusError:        red,
+	report.StatusNotEvaluated: cyan,
+	report.StatusInfo:         faint,
+	report.StatusPass:         green,
+}
+
+var statusLabel = map[report.Status]string{
+	report.StatusFail:         "FAIL",
+	report.StatusWarn:         "WARN",
+	report.StatusError:        "ERROR",
+	report.StatusNotEvaluated: "N/E",
+	report.StatusInfo:         "INFO",
+	report.StatusPass:         "PASS",
+}
+
+// otherSection holds findings that map to no PCI item, such as read errors.
+const otherSection = "other"
+
+// section returns the PCI item a finding is listed under: its first one.
+func section(f report.Finding) string {
+	if len(f.Controls.PCI) == 0 {
+		return otherSection
+	}
+	return f.Controls.PCI[0]
+}
+
+// Findings writes the report's findings, target by target, grouped by PCI
+// item, followed by a summary. Failing, erroring and not-evaluated findings
+// are listed with their location and remediation; passing and informational
+// ones are counted unless opts.Verbose is set.
+func Findings(w io.Writer, r *report.Report, opts Options) error {
+	p := &printer{w: w, color: opts.Color}
+	p.printf("%s %s · %s\n", p.paint(bold, "kubepki"), r.Tool.Version, r.GeneratedAt.UTC().Format(time.RFC3339))
+	byTarget := map[string][]report.Finding{}
+	for _, f := range r.Findings {
+		byTarget[f.Target] = append(byTarget[f.Target], f)
+	}
+	for _, t := range targets(r) {
+		p.printf("\n%s\n", p.paint(bold, describeTarget(t)))
+		fs := byTarget[t.Name]
+		delete(byTarget, t.Name)
+		if len(fs) == 0 {
+			p.printf("  no findings\n")
+			continue
+		}
+		writeSections(p, fs, opts)
+	}
+	writeSummary(p, r)
+	return p.err
+}
+
+// targets returns the report's targets plus any target named only by a
+// finding, so nothing is dropped from a hand-edited report.
+func targets(r *report.Report) []report.Target {
+	out := append([]report.Target(nil), r.Targets...)
+	seen := map[string]bool{}
+	for _, t := range out {
+		seen[t.Name] = true
+	}
+	for _, f := range r.Findings {
+		if !seen[f.Target] {
+			seen[f.Target] = true
+			out = append(out, report.Target{Name: f.Target})
+		}
+	}
+	return out
+}
+
+func describeTarget(t report.Target) string {
+	s := t.Name
+	if t.Kind != "" {
+		s = string(t.Kind) + " " + s
+	}
+	var about []string
+	if t.Distribution != "" {
+		about = append(about, t.Distribution)
+	}
+	about = append(about, t.Roles...)
+	if len(about) > 0 {
+		s += " (" + strings.Join(about, ", ") + ")"
+	}
+	return s
+}
+
+func writeSections(p *printer, fs []report.Finding, opts Options) {
+	bySection := map[string][]report.Finding{}
+	for _, f := range fs {
+		bySection[section(f)] = append(bySection[section(f)], f)
+	}
+	order := append(append([]string(nil), report.PCIItems...), otherSection)
+	for s := range bySection {
+		if !contains(order, s) {
+			order = append(order, s)
+		}
+	}
+	for _, s := range order {
+		list := bySection[s]
+		if len(list) == 0 {
+			continue
+		}
+		title := "Other findings"
+		if s != otherSection {
+			title = "PCI " + s
+			if t := report.PCITitle(s); t != "" {
+				title += " · " + t
+			}
+		}
+		p.printf("\n  %s\n", p.paint(bold, title))
+		var quiet []report.Finding
+		for _, f := range list {
+			if !opts.Verbose && (f.Status == report.StatusPass || f.Status == report.StatusInfo) {
+				quiet = append(quiet, f)
+				continue
+			}
+			writeFinding(p, f)
+		}
+		if len(quiet) > 0 {
+			writeQuiet(p, quiet)
+		}
+	}
+}
+
+func writeFinding(p *printer, f report.Finding) {
+	label := fmt.Sprintf("%-5s", statusLabel[f.Status])
+	if label == "     " {
+		label = fmt.Sprintf("%-5s", f.Status)
+	}
+	sev := ""
+	if f.Failing() {
+		sev = string(f.Severity)
+	}
+	p.printf("    %s %-8s %s\n", p.paint(statusColor[f.Status], label), sev, f.Check)
+	p.printf("          %s\n", f.Message)
+	if loc := f.Location.String(); loc != "" {
+		p.printf("          %s %s\n", p.paint(faint, "at"), loc)
+	}
+	if f.Remediation != "" && f.Status != report.StatusPass {
+		p.printf("          %s %s\n", p.paint(faint, "fix"), f.Remediation)
+	}
+}
+
+// writeQuiet counts passing and informational findings by check.
+func writeQuiet(p *printer, fs []report.Finding) {
+	counts := map[report.Status]map[string]int{}
+	for _, f := range fs {
+		if counts[f.Status] == nil {
+			counts[f.Status] = map[string]int{}
+		}
+		counts[f.Status][f.Check]++
+	}
+	for _, st := range []report.Status{report.StatusPass, report.StatusInfo} {
+		if len(counts[st]) == 0 {
+			continue
+		}
+		var ids []string
+		n := 0
+		for id, c := range counts[st] {
+			n += c
+			if c > 1 {
+				id = fmt.Sprintf("%s ×%d", id, c)
+			}
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		p.printf("    %s %d: %s\n", p.paint(statusColor[st], fmt.Sprintf("%-5s", statusLabel[st])), n, strings.Join(ids, ", "))
+	}
+}
+
+func writeSummary(p *printer, r *report.Report) {
+	s := report.Summarize(r.Findings)
+	var parts []string
+	for _, st := range report.Statuses {
+		if n := s.ByStatus[st]; n > 0 {
+			parts = append(parts, p.paint(statusColor[st], fmt.Sprintf("%d %s", n, st)))
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "no findings")
+	}
+	p.printf("\n%s %s\n", p.paint(bold, "Summary:"), strings.Join(parts, ", "))
+	var sev []string
+	for _, v := range report.Severities {
+		if n := s.BySeverity[v]; n > 0 {
+			sev = append(sev, fmt.Sprintf("%d %s", n, v))
+		}
+	}
+	if len(sev) > 0 {
+		p.printf("Failing by severity: %s\n", strings.Join(sev, ", "))
+	}
+	var pci []string
+	for _, item := range report.PCIItems {
+		if n := s.ByControl[item]; n > 0 {
+			pci = append(pci, fmt.Sprintf("%s: %d", item, n))
+		}
+	}
+	if len(pci) > 0 {
+		p.printf("Failing by PCI item: %s\n", strings.Join(pci, ", "))
+	}
+	if n := s.ByStatus[report.StatusError]; n > 0 {
+		p.printf("%d path(s) could not be read; the checks that needed them report notEvaluated.\n", n)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
