@@ -1,0 +1,91 @@
+package arch_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/kubepki/kubepki/internal/"
+
+// rule forbids packages whose path starts with from to import anything
+// whose path starts with one of bans.
+type rule struct {
+	from string
+	bans []string
+}
+
+var flow = []string{"sources", "inventory", "checks", "audit", "render", "cli"}
+
+// after returns the stages of the flow from s on: what s must not import.
+func after(s string) []string {
+	for i, v := range flow {
+		if v == s {
+			var out []string
+			for _, w := range flow[i+1:] {
+				out = append(out, mod+w)
+			}
+			return out
+		}
+	}
+	panic(s)
+}
+
+// transitive rules hold for every package a package depends on.
+var transitive = []rule{
+	{mod + "report", []string{mod}},
+	{mod + "evidence", append([]string{mod + "sources", mod + "nodefs"}, after("sources")...)},
+	{mod + "parse", append([]string{mod + "sources", mod + "nodefs"}, after("sources")...)},
+	{mod + "sources", after("sources")},
+	{mod + "inventory", append([]string{mod + "sources", mod + "nodefs"}, after("inventory")...)},
+	{mod + "checks", append([]string{mod + "sources", mod + "nodefs"}, after("checks")...)},
+	{mod + "render", []string{mod + "sources", mod + "nodefs", mod + "evidence", mod + "inventory", mod + "checks", mod + "audit", mod + "cli", mod + "sample"}},
+	{mod + "audit", []string{mod + "render", mod + "cli", mod + "sample", mod + "certgen", mod + "testbed"}},
+	// Only the live-cluster source talks to an API server.
+	{mod, []string{"k8s.io/client-go/kubernetes", "k8s.io/client-go/dynamic"}},
+}
+
+// direct rules hold for a package's own imports: checks are pure
+// functions of their evidence, and renderers write only to their writer.
+var direct = []rule{
+	{mod + "checks", []string{"os", "io/fs", "path/filepath", "os/exec", "net/http"}},
+	{mod + "render", []string{"os", "io/fs", "path/filepath", "os/exec", "net/http"}},
+}
+
+func matches(path, prefix string) bool {
+	return path == prefix || strings.HasPrefix(path, strings.TrimSuffix(prefix, "/")+"/")
+}
+
+// TestImportsFollowTheFlow fails on any import against the one-way flow
+// sources → evidence → checks → report → renderers (tests excluded).
+func TestImportsFollowTheFlow(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`, strings.TrimSuffix(mod, "/")+"/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	applied := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		parts := strings.Split(line, "|")
+		pkg, imports, deps := parts[0], strings.Fields(parts[1]), strings.Fields(parts[2])
+		check := func(rules []rule, list []string, how string) {
+			for _, r := range rules {
+				if !matches(pkg, r.from) {
+					continue
+				}
+				applied++
+				for _, d := range list {
+					for _, ban := range r.bans {
+						if matches(d, ban) && !matches(pkg, ban) {
+							t.Errorf("%s imports %s %s, against the flow", strings.TrimPrefix(pkg, mod), d, how)
+						}
+					}
+				}
+			}
+		}
+		check(transitive, deps, "(directly or not)")
+		check(direct, imports, "directly")
+	}
+	if applied < 15 {
+		t.Fatalf("only %d rules applied; has the layout changed?", applied)
+	}
+}
