@@ -142,7 +142,12 @@ func writeCert(p *printer, certs []report.Certificate, children map[int][]int, i
 	}
 	seen[i] = true
 	c := certs[i]
-	kids := children[i]
+	var kids []int
+	for _, k := range children[i] {
+		if !seen[k] {
+			kids = append(kids, k)
+		}
+	}
 	body := indent + "   "
 	if len(kids) > 0 {
 		body = indent + "│  "
@@ -273,22 +278,26 @@ func expiryColor(c report.Certificate, now time.Time) string {
 	return ""
 }
 
-// left says how long until t, in the largest sensible units: "1y 12d",
+// left says how long until t, in calendar years and days: "1y 12d",
 // "29d", "5h", or "expired 3d ago".
 func left(t, now time.Time) string {
-	d := t.Sub(now)
-	if d <= 0 {
-		return "expired " + span(-d) + " ago"
+	if !t.After(now) {
+		return "expired " + span(t, now) + " ago"
 	}
-	return span(d) + " left"
+	return span(now, t) + " left"
 }
 
-func span(d time.Duration) string {
-	const day = 24 * time.Hour
-	days := int(d / day)
+// span is the time from a to b (a before b).
+func span(a, b time.Time) string {
+	years := 0
+	for a.AddDate(years+1, 0, 0).Before(b) || a.AddDate(years+1, 0, 0).Equal(b) {
+		years++
+	}
+	d := b.Sub(a.AddDate(years, 0, 0))
+	days := int(d / (24 * time.Hour))
 	switch {
-	case days >= 365:
-		return fmt.Sprintf("%dy %dd", days/365, days%365)
+	case years > 0:
+		return fmt.Sprintf("%dy %dd", years, days)
 	case days >= 1:
 		return fmt.Sprintf("%dd", days)
 	case d >= time.Hour:

@@ -1,0 +1,104 @@
+package text_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubepki/kubepki/internal/render/text"
+	"github.com/kubepki/kubepki/internal/report"
+)
+
+var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func findingsReport() *report.Report {
+	r := &report.Report{SchemaVersion: "1", Tool: report.Tool{Name: "kubepki", Version: "test"}, GeneratedAt: now,
+		Targets: []report.Target{{Kind: report.TargetNode, Name: "cp-1", Distribution: "kubeadm", Roles: []string{"control-plane"}}}}
+	add := func(check string, st report.Status, pci ...string) {
+		r.Findings = append(r.Findings, report.Finding{Check: check, Title: check, Status: st, Severity: report.SeverityHigh,
+			Controls: report.Controls{PCI: pci}, Target: "cp-1", Location: report.Location{Path: "/etc/x", Field: "--flag"},
+			Message: check + " said", Remediation: "fix " + check})
+	}
+	add("one-fail", report.StatusFail, "1.1", "5.1")
+	add("two-pass", report.StatusPass, "1.1")
+	add("three-ne", report.StatusNotEvaluated, "5.2")
+	add("read-error", report.StatusError)
+	add("four-warn", report.StatusWarn, "5.1")
+	r.Finish()
+	return r
+}
+
+func TestFindings(t *testing.T) {
+	var b bytes.Buffer
+	if err := text.Findings(&b, findingsReport(), text.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"node cp-1 (kubeadm, control-plane)",
+		"  PCI 1.1 · Authenticated access to every API\n    FAIL  high     one-fail\n          one-fail said\n          at /etc/x --flag\n          fix fix one-fail\n    PASS  1: two-pass\n",
+		"  PCI 5.1 · Certificate revocation and rotation\n    WARN  high     four-warn",
+		"  PCI 5.2 · Cluster PKI not trusted outside the cluster\n    N/E            three-ne",
+		"  Other findings\n    ERROR          read-error",
+		"Summary: 1 fail, 1 warn, 1 error, 1 notEvaluated, 1 pass",
+		"Failing by PCI item: 1.1: 1, 5.1: 2",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\x1b[") {
+		t.Errorf("colour without asking")
+	}
+	// A finding is listed once, under its first PCI item.
+	if strings.Count(out, "one-fail said") != 1 {
+		t.Errorf("one-fail listed %d times", strings.Count(out, "one-fail said"))
+	}
+	b.Reset()
+	text.Findings(&b, findingsReport(), text.Options{Color: true, Verbose: true})
+	if !strings.Contains(b.String(), "\x1b[31mFAIL") || !strings.Contains(b.String(), "two-pass said") {
+		t.Errorf("colour or verbose output missing:\n%s", b.String())
+	}
+}
+
+func cert(path, subject, issuer, issuerPath string, ca bool, notAfter time.Time) report.Certificate {
+	return report.Certificate{Path: path, Subject: subject, Issuer: issuer, IssuerPath: issuerPath, IsCA: ca,
+		NotBefore: now.AddDate(-1, 0, 0), NotAfter: notAfter, KeyAlgorithm: "RSA", KeyBits: 2048, SignatureAlgorithm: "SHA256-RSA"}
+}
+
+func TestCertificatesTree(t *testing.T) {
+	r := &report.Report{SchemaVersion: "1", Tool: report.Tool{Name: "kubepki"}, GeneratedAt: now}
+	ca := cert("/pki/ca.crt", "CN=kubernetes", "CN=kubernetes", "", true, now.AddDate(9, 0, 0))
+	ca.SelfSigned = true
+	leaf := cert("/pki/apiserver.crt", "CN=kube-apiserver", "CN=kubernetes", "/pki/ca.crt", false, now.Add(5*24*time.Hour))
+	admin := cert("/home/a/.kube/config", "O=system:masters,CN=alice", "CN=kubernetes", "/pki/ca.crt", false, now.Add(-24*time.Hour))
+	admin.Source, admin.User, admin.Groups, admin.SystemMasters = "kubeconfig:alice", "alice", []string{"system:masters"}, true
+	orphan := cert("/x/orphan.crt", "CN=orphan", "CN=elsewhere", "", false, now.AddDate(1, 0, 0))
+	// Two CAs naming each other must not loop or vanish.
+	c1 := cert("/loop/1.crt", "CN=c1", "CN=c2", "/loop/2.crt", true, now.AddDate(1, 0, 0))
+	c2 := cert("/loop/2.crt", "CN=c2", "CN=c1", "/loop/1.crt", true, now.AddDate(1, 0, 0))
+	r.Certificates = []report.Certificate{ca, leaf, admin, orphan, c1, c2}
+	var b bytes.Buffer
+	if err := text.Certificates(&b, r, text.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"6 certificates (3 CA)",
+		"Expired or expiring within 30 days:\n  2026-11-22 expired 1d ago    alice /home/a/.kube/config (kubeconfig:alice)\n  2026-11-28 5d left           kube-apiserver /pki/apiserver.crt\n",
+		"system:masters (bypasses RBAC, cannot be revoked):\n  alice /home/a/.kube/config (kubeconfig:alice)\n",
+		"kubernetes [CA]  until 2035-11-23 (9y 0d left)\n",
+		"├─ kube-apiserver  until 2026-11-28 (5d left)\n",
+		"└─ alice [system:masters]  until 2026-11-22 (expired 1d ago)\n",
+		"issuer CN=elsewhere (not on this node)",
+		"c1 [CA]", "c2 [CA]",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "c1 [CA]") != 1 || strings.Count(out, "c2 [CA]") != 1 {
+		t.Errorf("a cycle of CAs must show each once:\n%s", out)
+	}
+}
