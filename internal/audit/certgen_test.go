@@ -70,12 +70,7 @@ func replace(t *testing.T, root, name string, p *certgen.Pair) func() {
 func TestIssuedWeaknesses(t *testing.T) {
 	root := testbed.ControlPlane(t)
 	ca, etcdCA, fpCA := loadCA(t, root, "ca"), loadCA(t, root, "etcd/ca"), loadCA(t, root, "front-proxy-ca")
-	tests := []struct {
-		name   string
-		check  string
-		where  string
-		mutate func(t *testing.T, root string) func()
-	}{
+	tests := []mutation{
 		{"personal system:masters kubeconfig", "kubeconfig-system-masters", "/home/alice/.kube/config", func(t *testing.T, root string) func() {
 			alice := issue(t, certgen.Spec{CommonName: "alice", Organization: []string{"system:masters"}, Client: true, Key: certgen.ECDSAP256}, ca)
 			kc := certgen.Kubeconfig{Cluster: "kubernetes", Server: "https://" + testbed.AdvertiseAddress + ":6443", CA: ca, User: "alice", Client: alice}
@@ -120,23 +115,7 @@ func TestIssuedWeaknesses(t *testing.T) {
 				CommonName: "front-proxy-client", Client: true, NotAfter: now.AddDate(10, 0, 0)}, fpCA))
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if failing(auditAt(t, root, now), tt.check, tt.where) {
-				t.Fatalf("%s already fails before the change:%s", tt.check, dump(auditAt(t, root, now), tt.check))
-			}
-			undo := tt.mutate(t, root)
-			r := auditAt(t, root, now)
-			if !failing(r, tt.check, tt.where) {
-				t.Errorf("after the change, want %s to fail or warn at %q, got:%s", tt.check, tt.where, dump(r, tt.check))
-			}
-			undo()
-			r = auditAt(t, root, now)
-			if failing(r, tt.check, tt.where) {
-				t.Errorf("after reverting, %s still fails:%s", tt.check, dump(r, tt.check))
-			}
-		})
-	}
+	applyOneByOne(t, root, tests)
 }
 
 // TestWorkerKubeletPKI audits a kubeadm worker whose kubelet has run for a

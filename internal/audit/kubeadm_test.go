@@ -288,12 +288,7 @@ const (
 // reverted.
 func TestKubeadmWeaknesses(t *testing.T) {
 	root := testbed.ControlPlane(t)
-	tests := []struct {
-		name   string
-		check  string
-		where  string
-		mutate func(t *testing.T, root string) func()
-	}{
+	tests := []mutation{
 		{"static token file", "apiserver-static-token-file", "tokens.csv", func(t *testing.T, root string) func() {
 			undoFile := add(t, root, "etc/kubernetes/tokens.csv", "s3cr3t-token-value,alice,1001,\"system:masters\"\n", 0o600)
 			undo := edit(t, root, apiManifest, setFlag("token-auth-file", "/etc/kubernetes/tokens.csv"))
@@ -370,23 +365,7 @@ func TestKubeadmWeaknesses(t *testing.T) {
 			return add(t, root, "usr/local/share/ca-certificates/kubernetes.crt", string(ca), 0o644)
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if failing(auditAt(t, root, now), tt.check, tt.where) {
-				t.Fatalf("%s already fails before the change:%s", tt.check, dump(auditAt(t, root, now), tt.check))
-			}
-			undo := tt.mutate(t, root)
-			r := auditAt(t, root, now)
-			if !failing(r, tt.check, tt.where) {
-				t.Errorf("after the change, want %s to fail or warn at %q, got:%s", tt.check, tt.where, dump(r, tt.check))
-			}
-			undo()
-			r = auditAt(t, root, now)
-			if failing(r, tt.check, tt.where) {
-				t.Errorf("after reverting, %s still fails:%s", tt.check, dump(r, tt.check))
-			}
-		})
-	}
+	applyOneByOne(t, root, tests)
 }
 
 // TestKubeadmExpiry moves the clock instead of the certificates: kubeadm
@@ -418,5 +397,37 @@ func TestKubeadmExpiry(t *testing.T) {
 				t.Errorf("fresh node: %s %s: %s", check, f.Status, f.Message)
 			}
 		}
+	}
+}
+
+// mutation plants one weakness in a node and returns how to take it out.
+type mutation struct {
+	name string
+	// check must fail or warn at where once mutate has run, and not before
+	// or after the undo.
+	check  string
+	where  string
+	mutate func(t *testing.T, root string) (undo func())
+}
+
+// applyOneByOne applies each mutation alone to the node at root: the
+// finding must appear, then go away when the change is reverted.
+func applyOneByOne(t *testing.T, root string, tests []mutation) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if failing(auditAt(t, root, now), tt.check, tt.where) {
+				t.Fatalf("%s already fails before the change:%s", tt.check, dump(auditAt(t, root, now), tt.check))
+			}
+			undo := tt.mutate(t, root)
+			r := auditAt(t, root, now)
+			if !failing(r, tt.check, tt.where) {
+				t.Errorf("after the change, want %s to fail or warn at %q, got:%s", tt.check, tt.where, dump(r, tt.check))
+			}
+			undo()
+			r = auditAt(t, root, now)
+			if failing(r, tt.check, tt.where) {
+				t.Errorf("after reverting, %s still fails:%s", tt.check, dump(r, tt.check))
+			}
+		})
 	}
 }

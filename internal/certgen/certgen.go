@@ -24,6 +24,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubepki/kubepki/internal/parse"
 )
 
 // Key kinds.
@@ -293,15 +295,7 @@ func Load(certPath, keyPath string) (*Pair, error) {
 	if block == nil {
 		return nil, fmt.Errorf("%s: no PEM block", keyPath)
 	}
-	var key any
-	switch block.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	}
+	key, err := parse.ParsePrivateKey(block)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", keyPath, err)
 	}

@@ -86,16 +86,7 @@ func PEM(data []byte) (PEMContents, []error) {
 }
 
 func privateKey(block *pem.Block) (PublicKey, error) {
-	var key any
-	var err error
-	switch block.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	}
+	key, err := ParsePrivateKey(block)
 	if err != nil {
 		return PublicKey{}, err
 	}
@@ -113,13 +104,35 @@ func privateKey(block *pem.Block) (PublicKey, error) {
 	return DescribePublicKey(pub)
 }
 
-// DescribePublicKey returns the algorithm, size and SPKI fingerprint of a
-// public key.
+// ParsePrivateKey parses a PKCS#1, SEC 1 or PKCS#8 private key block.
+func ParsePrivateKey(block *pem.Block) (any, error) {
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		return x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		return x509.ParseECPrivateKey(block.Bytes)
+	}
+	return x509.ParsePKCS8PrivateKey(block.Bytes)
+}
+
+// DescribePublicKey describes a public key: algorithm, size and the SHA-256
+// of its PKIX encoding.
 func DescribePublicKey(pub any) (PublicKey, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("encoding public key: %w", err)
 	}
+	return describeKey(der, pub, fmt.Sprintf("%T", pub)), nil
+}
+
+// CertPublicKey describes a certificate's public key. Its SHA256 matches
+// the PublicKey of the private key that belongs to it.
+func CertPublicKey(c *x509.Certificate) PublicKey {
+	return describeKey(c.RawSubjectPublicKeyInfo, c.PublicKey, c.PublicKeyAlgorithm.String())
+}
+
+// describeKey names a public key given its PKIX DER encoding.
+func describeKey(der []byte, pub any, unknown string) PublicKey {
 	sum := sha256.Sum256(der)
 	out := PublicKey{SHA256: hex.EncodeToString(sum[:])}
 	switch k := pub.(type) {
@@ -130,30 +143,11 @@ func DescribePublicKey(pub any) (PublicKey, error) {
 	case ed25519.PublicKey:
 		out.Algorithm, out.Bits = "Ed25519", 256
 	default:
-		out.Algorithm = fmt.Sprintf("%T", pub)
-	}
-	return out, nil
-}
-
-// CertPublicKey describes a certificate's public key. Its SHA256 matches
-// the PublicKey of the private key that belongs to it.
-func CertPublicKey(c *x509.Certificate) PublicKey {
-	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-	out := PublicKey{SHA256: hex.EncodeToString(sum[:])}
-	switch k := c.PublicKey.(type) {
-	case *rsa.PublicKey:
-		out.Algorithm, out.Bits = "RSA", k.N.BitLen()
-	case *ecdsa.PublicKey:
-		out.Algorithm, out.Bits = "ECDSA", k.Curve.Params().BitSize
-	case ed25519.PublicKey:
-		out.Algorithm, out.Bits = "Ed25519", 256
-	default:
-		out.Algorithm = c.PublicKeyAlgorithm.String()
+		out.Algorithm = unknown
 	}
 	return out
 }
 
-// lineOf returns the 1-based line number of byte offset off in data.
 func lineOf(data []byte, off int) int {
 	if off < 0 {
 		off = 0
