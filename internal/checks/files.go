@@ -18,7 +18,7 @@ var genericUsers = map[string]bool{
 func init() {
 	register(
 		&Check{
-			ID: "ca-key-on-node", Title: "CA private keys are kept on the node (online CA)",
+			ID: "ca-key-on-node", Title: "CA private keys are kept off the node (offline CA)",
 			Severity: report.SeverityHigh, Component: "pki",
 			Controls:    report.Controls{PCI: []string{"5.2", "1.4"}, MITRE: []string{"T1552.004", "T1649"}},
 			Why:         "Whoever reads a CA key once can mint certificates for any identity, system:masters included, for as long as the CA is trusted; no revocation exists. kubeadm keeps all CA keys unencrypted on every control-plane node.",
@@ -34,7 +34,7 @@ func init() {
 			Run:         runKeyPermissions,
 		},
 		&Check{
-			ID: "kubeconfig-system-masters", Title: "Kubeconfigs carry system:masters client certificates",
+			ID: "kubeconfig-system-masters", Title: "No kubeconfig carries a system:masters client certificate",
 			Severity: report.SeverityCritical, Component: "kubeconfig",
 			Controls:    report.Controls{PCI: []string{"1.2", "1.3", "5.1"}, CIS: []string{"5.1.1"}, MITRE: []string{"T1078"}},
 			Why:         "system:masters is allowed everything before any authorizer runs: no RBAC change and no webhook can limit or revoke it. Only rotating the CA ends such a certificate.",
@@ -42,7 +42,7 @@ func init() {
 			Run:         runSystemMasters,
 		},
 		&Check{
-			ID: "kubeconfig-generic-admin", Title: "Kubeconfigs use a generic administrator identity",
+			ID: "kubeconfig-generic-admin", Title: "Kubeconfigs name a person, not a generic administrator",
 			Severity: report.SeverityMedium, Component: "kubeconfig",
 			Controls:    report.Controls{PCI: []string{"1.2"}, MITRE: []string{"T1078.001"}},
 			Why:         "A shared name such as kubernetes-admin hides which person did what in audit logs, so actions cannot be tied to individuals.",
@@ -50,7 +50,7 @@ func init() {
 			Run:         runGenericAdmin,
 		},
 		&Check{
-			ID: "kubeconfig-user-client-certificate", Title: "People authenticate with client certificates",
+			ID: "kubeconfig-user-client-certificate", Title: "People do not authenticate with client certificates",
 			Severity: report.SeverityMedium, Component: "kubeconfig",
 			Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, CIS: []string{"3.1.1"}, MITRE: []string{"T1649"}},
 			Why:         "Kubernetes cannot revoke a client certificate; a copied kubeconfig works until the certificate expires. Components need certificates, people should not.",
@@ -82,7 +82,7 @@ func init() {
 			Run:         runKubeletServingCert,
 		},
 		&Check{
-			ID: "kubelet-rotated-client-certificates", Title: "Old kubelet client certificates are left on disk",
+			ID: "kubelet-rotated-client-certificates", Title: "No old kubelet client certificates are left on disk",
 			Severity: report.SeverityLow, Component: "kubelet",
 			Controls:    report.Controls{PCI: []string{"1.4", "5.1"}, MITRE: []string{"T1552.004"}},
 			Why:         "After each rotation the kubelet keeps the previous certificate and key. Unexpired ones are still valid node credentials that nothing uses.",
