@@ -28,12 +28,14 @@ type NodeOptions struct {
 func Node(ctx context.Context, opts NodeOptions) *report.Report {
 	ev := node.Read(ctx, node.Options{Root: opts.Root})
 	inv := inventory.Build(ev)
-	target := report.Target{Kind: report.TargetNode, Name: ev.Root, Distribution: ev.Distribution}
-	if ev.Name != "" {
-		target.Name = ev.Name
-		if !ev.Live {
-			target.Name += " (" + ev.Root + ")"
-		}
+	// The name is the host name alone, so that findings (and SARIF
+	// fingerprints) stay the same when a node is audited from another copy.
+	target := report.Target{Kind: report.TargetNode, Name: ev.Name, Distribution: ev.Distribution}
+	if target.Name == "" {
+		target.Name = ev.Root
+	}
+	if !ev.Live {
+		target.Root = ev.Root
 	}
 	if ev.Component("kube-apiserver") != nil {
 		target.Roles = append(target.Roles, "control-plane")

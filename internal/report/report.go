@@ -59,9 +59,12 @@ const (
 type Target struct {
 	// Kind is node, cluster or probe.
 	Kind TargetKind `json:"kind"`
-	// Name identifies the target: the node's root directory and host name,
-	// the kubeconfig context, or the probed host.
+	// Name identifies the target: the node's host name (its root directory
+	// when it has none), the kubeconfig context, or the probed host.
 	Name string `json:"name"`
+	// Root is the directory a node's files were read from, when it is not
+	// the running system's own /.
+	Root string `json:"root,omitempty"`
 	// Distribution is the Kubernetes distribution recognised from the
 	// target's files (kubeadm, k3s, rke2), when known.
 	Distribution string `json:"distribution,omitempty"`

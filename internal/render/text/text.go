@@ -131,6 +131,9 @@ func describeTarget(t report.Target) string {
 	if t.Kind != "" {
 		s = string(t.Kind) + " " + s
 	}
+	if t.Root != "" && t.Root != t.Name {
+		s += " at " + t.Root
+	}
 	var about []string
 	if t.Distribution != "" {
 		about = append(about, t.Distribution)
