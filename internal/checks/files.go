@@ -28,7 +28,7 @@ func init() {
 		&Check{
 			ID: "private-key-permissions", Title: "Private keys are readable by root only",
 			Severity: report.SeverityHigh, Component: "pki",
-			Controls:    report.Controls{PCI: []string{"1.4"}, CIS: []string{"1.1.21", "1.1.13"}, MITRE: []string{"T1552.004"}},
+			Controls:    report.Controls{PCI: []string{"1.4"}, CIS: []string{"1.1.21", "1.1.13", "1.1.19"}, MITRE: []string{"T1552.004"}},
 			Why:         "A key file readable by other users hands the identity, or for a CA key the whole cluster, to any local account or container that mounts the directory.",
 			Remediation: "chmod 600 the key file (and kubeconfigs that embed keys) and chown it to root.",
 			Run:         runKeyPermissions,
@@ -36,7 +36,7 @@ func init() {
 		&Check{
 			ID: "kubeconfig-system-masters", Title: "No kubeconfig carries a system:masters client certificate",
 			Severity: report.SeverityCritical, Component: "kubeconfig",
-			Controls:    report.Controls{PCI: []string{"1.2", "1.3", "5.1"}, CIS: []string{"5.1.1"}, MITRE: []string{"T1078"}},
+			Controls:    report.Controls{PCI: []string{"1.2", "1.3", "5.1"}, CIS: []string{"5.1.7"}, MITRE: []string{"T1078"}},
 			Why:         "system:masters is allowed everything before any authorizer runs: no RBAC change and no webhook can limit or revoke it. Only rotating the CA ends such a certificate.",
 			Remediation: "Keep super-admin.conf off the node, in a vault, for break-glass use only; never issue system:masters certificates to people; use RBAC-bound groups instead.",
 			Run:         runSystemMasters,
@@ -76,7 +76,7 @@ func init() {
 		&Check{
 			ID: "kubelet-serving-certificate", Title: "Kubelet serving certificate is verifiable",
 			Severity: report.SeverityMedium, Component: "kubelet",
-			Controls:    report.Controls{PCI: []string{"5.1", "1.1"}, CIS: []string{"4.2.10"}, MITRE: []string{"T1557"}},
+			Controls:    report.Controls{PCI: []string{"5.1", "1.1"}, CIS: []string{"4.2.9"}, MITRE: []string{"T1557"}},
 			Why:         "A self-signed kubelet serving certificate cannot be verified by the apiserver, so its connections to the kubelet can be intercepted.",
 			Remediation: "Enable serverTLSBootstrap, approve the kubelet-serving CSRs, then remove the old kubelet.crt/kubelet.key.",
 			Run:         runKubeletServingCert,

@@ -47,7 +47,7 @@ func init() {
 		&Check{
 			ID: "kubelet-rotate-certificates", Title: "Kubelet rotates its client certificate",
 			Severity: report.SeverityMedium, Component: "kubelet",
-			Controls:    report.Controls{PCI: []string{"5.1"}, CIS: []string{"4.2.11"}},
+			Controls:    report.Controls{PCI: []string{"5.1"}, CIS: []string{"4.2.10"}},
 			Why:         "Without rotation the kubelet's client certificate lives until it expires and then the node drops out; with it, certificates stay short-lived.",
 			Remediation: "Set rotateCertificates: true in the kubelet config file.",
 			Run:         kubeletBool(kubeletRotate, func(c *kubeletv1beta1.KubeletConfiguration) *bool { return &c.RotateCertificates }, true),
@@ -55,7 +55,7 @@ func init() {
 		&Check{
 			ID: "kubelet-server-tls-bootstrap", Title: "Kubelet serving certificate is issued by the cluster CA",
 			Severity: report.SeverityMedium, Component: "kubelet",
-			Controls:    report.Controls{PCI: []string{"5.1", "1.1"}, CIS: []string{"4.2.12"}, MITRE: []string{"T1557"}},
+			Controls:    report.Controls{PCI: []string{"5.1", "1.1"}, CIS: []string{"4.2.11", "1.3.6"}, MITRE: []string{"T1557"}},
 			Why:         "Without serverTLSBootstrap the kubelet serves with a self-signed certificate that the apiserver cannot verify, so --kubelet-certificate-authority cannot be turned on.",
 			Remediation: "Set serverTLSBootstrap: true and approve the kubelet-serving CSRs (after checking their names).",
 			Run:         kubeletBool(kubeletServerTLS, func(c *kubeletv1beta1.KubeletConfiguration) *bool { return &c.ServerTLSBootstrap }, true),
