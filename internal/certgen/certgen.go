@@ -70,7 +70,7 @@ func New(spec Spec, issuer *Pair) (*Pair, error) {
 	key := spec.Signer
 	if key == nil {
 		var err error
-		if key, err = newKey(spec.Key); err != nil {
+		if key, err = NewKey(spec.Key); err != nil {
 			return nil, err
 		}
 	}
@@ -118,7 +118,8 @@ func New(spec Spec, issuer *Pair) (*Pair, error) {
 	return &Pair{Cert: cert, Key: key}, nil
 }
 
-func newKey(kind string) (crypto.Signer, error) {
+// NewKey generates a private key of the given kind (RSA2048 when empty).
+func NewKey(kind string) (crypto.Signer, error) {
 	switch kind {
 	case "", RSA2048:
 		return rsa.GenerateKey(rand.Reader, 2048)
@@ -150,8 +151,11 @@ func (p *Pair) CertPEM() []byte {
 
 // KeyPEM is the private key in PEM: PKCS#1 for RSA, SEC 1 for ECDSA and
 // PKCS#8 otherwise, as kubeadm and the kubelet write them.
-func (p *Pair) KeyPEM() ([]byte, error) {
-	switch k := p.Key.(type) {
+func (p *Pair) KeyPEM() ([]byte, error) { return PrivateKeyPEM(p.Key) }
+
+// PrivateKeyPEM encodes a private key as Pair.KeyPEM does.
+func PrivateKeyPEM(key crypto.Signer) ([]byte, error) {
+	switch k := key.(type) {
 	case *rsa.PrivateKey:
 		return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), nil
 	case *ecdsa.PrivateKey:
@@ -161,7 +165,7 @@ func (p *Pair) KeyPEM() ([]byte, error) {
 		}
 		return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(p.Key)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, err
 	}

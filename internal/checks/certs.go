@@ -9,7 +9,6 @@ import (
 
 	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/inventory"
-	"github.com/kubepki/kubepki/internal/parse"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -134,7 +133,7 @@ func runWeakKey(in *Input, r *Results) {
 		return
 	}
 	for _, e := range in.Inventory.Entries {
-		pk := parse.CertPublicKey(e.Cert)
+		pk := e.PublicKey
 		weak := (pk.Algorithm == "RSA" && pk.Bits < in.Policy.MinRSABits) || (pk.Algorithm == "ECDSA" && pk.Bits < in.Policy.MinECBits)
 		if weak {
 			r.Fail(certLoc(e), "%s %s has a %d-bit %s key", e.Report.Path, certName(e.Cert), pk.Bits, pk.Algorithm)
@@ -288,7 +287,7 @@ func runKeyReuse(in *Input, r *Results) {
 	byKey := map[string][]*inventory.Entry{}
 	var order []string
 	for _, e := range in.Inventory.Entries {
-		k := parse.CertPublicKey(e.Cert).SHA256
+		k := e.PublicKey.SHA256
 		if len(byKey[k]) == 0 {
 			order = append(order, k)
 		}

@@ -33,6 +33,9 @@ type Entry struct {
 	Issuer *Entry
 	// Key is the matching private key, nil when not on the node.
 	Key *evidence.KeyFile
+	// PublicKey describes the certificate's public key, computed once for
+	// the linking and the checks that compare keys.
+	PublicKey parse.PublicKey
 	// Report is the entry as it appears in the report.
 	Report report.Certificate
 }
@@ -69,7 +72,8 @@ func Build(n *evidence.Node) *Inventory {
 	for i := range n.CertFiles {
 		cf := &n.CertFiles[i]
 		for idx, c := range cf.Certs {
-			e := &Entry{Cert: c, Report: describe(c, cf, idx, names)}
+			pk := parse.CertPublicKey(c)
+			e := &Entry{Cert: c, PublicKey: pk, Report: describe(c, pk, cf, idx, names)}
 			inv.Entries = append(inv.Entries, e)
 			inv.byPath[cf.Path] = append(inv.byPath[cf.Path], e)
 		}
@@ -112,9 +116,8 @@ func (nc nameCache) format(raw []byte, name pkix.Name) string {
 	return s
 }
 
-func describe(c *x509.Certificate, cf *evidence.CertFile, idx int, names nameCache) report.Certificate {
+func describe(c *x509.Certificate, pk parse.PublicKey, cf *evidence.CertFile, idx int, names nameCache) report.Certificate {
 	sha := Fingerprint(c)
-	pk := parse.CertPublicKey(c)
 	rc := report.Certificate{
 		Path:               cf.Path,
 		Index:              idx,
@@ -225,7 +228,7 @@ func (inv *Inventory) linkKeys(keys []evidence.KeyFile) {
 		byPub[keys[i].PublicSHA256] = append(byPub[keys[i].PublicSHA256], &keys[i])
 	}
 	for _, e := range inv.Entries {
-		cands := byPub[parse.CertPublicKey(e.Cert).SHA256]
+		cands := byPub[e.PublicKey.SHA256]
 		if len(cands) == 0 {
 			continue
 		}

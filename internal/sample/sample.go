@@ -209,21 +209,25 @@ func (n *node) writePKI() error {
 // writeServiceAccountKeys writes sa.key and sa.pub: the service-account
 // signing key pair, which is not a certificate.
 func (n *node) writeServiceAccountKeys(pki string) {
-	sa := n.issue(certgen.Spec{CommonName: "service-accounts"}, nil)
 	if n.err != nil {
 		return
 	}
-	key, err := sa.KeyPEM()
+	key, err := certgen.NewKey(certgen.RSA2048)
 	if err != nil {
 		n.err = err
 		return
 	}
-	n.file(pki+"sa.key", key, 0o600)
-	pub, err := certgen.PublicKeyPEM(sa.Key.Public())
+	priv, err := certgen.PrivateKeyPEM(key)
 	if err != nil {
 		n.err = err
 		return
 	}
+	pub, err := certgen.PublicKeyPEM(key.Public())
+	if err != nil {
+		n.err = err
+		return
+	}
+	n.file(pki+"sa.key", priv, 0o600)
 	n.file(pki+"sa.pub", pub, 0o644)
 }
 

@@ -6,6 +6,7 @@ package text
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -152,7 +153,7 @@ func writeSections(p *printer, fs []report.Finding, opts Options) {
 	}
 	order := append(append([]string(nil), report.PCIItems...), otherSection)
 	for s := range bySection {
-		if !contains(order, s) {
+		if !slices.Contains(order, s) {
 			order = append(order, s)
 		}
 	}
@@ -262,13 +263,4 @@ func writeSummary(p *printer, r *report.Report) {
 	if n := s.ByStatus[report.StatusError]; n > 0 {
 		p.printf("%d path(s) could not be read; the checks that needed them report notEvaluated.\n", n)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

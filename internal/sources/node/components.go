@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/kubepki/kubepki/internal/evidence"
@@ -18,7 +19,7 @@ var manifestDirs = []string{"/etc/kubernetes/manifests", "/var/lib/rancher/rke2/
 func (r *reader) readManifests() {
 	dirs := append([]string{}, manifestDirs...)
 	if k := r.n.Kubelet; k != nil && k.Config != nil && k.Config.StaticPodPath != "" {
-		if p := path.Clean(k.Config.StaticPodPath); !contains(dirs, p) {
+		if p := path.Clean(k.Config.StaticPodPath); !slices.Contains(dirs, p) {
 			dirs = append([]string{p}, dirs...)
 		}
 	}
@@ -238,13 +239,4 @@ func (r *reader) readKubelet() {
 			}
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

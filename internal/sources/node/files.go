@@ -125,10 +125,8 @@ func (r *reader) readKubeconfig(p string) {
 			u.ClientCertPath = abs(ai.ClientCertificate)
 			resolved := r.addRef(u.ClientCertPath, p, "users["+name+"].client-certificate")
 			r.readPEMFile(u.ClientCertPath, "kubeconfig", true)
-			for _, cf := range r.n.CertFiles {
-				if cf.Path == resolved && cf.Source == "file" && len(cf.Certs) > 0 {
-					u.ClientCert = cf.Certs[0]
-				}
+			if certs := r.certsAt(resolved); len(certs) > 0 {
+				u.ClientCert = certs[0]
 			}
 		}
 		switch {
@@ -159,11 +157,7 @@ func (r *reader) readKubeconfig(p string) {
 			c.CAPath = abs(cl.CertificateAuthority)
 			resolved := r.addRef(c.CAPath, p, "clusters["+name+"].certificate-authority")
 			r.readPEMFile(c.CAPath, "kubeconfig", true)
-			for _, cf := range r.n.CertFiles {
-				if cf.Path == resolved && cf.Source == "file" {
-					c.CA = cf.Certs
-				}
-			}
+			c.CA = r.certsAt(resolved)
 		}
 		kc.Clusters = append(kc.Clusters, c)
 	}

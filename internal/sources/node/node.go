@@ -7,6 +7,7 @@ package node
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"io/fs"
 	"path"
@@ -49,6 +50,8 @@ type reader struct {
 	fs   nodefs.FS
 	n    *evidence.Node
 	seen map[string]bool // resolved paths of PEM files already read
+	// certFiles indexes the certificate files read so far by resolved path.
+	certFiles map[string][]*x509.Certificate
 }
 
 // Read gathers the evidence of one node.
@@ -58,9 +61,10 @@ func Read(ctx context.Context, opts Options) *evidence.Node {
 		root = "/"
 	}
 	r := &reader{
-		fs:   nodefs.FS{Root: root},
-		n:    &evidence.Node{Root: root, Components: map[string]*evidence.Component{}},
-		seen: map[string]bool{},
+		fs:        nodefs.FS{Root: root},
+		n:         &evidence.Node{Root: root, Components: map[string]*evidence.Component{}},
+		seen:      map[string]bool{},
+		certFiles: map[string][]*x509.Certificate{},
 	}
 	r.n.Live = path.Clean(root) == "/"
 	r.detectDistribution()
@@ -81,7 +85,8 @@ func Read(ctx context.Context, opts Options) *evidence.Node {
 	return r.n
 }
 
-// problem records err for path p, unless the file simply does not exist.
+// problem records err for path p; callers decide whether a missing file is
+// worth recording.
 func (r *reader) problem(p, component string, err error) {
 	r.n.Problemf(p, component, describe(err))
 }
@@ -140,18 +145,18 @@ func pemFlag(name string) bool {
 
 // readPEMFile reads a certificate or key file once, however many names lead to it.
 func (r *reader) readPEMFile(p, component string, required bool) {
-	resolved, err := r.fs.Resolve(p)
+	in, err := r.fs.Stat(p)
 	if err != nil {
 		if required || !errors.Is(err, fs.ErrNotExist) {
 			r.problem(p, component, err)
 		}
 		return
 	}
-	if r.seen[resolved] {
+	if r.seen[in.Resolved] {
 		return
 	}
-	r.seen[resolved] = true
-	data, in, err := r.fs.ReadFile(p, maxPEMBytes)
+	r.seen[in.Resolved] = true
+	data, in, err := r.fs.ReadInfo(in, maxPEMBytes)
 	if err != nil {
 		r.problem(p, component, err)
 		return
@@ -171,7 +176,14 @@ func (r *reader) addParsedPEM(in nodefs.Info, component string, contents parse.P
 	r.addPEM(fileOf(in), "file", contents)
 }
 
+// certsAt returns the certificates of the file at resolved path p, once
+// readPEMFile has read it.
+func (r *reader) certsAt(p string) []*x509.Certificate { return r.certFiles[p] }
+
 func (r *reader) addPEM(f evidence.File, source string, c parse.PEMContents) {
+	if len(c.Certs) > 0 && source == "file" {
+		r.certFiles[f.Path] = c.Certs
+	}
 	if len(c.Certs) > 0 {
 		r.n.CertFiles = append(r.n.CertFiles, evidence.CertFile{File: f, Source: source, Certs: c.Certs, HasKey: len(c.Keys) > 0})
 	}
