@@ -57,7 +57,7 @@ func record(r *report.Report) {
 func everyCheckFailedAndPassed() int {
 	code := 0
 	for _, c := range checks.All() {
-		if c.Scope != "node" {
+		if c.Scope != "node" && c.Scope != "cluster" {
 			continue
 		}
 		if !outcomes.failed[c.ID] {

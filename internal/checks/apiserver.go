@@ -16,7 +16,7 @@ var healthPaths = map[string]bool{"/healthz": true, "/readyz": true, "/livez": t
 func init() {
 	register(
 		&Check{
-			ID: "apiserver-anonymous-auth", Title: "kube-apiserver refuses anonymous requests",
+			ID: "apiserver-anonymous-auth", ControlPlanePods: true, Title: "kube-apiserver refuses anonymous requests",
 			Severity: report.SeverityMedium, Component: apiserver,
 			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"1.2.1"}, MITRE: []string{"T1078"}},
 			Why:         "Anonymous requests reach every path RBAC grants to system:anonymous and system:unauthenticated; on kubeadm that includes /version, which tells an attacker the exact release. One RBAC mistake opens more.",
@@ -24,7 +24,7 @@ func init() {
 			Run:         runAnonymousAuth,
 		},
 		&Check{
-			ID: "apiserver-static-token-file", Title: "kube-apiserver reads no static token file",
+			ID: "apiserver-static-token-file", ControlPlanePods: true, Title: "kube-apiserver reads no static token file",
 			Severity: report.SeverityHigh, Component: apiserver,
 			Controls:    report.Controls{PCI: []string{"1.3", "1.4"}, CIS: []string{"1.2.2"}, MITRE: []string{"T1552.001"}},
 			Why:         "Static tokens are kept in clear text on the control plane, never expire, and can only be revoked by editing the file and restarting the apiserver.",
@@ -32,7 +32,7 @@ func init() {
 			Run:         runStaticTokenFile,
 		},
 		&Check{
-			ID: "apiserver-kubelet-certificate-authority", Title: "kube-apiserver verifies kubelet serving certificates",
+			ID: "apiserver-kubelet-certificate-authority", ControlPlanePods: true, Title: "kube-apiserver verifies kubelet serving certificates",
 			Severity: report.SeverityHigh, Component: apiserver,
 			Controls:    report.Controls{PCI: []string{"1.1", "5.1"}, CIS: []string{"1.2.5"}, MITRE: []string{"T1557"}},
 			Why:         "Without --kubelet-certificate-authority the apiserver connects to kubelets (exec, logs, port-forward) without checking who answers: anyone on the path can impersonate a kubelet and read or alter that traffic.",
@@ -40,7 +40,7 @@ func init() {
 			Run:         runKubeletCA,
 		},
 		&Check{
-			ID: "apiserver-authorization-mode", Title: "kube-apiserver authorizes every request",
+			ID: "apiserver-authorization-mode", ControlPlanePods: true, Title: "kube-apiserver authorizes every request",
 			Severity: report.SeverityCritical, Component: apiserver,
 			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"1.2.6", "1.2.7", "1.2.8"}, MITRE: []string{"T1078"}},
 			Why:         "AlwaysAllow lets every authenticated (and, with anonymous auth, unauthenticated) request do anything.",
@@ -48,7 +48,7 @@ func init() {
 			Run:         runAuthorizationMode,
 		},
 		&Check{
-			ID: "apiserver-external-authentication", Title: "People authenticate through an external identity provider (MFA possible)",
+			ID: "apiserver-external-authentication", ControlPlanePods: true, Title: "People authenticate through an external identity provider (MFA possible)",
 			Severity: report.SeverityHigh, Component: apiserver,
 			Controls:    report.Controls{PCI: []string{"1.6", "1.2"}, CIS: []string{"3.1.1"}, MITRE: []string{"T1078"}},
 			Why:         "Kubernetes itself has no user store and no MFA. Without OIDC, structured JWT authentication or a webhook, people log in with client certificates or static tokens: no second factor, no central disabling, no revocation.",
@@ -64,7 +64,7 @@ func init() {
 			Run:         runClientCAvsEtcd,
 		},
 		&Check{
-			ID: "apiserver-requestheader-ca", Title: "Front-proxy request-header authentication is restricted",
+			ID: "apiserver-requestheader-ca", ControlPlanePods: true, Title: "Front-proxy request-header authentication is restricted",
 			Severity: report.SeverityCritical, Component: apiserver,
 			Controls:    report.Controls{PCI: []string{"1.1", "5.2"}, MITRE: []string{"T1550"}},
 			Why:         "A client certificate from the request-header CA may assert any user and group in X-Remote-User headers. If that CA is the cluster client CA, or any name from it is accepted, every client certificate holder can become system:masters.",
@@ -72,7 +72,7 @@ func init() {
 			Run:         runRequestHeader,
 		},
 		&Check{
-			ID: "apiserver-service-account-extend-token-expiration", Title: "Service-account token lifetimes are not extended",
+			ID: "apiserver-service-account-extend-token-expiration", ControlPlanePods: true, Title: "Service-account token lifetimes are not extended",
 			Severity: report.SeverityMedium, Component: apiserver,
 			Controls:    report.Controls{PCI: []string{"1.3", "1.5"}, MITRE: []string{"T1528"}},
 			Why:         "With --service-account-extend-token-expiration (on by default) the apiserver issues projected tokens valid for a year while pods are told they last an hour, so a stolen pod token keeps working for a year.",
@@ -80,7 +80,7 @@ func init() {
 			Run:         runExtendTokenExpiration,
 		},
 		&Check{
-			ID: "apiserver-service-account-max-token-expiration", Title: "Service-account token lifetime is capped",
+			ID: "apiserver-service-account-max-token-expiration", ControlPlanePods: true, Title: "Service-account token lifetime is capped",
 			Severity: report.SeverityMedium, Component: apiserver,
 			Controls:    report.Controls{PCI: []string{"1.3", "1.5"}, MITRE: []string{"T1528"}},
 			Why:         "Without --service-account-max-token-expiration a TokenRequest may ask for a token of any lifetime; long-lived bound tokens cannot be revoked short of deleting their service account.",
@@ -88,7 +88,7 @@ func init() {
 			Run:         runMaxTokenExpiration,
 		},
 		&Check{
-			ID: "apiserver-audit-logging", Title: "kube-apiserver writes an audit log",
+			ID: "apiserver-audit-logging", ControlPlanePods: true, Title: "kube-apiserver writes an audit log",
 			Severity: report.SeverityHigh, Component: apiserver,
 			Controls:    report.Controls{PCI: []string{"1.1", "1.2"}, CIS: []string{"1.2.16", "3.2.1"}, MITRE: []string{"T1562"}},
 			Why:         "Without an audit policy and a log or webhook backend, no one can tell who used which credential, which the PCI guidance requires for individual accountability and for revocation decisions.",
@@ -96,7 +96,7 @@ func init() {
 			Run:         runAuditLogging,
 		},
 		&Check{
-			ID: "apiserver-bootstrap-token-auth", Title: "Bootstrap token authentication is off or kept in check",
+			ID: "apiserver-bootstrap-token-auth", ControlPlanePods: true, Title: "Bootstrap token authentication is off or kept in check",
 			Severity: report.SeverityLow, Component: apiserver,
 			Controls:    report.Controls{PCI: []string{"1.3", "1.4"}, MITRE: []string{"T1078"}},
 			Why:         "Bootstrap tokens are bearer secrets in kube-system Secrets that let a holder request a node client certificate. Needed to join nodes with kubeadm; risky when tokens outlive the join.",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/inventory"
+	"github.com/kubepki/kubepki/internal/rbac"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -59,11 +60,19 @@ type Input struct {
 	Target string
 	// Node is the node's evidence; nil for non-node audits.
 	Node *evidence.Node
-	// Inventory is the node's certificates.
+	// Inventory is the node's certificates, or the cluster's.
 	Inventory *inventory.Inventory
+	// Cluster is the live cluster's evidence; nil for node audits.
+	Cluster *evidence.Cluster
+	// RBAC is the effective-permission index built from Cluster.
+	RBAC *rbac.Index
 	// Now is the instant expiry is judged at.
 	Now    time.Time
 	Policy Policy
+
+	// saPowers caches what each service account can do, for the checks
+	// that ask it of every pod.
+	saPowers map[saKey][]string
 }
 
 // Check is one rule.
@@ -75,8 +84,13 @@ type Check struct {
 	Severity  report.Severity
 	Controls  report.Controls
 	Component string
-	// Scope says what the check audits: "node" today.
+	// Scope says what the check audits: "node" (a node's files) or
+	// "cluster" (the live API).
 	Scope string
+	// ControlPlanePods is true for node checks that judge only a
+	// component's flags, so that kubepki audit cluster can run them on the
+	// control-plane pods kube-system shows.
+	ControlPlanePods bool
 	// Why explains the risk, for the catalogue.
 	Why string
 	// Remediation says how to fix a failure.
@@ -169,9 +183,19 @@ func Lookup(id string) (*Check, bool) {
 // Run runs every check of the scope against in and returns the findings,
 // plus an error finding for each problem met while reading the evidence.
 func Run(scope string, in *Input) []report.Finding {
+	return run(in, func(c *Check) bool { return c.Scope == scope })
+}
+
+// RunControlPlanePods runs the node checks that judge flags alone against
+// in.Node, whose components were read from kube-system's pods.
+func RunControlPlanePods(in *Input) []report.Finding {
+	return run(in, func(c *Check) bool { return c.ControlPlanePods })
+}
+
+func run(in *Input, want func(*Check) bool) []report.Finding {
 	var out []report.Finding
 	for _, c := range All() {
-		if c.Scope != scope {
+		if !want(c) {
 			continue
 		}
 		r := &Results{check: c, target: in.Target}
@@ -181,19 +205,29 @@ func Run(scope string, in *Input) []report.Finding {
 		}
 		out = append(out, r.findings...)
 	}
+	var problems []evidence.Problem
 	if in.Node != nil {
-		for _, p := range in.Node.Problems {
-			out = append(out, report.Finding{
-				Check:     ReadErrorID,
-				Title:     "File could not be read or parsed",
-				Status:    report.StatusError,
-				Severity:  report.SeverityInfo,
-				Target:    in.Target,
-				Component: p.Component,
-				Location:  report.Location{Path: p.Path},
-				Message:   fmt.Sprintf("%s: %s; the checks that need this file report notEvaluated or judge without it", p.Path, p.Message),
-			})
+		problems = append(problems, in.Node.Problems...)
+	}
+	if in.Cluster != nil {
+		problems = append(problems, in.Cluster.Problems...)
+	}
+	for _, p := range problems {
+		loc := report.Location{Path: p.Path}
+		what := "File"
+		if in.Cluster != nil && in.Node == nil {
+			loc, what = report.Location{Object: p.Path}, "Object"
 		}
+		out = append(out, report.Finding{
+			Check:     ReadErrorID,
+			Title:     what + " could not be read or parsed",
+			Status:    report.StatusError,
+			Severity:  report.SeverityInfo,
+			Target:    in.Target,
+			Component: p.Component,
+			Location:  loc,
+			Message:   fmt.Sprintf("%s: %s; the checks that need it report notEvaluated or judge without it", p.Path, p.Message),
+		})
 	}
 	return out
 }

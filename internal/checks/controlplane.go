@@ -15,7 +15,7 @@ func init() {
 		name := comp.name
 		register(
 			&Check{
-				ID: comp.short + "-always-allow-paths", Title: name + " serves only health paths without authorization",
+				ID: comp.short + "-always-allow-paths", ControlPlanePods: true, Title: name + " serves only health paths without authorization",
 				Severity: report.SeverityMedium, Component: name,
 				Controls:    report.Controls{PCI: []string{"1.1"}, MITRE: []string{"T1078"}},
 				Why:         "Paths in --authorization-always-allow-paths answer anyone who can reach the port. Beyond /healthz, /readyz and /livez they can expose metrics, configuration or profiling data.",
@@ -23,7 +23,7 @@ func init() {
 				Run:         func(in *Input, r *Results) { runAlwaysAllowPaths(in, r, name) },
 			},
 			&Check{
-				ID: comp.short + "-bind-address", Title: name + " listens on loopback only",
+				ID: comp.short + "-bind-address", ControlPlanePods: true, Title: name + " listens on loopback only",
 				Severity: report.SeverityLow, Component: name,
 				Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{comp.cisBind}, MITRE: []string{"T1046"}},
 				Why:         "Nothing but local probes needs the secure port of this component; listening on every interface exposes it, and whatever it allows anonymously, to the network.",
@@ -33,7 +33,7 @@ func init() {
 		)
 	}
 	register(&Check{
-		ID: "controller-manager-signing-duration", Title: "Certificates signed for CSRs are short-lived",
+		ID: "controller-manager-signing-duration", ControlPlanePods: true, Title: "Certificates signed for CSRs are short-lived",
 		Severity: report.SeverityMedium, Component: "kube-controller-manager",
 		Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1649"}},
 		Why:         "Every client certificate the controller-manager signs through the CSR API lives for --cluster-signing-duration (default one year) unless the request asks for less, and Kubernetes cannot revoke it. A leaked certificate stays valid that long.",

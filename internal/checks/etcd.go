@@ -9,7 +9,7 @@ import (
 func init() {
 	register(
 		&Check{
-			ID: "etcd-client-cert-auth", Title: "etcd requires client certificates",
+			ID: "etcd-client-cert-auth", ControlPlanePods: true, Title: "etcd requires client certificates",
 			Severity: report.SeverityCritical, Component: "etcd",
 			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"2.2"}, MITRE: []string{"T1552.007"}},
 			Why:         "etcd holds every Secret of the cluster. Without client certificate authentication anyone who reaches its port reads and writes them all.",
@@ -17,7 +17,7 @@ func init() {
 			Run:         func(in *Input, r *Results) { runEtcdBool(in, r, "client-cert-auth") },
 		},
 		&Check{
-			ID: "etcd-peer-client-cert-auth", Title: "etcd peers authenticate with certificates",
+			ID: "etcd-peer-client-cert-auth", ControlPlanePods: true, Title: "etcd peers authenticate with certificates",
 			Severity: report.SeverityHigh, Component: "etcd",
 			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"2.5"}, MITRE: []string{"T1552.007"}},
 			Why:         "Without peer certificate authentication any host that reaches the peer port can join the etcd cluster and receive its data.",
@@ -25,7 +25,7 @@ func init() {
 			Run:         func(in *Input, r *Results) { runEtcdBool(in, r, "peer-client-cert-auth") },
 		},
 		&Check{
-			ID: "etcd-auto-tls", Title: "etcd does not use self-signed automatic TLS",
+			ID: "etcd-auto-tls", ControlPlanePods: true, Title: "etcd does not use self-signed automatic TLS",
 			Severity: report.SeverityHigh, Component: "etcd",
 			Controls:    report.Controls{PCI: []string{"5.1", "1.1"}, CIS: []string{"2.3", "2.6"}, MITRE: []string{"T1557"}},
 			Why:         "--auto-tls and --peer-auto-tls make etcd generate self-signed certificates that no client can verify.",
@@ -33,7 +33,7 @@ func init() {
 			Run:         runEtcdAutoTLS,
 		},
 		&Check{
-			ID: "etcd-client-urls", Title: "etcd serves clients over TLS, on loopback where possible",
+			ID: "etcd-client-urls", ControlPlanePods: true, Title: "etcd serves clients over TLS, on loopback where possible",
 			Severity: report.SeverityHigh, Component: "etcd",
 			Controls:    report.Controls{PCI: []string{"1.1", "1.4"}, MITRE: []string{"T1040"}},
 			Why:         "An http:// client URL serves the whole datastore unencrypted and unauthenticated. A non-loopback https:// URL is needed for other control-plane nodes in stacked etcd, and is then protected only by client certificates.",

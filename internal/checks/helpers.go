@@ -28,6 +28,10 @@ func component(in *Input, r *Results, name string) *evidence.Component {
 		r.NotEvaluated(report.Location{}, "%s: %s", name, n.ComponentsNote)
 		return nil
 	}
+	if n.FromAPI {
+		r.NotEvaluated(report.Location{}, "no %s pod in kube-system (an external or managed %s); audit the nodes it runs on", name, name)
+		return nil
+	}
 	where := "no static pod manifest under /etc/kubernetes/manifests"
 	if n.Live {
 		where += " and no running process"

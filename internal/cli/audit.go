@@ -13,10 +13,10 @@ import (
 func newAuditCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "Audit a node's files against the PCI authentication and PKI guidance",
+		Short: "Audit a node's files or a live cluster against the PCI authentication and PKI guidance",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newAuditNodeCommand(e))
+	cmd.AddCommand(newAuditNodeCommand(e), newAuditClusterCommand(e))
 	return cmd
 }
 

@@ -245,6 +245,10 @@ type Node struct {
 	// ComponentsNote explains why components' settings cannot be read
 	// (k3s embeds them in one process), empty otherwise.
 	ComponentsNote string
+	// FromAPI is true when this Node was not read from files but made by
+	// kubepki audit cluster from the control-plane pods in kube-system:
+	// only Components is set.
+	FromAPI bool
 	// Kubelet is nil when no kubelet configuration was found.
 	Kubelet *Kubelet
 	// Kubeconfigs found in the usual places.

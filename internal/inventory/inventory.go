@@ -294,3 +294,33 @@ func appendOnce(list []string, s string) []string {
 	}
 	return append(list, s)
 }
+
+// FromCluster makes the inventory of the certificates a live cluster shows:
+// those issued through the CSR API, each under its CSR object
+// ("CertificateSigningRequest/<name>", source "csr:<signer>"), with who asked
+// for it.
+func FromCluster(c *evidence.Cluster) *Inventory {
+	inv := &Inventory{byPath: map[string][]*Entry{}}
+	if c == nil {
+		return inv
+	}
+	names := nameCache{}
+	for i := range c.CSRs {
+		csr := &c.CSRs[i]
+		if csr.Certificate == nil {
+			continue
+		}
+		cf := &evidence.CertFile{File: evidence.File{Path: CSRObject(csr.Name), Found: true}, Source: "csr:" + csr.SignerName}
+		pk := parse.CertPublicKey(csr.Certificate)
+		e := &Entry{Cert: csr.Certificate, PublicKey: pk, Report: describe(csr.Certificate, pk, cf, 0, names)}
+		if csr.Requester != "" {
+			e.Report.UsedBy = []string{"requested by " + csr.Requester}
+		}
+		inv.Entries = append(inv.Entries, e)
+		inv.byPath[cf.Path] = append(inv.byPath[cf.Path], e)
+	}
+	return inv
+}
+
+// CSRObject names a CertificateSigningRequest as report locations do.
+func CSRObject(name string) string { return "CertificateSigningRequest/" + name }

@@ -71,6 +71,13 @@ type Target struct {
 	// Roles are the roles the node plays, as seen from its files:
 	// control-plane, etcd, worker.
 	Roles []string `json:"roles,omitempty"`
+	// Server is a cluster's API server URL.
+	Server string `json:"server,omitempty"`
+	// Version is the API server's version, for a cluster.
+	Version string `json:"version,omitempty"`
+	// Identity is the user kubepki authenticated as to a cluster, when the
+	// API server told it.
+	Identity string `json:"identity,omitempty"`
 }
 
 // Status is the outcome of a check at one location.
@@ -189,14 +196,16 @@ func (l Location) String() string {
 
 // Certificate is one certificate in the inventory.
 type Certificate struct {
-	// Path is the file that holds the certificate, or the kubeconfig that
-	// embeds it.
+	// Path is the file that holds the certificate, the kubeconfig that
+	// embeds it, or the Kubernetes object that holds it
+	// ("CertificateSigningRequest/<name>" for one issued through the CSR API).
 	Path string `json:"path"`
 	// Index is the position of the certificate in its file when the file
 	// holds more than one (a bundle); 0 otherwise.
 	Index int `json:"index,omitempty"`
-	// Source says how the certificate is stored: "file", or
-	// "kubeconfig:<user>" for data embedded in a kubeconfig.
+	// Source says how the certificate is stored: "file",
+	// "kubeconfig:<user>" for data embedded in a kubeconfig, or
+	// "csr:<signer>" for a certificate issued through the CSR API.
 	Source string `json:"source,omitempty"`
 	// Subject is the subject distinguished name.
 	Subject string `json:"subject"`

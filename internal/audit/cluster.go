@@ -1,0 +1,77 @@
+package audit
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/kubepki/kubepki/internal/checks"
+	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/inventory"
+	"github.com/kubepki/kubepki/internal/rbac"
+	"github.com/kubepki/kubepki/internal/report"
+	"github.com/kubepki/kubepki/internal/sources/cluster"
+)
+
+// ClusterOptions say how to audit a live cluster.
+type ClusterOptions struct {
+	// Config is the client configuration; Context names it in the report.
+	Config  *rest.Config
+	Context string
+	// Now is the instant to judge expiry at.
+	Now    time.Time
+	Policy checks.Policy
+	// PageSize and Concurrency tune the LISTs (0 for the defaults).
+	PageSize    int64
+	Concurrency int
+	// Progress is told how the reading goes (see cluster.Options).
+	Progress func(r evidence.Resource, objects int, done bool)
+}
+
+// Cluster audits a live cluster through its API. It fails only when the
+// API server cannot be read at all.
+func Cluster(ctx context.Context, opts ClusterOptions) (*report.Report, error) {
+	ev, err := cluster.Read(ctx, cluster.Options{
+		Config: opts.Config, Context: opts.Context,
+		PageSize: opts.PageSize, Concurrency: opts.Concurrency, Progress: opts.Progress,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ClusterReport(ev, opts.Now, opts.Policy), nil
+}
+
+// ClusterReport judges evidence read from a cluster.
+func ClusterReport(ev *evidence.Cluster, now time.Time, policy checks.Policy) *report.Report {
+	ix := rbac.New(ev.ClusterRoles, ev.ClusterRoleBindings, ev.Roles, ev.RoleBindings)
+	inv := inventory.FromCluster(ev)
+	target := report.Target{Kind: report.TargetCluster, Name: ev.Context, Server: ev.Server, Version: ev.Version, Identity: ev.Identity}
+	if target.Name == "" {
+		target.Name = ev.Server
+	}
+	if len(ev.ControlPlane) > 0 {
+		target.Distribution = "kubeadm"
+	}
+	in := &checks.Input{Target: target.Name, Cluster: ev, RBAC: ix, Inventory: inv, Now: now, Policy: policy}
+	findings := checks.Run("cluster", in)
+
+	// The control plane's flags, where kube-system shows its pods.
+	cp := &evidence.Node{FromAPI: true, Components: ev.ControlPlane}
+	switch why := ev.Missing(evidence.ResPods); {
+	case why != "":
+		cp.ComponentsNote = "needs permission to " + evidence.ResPods.Verb() + " (" + why + ")"
+	case len(ev.ControlPlane) == 0:
+		cp.ComponentsNote = "no control-plane pods in kube-system: the control plane is managed, or does not run as static pods, so its flags cannot be seen through the API; audit its nodes with kubepki audit node"
+	}
+	findings = append(findings, checks.RunControlPlanePods(&checks.Input{
+		Target: target.Name, Node: cp, Inventory: inventory.Build(&evidence.Node{}), Now: now, Policy: policy,
+	})...)
+
+	r := New(now)
+	r.Targets = []report.Target{target}
+	r.Findings = findings
+	r.Certificates = inv.Certificates()
+	r.Finish()
+	return r
+}
