@@ -630,7 +630,8 @@ func (ix *Index) appendRules(out []Grant, b *binding, s *bindingSubject) []Grant
 }
 
 // ClusterRoleRules returns the effective rules of the named ClusterRole
-// (aggregated unless the index was built with StoredRulesOnly).
+// (aggregated unless the index was built with StoredRulesOnly). The slice
+// belongs to the index; do not modify it.
 func (ix *Index) ClusterRoleRules(name string) ([]rbacv1.PolicyRule, bool) {
 	i, ok := ix.clusterRoles[name]
 	if !ok {
@@ -639,7 +640,8 @@ func (ix *Index) ClusterRoleRules(name string) ([]rbacv1.PolicyRule, bool) {
 	return ix.roles[i].rules, true
 }
 
-// RoleRules returns the rules of the Role namespace/name.
+// RoleRules returns the rules of the Role namespace/name. The slice belongs
+// to the index; do not modify it.
 func (ix *Index) RoleRules(namespace, name string) ([]rbacv1.PolicyRule, bool) {
 	i, ok := ix.nsRoles[nsName{namespace, name}]
 	if !ok {
