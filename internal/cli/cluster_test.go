@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/kubepki/kubepki/internal/checks"
+	"github.com/kubepki/kubepki/internal/report"
+	"github.com/kubepki/kubepki/internal/testbed"
+)
+
+// applyManifest creates every object of a multi-document YAML file, as
+// kubectl apply would on an empty cluster, so a schema or RBAC mistake in
+// deploy/ fails the test.
+func applyManifest(t *testing.T, cs kubernetes.Interface, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i, doc := range strings.Split(string(data), "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
+		if err != nil {
+			t.Fatalf("%s document %d: %v", path, i+1, err)
+		}
+		switch o := obj.(type) {
+		case *corev1.Namespace:
+			_, err = cs.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
+		case *corev1.ServiceAccount:
+			_, err = cs.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.ClusterRole:
+			_, err = cs.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.ClusterRoleBinding:
+			_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
+		default:
+			t.Fatalf("%s document %d: no test support for %T", path, i+1, runtime.Object(o))
+		}
+		if err != nil {
+			t.Fatalf("%s document %d: %v", path, i+1, err)
+		}
+	}
+}
+
+func auditClusterAs(t *testing.T, kubeconfig string, extra ...string) *report.Report {
+	t.Helper()
+	var out, errb bytes.Buffer
+	args := append([]string{"audit", "cluster", "--kubeconfig", kubeconfig, "-o", "json", "--now", testNow.Format("2006-01-02T15:04:05Z")}, extra...)
+	if err := Run(context.Background(), args, nil, &out, &errb); err != nil {
+		t.Fatalf("kubepki %v: %v\n%s", args, err, errb.String())
+	}
+	r, err := report.Read(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestAuditClusterLeastPrivilege runs the real CLI against the real
+// apiserver under kubepki's own read-only identity from deploy/rbac.yaml,
+// then under an identity with no permission at all: every check whose
+// evidence is forbidden reports notEvaluated naming the permission, and
+// none passes.
+func TestAuditClusterLeastPrivilege(t *testing.T) {
+	c := testbed.StartCluster(t)
+	root, err := testbed.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyManifest(t, c.Admin, filepath.Join(root, "deploy/rbac.yaml"))
+	const sa = "system:serviceaccount:kubepki:kubepki"
+
+	clusterChecks := map[string]bool{}
+	for _, ch := range checks.All() {
+		if ch.Scope == "cluster" {
+			clusterChecks[ch.ID] = true
+		}
+	}
+	secretChecks := map[string]bool{"serviceaccount-legacy-token-secrets": true, "bootstrap-tokens": true}
+
+	r := auditClusterAs(t, c.AdminKubeconfig, "--as", sa)
+	if got := r.Targets[0].Identity; got != sa {
+		t.Errorf("identity %q, want %q", got, sa)
+	}
+	for _, f := range r.Findings {
+		if !clusterChecks[f.Check] {
+			continue
+		}
+		switch {
+		case secretChecks[f.Check]:
+			if f.Status != report.StatusNotEvaluated || !strings.Contains(f.Message, "needs permission to list secrets") || !strings.Contains(f.Message, sa) {
+				t.Errorf("%s under deploy/rbac.yaml: %s %q, want notEvaluated naming the missing secrets permission", f.Check, f.Status, f.Message)
+			}
+		case f.Status == report.StatusNotEvaluated:
+			t.Errorf("%s under deploy/rbac.yaml is notEvaluated: %s (the ClusterRole lacks a read it needs)", f.Check, f.Message)
+		}
+	}
+
+	// With the optional Secret listing too, every cluster check judges.
+	applyManifest(t, c.Admin, filepath.Join(root, "deploy/rbac-secrets.yaml"))
+	r = auditClusterAs(t, c.AdminKubeconfig, "--as", sa)
+	for _, f := range r.Findings {
+		if clusterChecks[f.Check] && f.Status == report.StatusNotEvaluated {
+			t.Errorf("%s with deploy/rbac-secrets.yaml: notEvaluated: %s", f.Check, f.Message)
+		}
+	}
+
+	// An identity with no permission: nothing passes, everything names
+	// what it needed.
+	r = auditClusterAs(t, c.AdminKubeconfig, "--as", "nobody")
+	seen := 0
+	for _, f := range r.Findings {
+		if !clusterChecks[f.Check] {
+			continue
+		}
+		seen++
+		if f.Status != report.StatusNotEvaluated || !strings.Contains(f.Message, "needs permission to list") || !strings.Contains(f.Message, "forbidden: nobody may") {
+			t.Errorf("%s as nobody: %s %q", f.Check, f.Status, f.Message)
+		}
+	}
+	if seen != len(clusterChecks) {
+		t.Errorf("saw %d cluster checks, want %d", seen, len(clusterChecks))
+	}
+	for _, f := range r.Findings {
+		if f.Check == "apiserver-authorization-mode" && (f.Status != report.StatusNotEvaluated || !strings.Contains(f.Message, "list /pods")) {
+			t.Errorf("control-plane flags as nobody: %s %q", f.Status, f.Message)
+		}
+	}
+}
+
+// TestAuditClusterUnreachable: a server that does not answer is an error
+// (exit 1) naming it, not an empty report.
+func TestAuditClusterUnreachable(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	err := Run(context.Background(), []string{"audit", "cluster", "--kubeconfig", kc, "--request-timeout", "2s"}, nil, &out, &errb)
+	if ExitCode(err) != 1 || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("exit %d, %v", ExitCode(err), err)
+	}
+	if strings.Contains(err.Error()+out.String()+errb.String(), "not-a-real-token") {
+		t.Fatal("the token was printed")
+	}
+}
