@@ -22,6 +22,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopLargeCluster()
 	testbed.Cleanup()
 	if benchRoot != "" {
 		os.RemoveAll(benchRoot)

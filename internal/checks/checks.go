@@ -73,6 +73,9 @@ type Input struct {
 	// saPowers caches what each service account can do, for the checks
 	// that ask it of every pod.
 	saPowers map[saKey][]string
+	// holders and grants cache RBAC answers several checks ask for.
+	holders map[string][]holder
+	grants  map[rbac.Request][]rbac.Grant
 }
 
 // Check is one rule.

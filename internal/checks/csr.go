@@ -121,7 +121,7 @@ func runCSRHolders(in *Input, r *Results) {
 		until := cert.NotAfter.UTC().Format(time.DateOnly)
 		var can []string
 		for _, q := range powerfulQuestions {
-			if holdsAs(in.RBAC, user, groups, q) {
+			if holdsAs(in, user, groups, q) {
 				can = append(can, q.what)
 			}
 		}
@@ -166,7 +166,8 @@ func namedInBindings(c *evidence.Cluster, user string, groups []string) bool {
 
 // holdsAs answers a question for a user with groups. Requests asked in any
 // namespace are answered through the namespaces some binding grants them in.
-func holdsAs(ix *rbac.Index, user string, groups []string, q question) bool {
+func holdsAs(in *Input, user string, groups []string, q question) bool {
+	ix := in.RBAC
 	for _, part := range q.parts {
 		ok := false
 		for _, rq := range part {
@@ -176,7 +177,7 @@ func holdsAs(ix *rbac.Index, user string, groups []string, q question) bool {
 				}
 				continue
 			}
-			for _, g := range ix.WhoCan(rq) {
+			for _, g := range in.whoCan(rq) {
 				if subjectIs(g.Subject, user, groups) {
 					ok = true
 					break

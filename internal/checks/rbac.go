@@ -178,12 +178,39 @@ type holder struct {
 }
 
 // holders answers a question: every subject that holds all its parts.
-func holders(ix *rbac.Index, q question) []holder {
+// Answers are kept in the input, since several checks ask the same.
+func holders(in *Input, q question) []holder {
+	if hs, ok := in.holders[q.what]; ok {
+		return hs
+	}
+	if in.holders == nil {
+		in.holders = map[string][]holder{}
+	}
+	hs := computeHolders(in, q)
+	in.holders[q.what] = hs
+	return hs
+}
+
+// whoCan asks the index once per distinct request and audit.
+func (in *Input) whoCan(rq rbac.Request) []rbac.Grant {
+	if gs, ok := in.grants[rq]; ok {
+		return gs
+	}
+	if in.grants == nil {
+		in.grants = map[rbac.Request][]rbac.Grant{}
+	}
+	gs := in.RBAC.WhoCan(rq)
+	in.grants[rq] = gs
+	return gs
+}
+
+func computeHolders(in *Input, q question) []holder {
+	ix := in.RBAC
 	bySubject := map[rbac.Subject][]rbac.Grant{}
 	var order []rbac.Subject
 	for _, part := range q.parts {
 		for _, rq := range part {
-			for _, g := range ix.WhoCan(rq) {
+			for _, g := range in.whoCan(rq) {
 				if _, seen := bySubject[g.Subject]; !seen {
 					order = append(order, g.Subject)
 				}
@@ -336,13 +363,13 @@ func runQuestion(in *Input, r *Results, q question) {
 	// by rbac-cluster-admins, rather than under every question.
 	admins := map[rbac.Subject]bool{}
 	if q.what != qClusterAdmin.what {
-		for _, h := range holders(in.RBAC, qClusterAdmin) {
+		for _, h := range holders(in, qClusterAdmin) {
 			admins[h.subject] = true
 		}
 	}
 	var builtIn []string
 	blamed, skipped := 0, 0
-	for _, h := range holders(in.RBAC, q) {
+	for _, h := range holders(in, q) {
 		switch {
 		case h.builtIn():
 			builtIn = append(builtIn, subjectString(h.subject))

@@ -216,7 +216,7 @@ func powers(in *Input) map[saKey][]string {
 	byGroup := map[string][]string{}
 	bySA := map[saKey][]string{}
 	for _, q := range powerfulQuestions {
-		for _, h := range holders(in.RBAC, q) {
+		for _, h := range holders(in, q) {
 			switch h.subject.Kind {
 			case rbacv1.ServiceAccountKind:
 				k := saKey{h.subject.Namespace, h.subject.Name}
