@@ -74,8 +74,9 @@ type Input struct {
 	// that ask it of every pod.
 	saPowers map[saKey][]string
 	// holders and grants cache RBAC answers several checks ask for.
-	holders map[string][]holder
-	grants  map[rbac.Request][]rbac.Grant
+	holders   map[string][]holder
+	grants    map[rbac.Request][]rbac.Grant
+	qSubjects map[string]map[rbac.Subject]bool
 }
 
 // Check is one rule.
