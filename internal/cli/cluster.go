@@ -11,15 +11,53 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/kubepki/kubepki/internal/audit"
 	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/evidence"
 )
 
+// kubeFlags are kubectl's connection flags, from client-go's clientcmd,
+// the package kubectl and k8s.io/cli-runtime build theirs on. cli-runtime's
+// ConfigFlags would add only --cache-dir and --disable-compression, at the
+// price of kustomize and the resource builder in every kubepki binary.
+type kubeFlags struct {
+	kubeconfig string
+	overrides  clientcmd.ConfigOverrides
+}
+
+func (k *kubeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&k.kubeconfig, clientcmd.RecommendedConfigPathFlag, "", "path to the kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
+	clientcmd.BindOverrideFlags(&k.overrides, cmd.Flags(), clientcmd.RecommendedConfigOverrideFlags(""))
+	// The audit always reads every namespace; a namespace would be ignored.
+	_ = cmd.Flags().MarkHidden("namespace")
+}
+
+// config returns the client configuration and the name of the context used.
+func (k *kubeFlags) config() (*rest.Config, string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = k.kubeconfig
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &k.overrides)
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	raw, err := cc.RawConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	name := raw.CurrentContext
+	if k.overrides.CurrentContext != "" {
+		name = k.overrides.CurrentContext
+	}
+	return cfg, name, nil
+}
+
 type auditClusterOptions struct {
-	kube        *genericclioptions.ConfigFlags
+	kube        kubeFlags
 	pageSize    int64
 	concurrency int
 	progress    string
@@ -27,7 +65,7 @@ type auditClusterOptions struct {
 }
 
 func newAuditClusterCommand(e *env) *cobra.Command {
-	o := &auditClusterOptions{kube: genericclioptions.NewConfigFlags(true)}
+	o := &auditClusterOptions{}
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "Audit a live cluster through its API: RBAC, service accounts, tokens, CSRs, control-plane flags",
@@ -58,17 +96,9 @@ notEvaluated naming the missing permission.`,
 			if o.pageSize < 1 || o.concurrency < 1 {
 				return usagef("--page-size and --concurrency must be at least 1")
 			}
-			cfg, err := o.kube.ToRESTConfig()
+			cfg, context, err := o.kube.config()
 			if err != nil {
 				return fmt.Errorf("loading the cluster configuration: %w", err)
-			}
-			raw, err := o.kube.ToRawKubeConfigLoader().RawConfig()
-			if err != nil {
-				return fmt.Errorf("loading the kubeconfig: %w", err)
-			}
-			context := raw.CurrentContext
-			if o.kube.Context != nil && *o.kube.Context != "" {
-				context = *o.kube.Context
 			}
 			p := newProgress(e.stderr, o.progress)
 			r, err := audit.Cluster(e.ctx, audit.ClusterOptions{
@@ -82,7 +112,7 @@ notEvaluated naming the missing permission.`,
 			return o.out.emit(e, r)
 		},
 	}
-	o.kube.AddFlags(cmd.Flags())
+	o.kube.register(cmd)
 	cmd.Flags().Int64Var(&o.pageSize, "page-size", 500, "objects per LIST request")
 	cmd.Flags().IntVar(&o.concurrency, "concurrency", 4, "LIST requests in flight at once")
 	cmd.Flags().StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (on a terminal), always or never")

@@ -24,7 +24,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/discovery"
+	authnv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
+	certsv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
@@ -60,7 +64,7 @@ func Read(ctx context.Context, opts Options) (*evidence.Cluster, error) {
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = 50, 100
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := newClients(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("making a client for %s: %w", opts.Config.Host, err)
 	}
@@ -86,12 +90,12 @@ func Read(ctx context.Context, opts Options) (*evidence.Cluster, error) {
 
 	// One cheap request first, so an unreachable server or a rejected
 	// identity is one clear error rather than one per resource.
-	v, err := cs.Discovery().ServerVersion()
+	v, err := cs.disc.ServerVersion()
 	if err != nil {
 		return nil, fmt.Errorf("reaching the API server %s: %w", opts.Config.Host, err)
 	}
 	r.ev.Version = v.GitVersion
-	if ssr, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{}); err == nil {
+	if ssr, err := cs.authn.SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{}); err == nil {
 		r.ev.Identity = ssr.Status.UserInfo.Username
 	}
 
@@ -123,8 +127,43 @@ func Read(ctx context.Context, opts Options) (*evidence.Cluster, error) {
 	return r.ev, nil
 }
 
+// clients are the typed clients of the few API groups kubepki reads. Only
+// these groups are compiled in, not the whole clientset of every group.
+type clients struct {
+	rbac  rbacv1client.RbacV1Interface
+	core  corev1client.CoreV1Interface
+	certs certsv1client.CertificatesV1Interface
+	authn authnv1client.AuthenticationV1Interface
+	disc  discovery.DiscoveryInterface
+}
+
+func newClients(cfg *rest.Config) (*clients, error) {
+	// One HTTP client shared by every group, as the full clientset does.
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &clients{}
+	if c.rbac, err = rbacv1client.NewForConfigAndClient(cfg, hc); err != nil {
+		return nil, err
+	}
+	if c.core, err = corev1client.NewForConfigAndClient(cfg, hc); err != nil {
+		return nil, err
+	}
+	if c.certs, err = certsv1client.NewForConfigAndClient(cfg, hc); err != nil {
+		return nil, err
+	}
+	if c.authn, err = authnv1client.NewForConfigAndClient(cfg, hc); err != nil {
+		return nil, err
+	}
+	if c.disc, err = discovery.NewDiscoveryClientForConfigAndClient(cfg, hc); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 type reader struct {
-	cs   kubernetes.Interface
+	cs   *clients
 	md   metadata.Interface
 	opts Options
 
@@ -237,7 +276,7 @@ func (r *reader) problem(object, msg string) {
 
 func (r *reader) clusterRoles(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResClusterRoles, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.RbacV1().ClusterRoles().List(ctx, o)
+		l, err := r.cs.rbac.ClusterRoles().List(ctx, o)
 		if err != nil {
 			return page{}, err
 		}
@@ -253,7 +292,7 @@ func (r *reader) clusterRoles(ctx context.Context) error {
 
 func (r *reader) clusterRoleBindings(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResClusterRoleBindings, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.RbacV1().ClusterRoleBindings().List(ctx, o)
+		l, err := r.cs.rbac.ClusterRoleBindings().List(ctx, o)
 		if err != nil {
 			return page{}, err
 		}
@@ -269,7 +308,7 @@ func (r *reader) clusterRoleBindings(ctx context.Context) error {
 
 func (r *reader) roles(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResRoles, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.RbacV1().Roles(metav1.NamespaceAll).List(ctx, o)
+		l, err := r.cs.rbac.Roles(metav1.NamespaceAll).List(ctx, o)
 		if err != nil {
 			return page{}, err
 		}
@@ -285,7 +324,7 @@ func (r *reader) roles(ctx context.Context) error {
 
 func (r *reader) roleBindings(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResRoleBindings, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.RbacV1().RoleBindings(metav1.NamespaceAll).List(ctx, o)
+		l, err := r.cs.rbac.RoleBindings(metav1.NamespaceAll).List(ctx, o)
 		if err != nil {
 			return page{}, err
 		}
@@ -309,7 +348,7 @@ func strip(m *metav1.ObjectMeta) {
 
 func (r *reader) serviceAccounts(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResServiceAccounts, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.CoreV1().ServiceAccounts(metav1.NamespaceAll).List(ctx, o)
+		l, err := r.cs.core.ServiceAccounts(metav1.NamespaceAll).List(ctx, o)
 		if err != nil {
 			return page{}, err
 		}
@@ -330,7 +369,7 @@ func (r *reader) serviceAccounts(ctx context.Context) error {
 
 func (r *reader) pods(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResPods, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
+		l, err := r.cs.core.Pods(metav1.NamespaceAll).List(ctx, o)
 		if err != nil {
 			return page{}, err
 		}

@@ -21,7 +21,7 @@ import (
 func (r *reader) bootstrapTokens(ctx context.Context) error {
 	opts := metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeBootstrapToken)}
 	return r.listAll(ctx, evidence.ResBootstrapTokens, opts, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.CoreV1().Secrets(metav1.NamespaceSystem).List(ctx, o)
+		l, err := r.cs.core.Secrets(metav1.NamespaceSystem).List(ctx, o)
 		if err != nil {
 			return page{}, err
 		}
@@ -80,7 +80,7 @@ func quoteShort(s string) string {
 
 func (r *reader) csrs(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResCSRs, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.CertificatesV1().CertificateSigningRequests().List(ctx, o)
+		l, err := r.cs.certs.CertificateSigningRequests().List(ctx, o)
 		if err != nil {
 			return page{}, err
 		}
