@@ -19,16 +19,11 @@ import (
 	"sync"
 	"time"
 
-	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
-	authnv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
-	certsv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
@@ -90,13 +85,13 @@ func Read(ctx context.Context, opts Options) (*evidence.Cluster, error) {
 
 	// One cheap request first, so an unreachable server or a rejected
 	// identity is one clear error rather than one per resource.
-	v, err := cs.disc.ServerVersion()
+	v, err := cs.version(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reaching the API server %s: %w", opts.Config.Host, err)
 	}
 	r.ev.Version = v.GitVersion
-	if ssr, err := cs.authn.SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{}); err == nil {
-		r.ev.Identity = ssr.Status.UserInfo.Username
+	if who, err := cs.whoAmI(ctx); err == nil {
+		r.ev.Identity = who
 	}
 
 	jobs := []func(context.Context) error{
@@ -125,41 +120,6 @@ func Read(ctx context.Context, opts Options) (*evidence.Cluster, error) {
 		return nil, err
 	}
 	return r.ev, nil
-}
-
-// clients are the typed clients of the few API groups kubepki reads. Only
-// these groups are compiled in, not the whole clientset of every group.
-type clients struct {
-	rbac  rbacv1client.RbacV1Interface
-	core  corev1client.CoreV1Interface
-	certs certsv1client.CertificatesV1Interface
-	authn authnv1client.AuthenticationV1Interface
-	disc  discovery.DiscoveryInterface
-}
-
-func newClients(cfg *rest.Config) (*clients, error) {
-	// One HTTP client shared by every group, as the full clientset does.
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return nil, err
-	}
-	c := &clients{}
-	if c.rbac, err = rbacv1client.NewForConfigAndClient(cfg, hc); err != nil {
-		return nil, err
-	}
-	if c.core, err = corev1client.NewForConfigAndClient(cfg, hc); err != nil {
-		return nil, err
-	}
-	if c.certs, err = certsv1client.NewForConfigAndClient(cfg, hc); err != nil {
-		return nil, err
-	}
-	if c.authn, err = authnv1client.NewForConfigAndClient(cfg, hc); err != nil {
-		return nil, err
-	}
-	if c.disc, err = discovery.NewDiscoveryClientForConfigAndClient(cfg, hc); err != nil {
-		return nil, err
-	}
-	return c, nil
 }
 
 type reader struct {
@@ -276,7 +236,8 @@ func (r *reader) problem(object, msg string) {
 
 func (r *reader) clusterRoles(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResClusterRoles, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.rbac.ClusterRoles().List(ctx, o)
+		l := &rbacv1.ClusterRoleList{}
+		err := r.cs.list(ctx, rbacv1.SchemeGroupVersion, "clusterroles", "", o, l)
 		if err != nil {
 			return page{}, err
 		}
@@ -292,7 +253,8 @@ func (r *reader) clusterRoles(ctx context.Context) error {
 
 func (r *reader) clusterRoleBindings(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResClusterRoleBindings, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.rbac.ClusterRoleBindings().List(ctx, o)
+		l := &rbacv1.ClusterRoleBindingList{}
+		err := r.cs.list(ctx, rbacv1.SchemeGroupVersion, "clusterrolebindings", "", o, l)
 		if err != nil {
 			return page{}, err
 		}
@@ -308,7 +270,8 @@ func (r *reader) clusterRoleBindings(ctx context.Context) error {
 
 func (r *reader) roles(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResRoles, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.rbac.Roles(metav1.NamespaceAll).List(ctx, o)
+		l := &rbacv1.RoleList{}
+		err := r.cs.list(ctx, rbacv1.SchemeGroupVersion, "roles", "", o, l)
 		if err != nil {
 			return page{}, err
 		}
@@ -324,7 +287,8 @@ func (r *reader) roles(ctx context.Context) error {
 
 func (r *reader) roleBindings(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResRoleBindings, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.rbac.RoleBindings(metav1.NamespaceAll).List(ctx, o)
+		l := &rbacv1.RoleBindingList{}
+		err := r.cs.list(ctx, rbacv1.SchemeGroupVersion, "rolebindings", "", o, l)
 		if err != nil {
 			return page{}, err
 		}
@@ -348,7 +312,8 @@ func strip(m *metav1.ObjectMeta) {
 
 func (r *reader) serviceAccounts(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResServiceAccounts, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.core.ServiceAccounts(metav1.NamespaceAll).List(ctx, o)
+		l := &corev1.ServiceAccountList{}
+		err := r.cs.list(ctx, corev1.SchemeGroupVersion, "serviceaccounts", "", o, l)
 		if err != nil {
 			return page{}, err
 		}
@@ -369,7 +334,8 @@ func (r *reader) serviceAccounts(ctx context.Context) error {
 
 func (r *reader) pods(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResPods, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.core.Pods(metav1.NamespaceAll).List(ctx, o)
+		l := &corev1.PodList{}
+		err := r.cs.list(ctx, corev1.SchemeGroupVersion, "pods", "", o, l)
 		if err != nil {
 			return page{}, err
 		}

@@ -21,7 +21,8 @@ import (
 func (r *reader) bootstrapTokens(ctx context.Context) error {
 	opts := metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeBootstrapToken)}
 	return r.listAll(ctx, evidence.ResBootstrapTokens, opts, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.core.Secrets(metav1.NamespaceSystem).List(ctx, o)
+		l := &corev1.SecretList{}
+		err := r.cs.list(ctx, corev1.SchemeGroupVersion, "secrets", metav1.NamespaceSystem, o, l)
 		if err != nil {
 			return page{}, err
 		}
@@ -80,7 +81,8 @@ func quoteShort(s string) string {
 
 func (r *reader) csrs(ctx context.Context) error {
 	return r.listAll(ctx, evidence.ResCSRs, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l, err := r.cs.certs.CertificateSigningRequests().List(ctx, o)
+		l := &certsv1.CertificateSigningRequestList{}
+		err := r.cs.list(ctx, certsv1.SchemeGroupVersion, "certificatesigningrequests", "", o, l)
 		if err != nil {
 			return page{}, err
 		}
