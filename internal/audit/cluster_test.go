@@ -59,20 +59,20 @@ func TestClusterSeededRisks(t *testing.T) {
 	fatalIf(t)(c.Admin.CoreV1().Secrets("kube-system").Create(ctx, bootstrapToken("abcdef", now.Add(24*time.Hour)), metav1.CreateOptions{}))
 	clean := auditCluster(t, c, now)
 	for _, id := range riskyChecks {
-		for _, f := range findingsOf(clean, id) {
+		for _, f := range findings(clean, id) {
 			if f.Failing() {
 				t.Errorf("clean cluster: %s %s: %s", id, f.Status, f.Message)
 			}
 		}
 		if !hasStatus(clean, id, report.StatusPass) {
-			t.Errorf("clean cluster: %s does not pass: %v", id, findingsOf(clean, id))
+			t.Errorf("clean cluster: %s does not pass: %v", id, findings(clean, id))
 		}
 	}
 	// The control plane's flags were judged from its pods.
-	if f := findingsOf(clean, "apiserver-authorization-mode"); len(f) == 0 || f[0].Status != report.StatusPass || !strings.Contains(f[0].Location.Path, "Pod/kube-system/kube-apiserver-") {
+	if f := findings(clean, "apiserver-authorization-mode"); len(f) == 0 || f[0].Status != report.StatusPass || !strings.Contains(f[0].Location.Path, "Pod/kube-system/kube-apiserver-") {
 		t.Errorf("apiserver-authorization-mode from the mirror pod: %+v", f)
 	}
-	if f := findingsOf(clean, "apiserver-kubelet-certificate-authority"); len(f) == 0 || !f[0].Failing() {
+	if f := findings(clean, "apiserver-kubelet-certificate-authority"); len(f) == 0 || !f[0].Failing() {
 		t.Errorf("kubeadm's missing --kubelet-certificate-authority not seen through the API: %+v", f)
 	}
 
@@ -100,7 +100,7 @@ func TestClusterSeededRisks(t *testing.T) {
 	}
 	for id, needle := range want {
 		found := false
-		for _, f := range findingsOf(risky, id) {
+		for _, f := range findings(risky, id) {
 			if f.Failing() && strings.Contains(f.Message+" "+f.Location.String(), needle) {
 				found = true
 				if len(f.Controls.PCI) == 0 {
@@ -109,7 +109,7 @@ func TestClusterSeededRisks(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("seeded risk not reported: %s mentioning %q; got %+v", id, needle, findingsOf(risky, id))
+			t.Errorf("seeded risk not reported: %s mentioning %q; got %+v", id, needle, findings(risky, id))
 		}
 	}
 	// The issued certificate joins the inventory with its credential ID.
@@ -124,18 +124,8 @@ func TestClusterSeededRisks(t *testing.T) {
 	}
 }
 
-func findingsOf(r *report.Report, id string) []report.Finding {
-	var out []report.Finding
-	for _, f := range r.Findings {
-		if f.Check == id {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
 func hasStatus(r *report.Report, id string, s report.Status) bool {
-	for _, f := range findingsOf(r, id) {
+	for _, f := range findings(r, id) {
 		if f.Status == s {
 			return true
 		}
