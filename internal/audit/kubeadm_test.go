@@ -58,7 +58,7 @@ func record(r *report.Report) {
 func everyCheckFailedAndPassed() int {
 	code := 0
 	for _, c := range checks.All() {
-		if c.Scope != "node" && c.Scope != "cluster" {
+		if c.Scope != "node" && c.Scope != "cluster" && c.Scope != "probe" {
 			continue
 		}
 		if !outcomes.failed[c.ID] {

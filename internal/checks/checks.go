@@ -66,6 +66,8 @@ type Input struct {
 	Cluster *evidence.Cluster
 	// RBAC is the effective-permission index built from Cluster.
 	RBAC *rbac.Index
+	// Probe is what network probes of one host saw; nil otherwise.
+	Probe *evidence.Probe
 	// Now is the instant expiry is judged at.
 	Now    time.Time
 	Policy Policy
@@ -88,8 +90,8 @@ type Check struct {
 	Severity  report.Severity
 	Controls  report.Controls
 	Component string
-	// Scope says what the check audits: "node" (a node's files) or
-	// "cluster" (the live API).
+	// Scope says what the check audits: "node" (a node's files),
+	// "cluster" (the live API) or "probe" (network probes of a host).
 	Scope string
 	// ControlPlanePods is true for node checks that judge only a
 	// component's flags, so that kubepki audit cluster can run them on the

@@ -48,7 +48,7 @@ func init() {
 		&Check{
 			ID: "bootstrap-tokens", Title: "Bootstrap tokens are few and expire within a day",
 			Severity: report.SeverityHigh, Component: "bootstrap-tokens", Scope: "cluster",
-			Controls:    report.Controls{PCI: []string{"1.3", "1.4"}, CIS: []string{"1.2.1"}, MITRE: []string{"T1078.001"}},
+			Controls:    report.Controls{PCI: []string{"1.3", "1.4"}, MITRE: []string{"T1078.001"}},
 			Why:         "A bootstrap token lets a machine join the cluster and get a node client certificate; kubeadm makes it live 24 hours. A token without an expiration, or an expired one still present, means nodes can be added by whoever finds it.",
 			Remediation: "kubeadm token delete the tokens that are not in use; create join tokens with --ttl 1h or less when a node joins.",
 			Run:         runBootstrapTokens,

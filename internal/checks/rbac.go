@@ -94,39 +94,40 @@ func init() {
 		id, title string
 		sev       report.Severity
 		pci       []string
+		cis       []string
 		mitre     []string
 		q         question
 		why, fix  string
 	}{
-		{"rbac-csr-approvers", "Only Kubernetes components can approve client-certificate CSRs", report.SeverityHigh, []string{"1.3", "5.1"}, []string{"T1649"}, qApprove,
+		{"rbac-csr-approvers", "Only Kubernetes components can approve client-certificate CSRs", report.SeverityHigh, []string{"1.3", "5.1"}, []string{"5.1.11"}, []string{"T1649"}, qApprove,
 			"Whoever may update certificatesigningrequests/approval and approve for the kubernetes.io/kube-apiserver-client signer (or kubernetes.io/*) decides who gets a client certificate, with any user name and any group but system:masters. Kubernetes cannot revoke such a certificate; with permission to create CSRs too, one person mints credentials alone.",
 			"Remove the approve verb on signers (and update on certificatesigningrequests/approval) from everyone but a reviewed approver; issue people's access through an identity provider instead of certificates."},
-		{"rbac-csr-signers", "Only Kubernetes components can issue certificates for client CSRs", report.SeverityMedium, []string{"5.1", "1.3"}, []string{"T1649"}, qSign,
+		{"rbac-csr-signers", "Only Kubernetes components can issue certificates for client CSRs", report.SeverityMedium, []string{"5.1", "1.3"}, nil, []string{"T1649"}, qSign,
 			"Updating certificatesigningrequests/status with the sign verb on a signer is how a certificate is attached to an approved request. Anyone allowed to do it for the client signer can hand out certificates signed by a key they hold.",
 			"Keep the sign verb on signers for the controller-manager's certificate controller only."},
-		{"rbac-impersonate-system-masters", "Nobody can impersonate system:masters", report.SeverityCritical, []string{"1.2", "1.3"}, []string{"T1134", "T1078"}, qImpersonateMasters,
+		{"rbac-impersonate-system-masters", "Nobody can impersonate system:masters", report.SeverityCritical, []string{"1.2", "1.3"}, []string{"5.1.8"}, []string{"T1134", "T1078"}, qImpersonateMasters,
 			"Impersonating the group system:masters grants every permission, before any authorizer runs, so no webhook can refuse it and no revocation can stop it.",
 			"Remove impersonate on groups (or on the resource name system:masters) from every role bound to these subjects."},
-		{"rbac-impersonate", "Impersonation is limited to reviewed subjects", report.SeverityHigh, []string{"1.2"}, []string{"T1134"}, qImpersonate,
+		{"rbac-impersonate", "Impersonation is limited to reviewed subjects", report.SeverityHigh, []string{"1.2"}, []string{"5.1.8"}, []string{"T1134"}, qImpersonate,
 			"Impersonating a user or service account acts with its permissions; audit logs then name the impersonated identity first.",
 			"Grant impersonate only on named users or service accounts (resourceNames), to reviewed operators."},
-		{"rbac-serviceaccount-token-creators", "Few subjects can create service-account tokens", report.SeverityHigh, []string{"1.5", "1.3"}, []string{"T1528"}, qTokens,
+		{"rbac-serviceaccount-token-creators", "Few subjects can create service-account tokens", report.SeverityHigh, []string{"1.5", "1.3"}, []string{"5.1.13"}, []string{"T1528"}, qTokens,
 			"Creating serviceaccounts/token issues a fresh credential for any service account of the namespace (cluster-wide through a ClusterRoleBinding), with that account's permissions.",
 			"Remove create on serviceaccounts/token from roles people and workloads hold; use short-lived projected tokens instead."},
-		{"rbac-secret-readers", "Few subjects can read Secrets in kube-system", report.SeverityHigh, []string{"1.4"}, []string{"T1552.007"}, qSecrets,
+		{"rbac-secret-readers", "Few subjects can read Secrets in kube-system", report.SeverityHigh, []string{"1.4"}, []string{"5.1.2"}, []string{"T1552.007"}, qSecrets,
 			"kube-system's Secrets hold bootstrap tokens, legacy service-account tokens of controllers and other control-plane credentials; get, list or watch on them (or on Secrets cluster-wide) is a way to every one of them.",
 			"Remove get, list and watch on secrets from cluster-wide roles and from roles bound in kube-system, except for the controllers that need them."},
-		{"rbac-escalate-bind", "Few subjects can escalate or bind roles", report.SeverityHigh, []string{"1.2"}, []string{"T1098"}, qEscalate,
+		{"rbac-escalate-bind", "Few subjects can escalate or bind roles", report.SeverityHigh, []string{"1.2"}, []string{"5.1.8"}, []string{"T1098"}, qEscalate,
 			"The escalate and bind verbs lift RBAC's own guard: their holders can grant themselves, or anyone, permissions they do not have.",
 			"Remove escalate and bind on roles and clusterroles from everyone but cluster administrators."},
-		{"rbac-cluster-admins", "Cluster-admin permissions are held by named people only", report.SeverityHigh, []string{"1.2"}, []string{"T1078.004"}, qClusterAdmin,
+		{"rbac-cluster-admins", "Cluster-admin permissions are held by named people only", report.SeverityHigh, []string{"1.2"}, []string{"5.1.1"}, []string{"T1078.004"}, qClusterAdmin,
 			"A subject with every verb on every resource is a cluster administrator whatever its role is called. A group or service account holding it is a shared administrator account.",
 			"Bind cluster-admin (or wildcard roles) only to named people's groups from the identity provider; give workloads and service accounts the permissions they use."},
 	} {
 		q := q
 		register(&Check{
 			ID: q.id, Title: q.title, Severity: q.sev, Component: "rbac", Scope: "cluster",
-			Controls: report.Controls{PCI: q.pci, MITRE: q.mitre}, Why: q.why, Remediation: q.fix,
+			Controls: report.Controls{PCI: q.pci, CIS: q.cis, MITRE: q.mitre}, Why: q.why, Remediation: q.fix,
 			Run: func(in *Input, r *Results) { runQuestion(in, r, q.q) },
 		})
 	}
@@ -134,7 +135,7 @@ func init() {
 		&Check{
 			ID: "rbac-anonymous-access", Title: "Anonymous requests get only Kubernetes' default public permissions",
 			Severity: report.SeverityCritical, Component: "rbac", Scope: "cluster",
-			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"5.1.1"}, MITRE: []string{"T1078.001"}},
+			Controls:    report.Controls{PCI: []string{"1.1"}, MITRE: []string{"T1078.001"}},
 			Why:         "Everything bound to system:anonymous or system:unauthenticated is open to anyone who reaches the API server. Kubernetes' defaults allow the health and version endpoints, and kubeadm adds the cluster-info ConfigMap in kube-public for joining nodes; anything more is unauthenticated access.",
 			Remediation: "Delete the bindings that name system:anonymous or system:unauthenticated beyond the defaults, or turn anonymous authentication off.",
 			Run:         func(in *Input, r *Results) { runDefaultGrants(in, r, anonymousSubjects) },

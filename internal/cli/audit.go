@@ -16,7 +16,7 @@ func newAuditCommand(e *env) *cobra.Command {
 		Short: "Audit a node's files or a live cluster against the PCI authentication and PKI guidance",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newAuditNodeCommand(e), newAuditClusterCommand(e))
+	cmd.AddCommand(newAuditNodeCommand(e), newAuditClusterCommand(e), newAuditProbeCommand(e))
 	return cmd
 }
 

@@ -23,6 +23,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"audit", "node", "--root", empty, "--fail-on", "info"}, 0},
 		{[]string{"audit", "node", "--root", empty + "/missing"}, 1},
 		{[]string{"demo", "--fail-on", "critical", "-o", "json"}, 3},
+		{[]string{"audit", "probe", "127.0.0.1", "--timeout", "0s"}, 2},
+		{[]string{"audit", "probe", "127.0.0.1", "--etcd-port", "70000"}, 2},
+		{[]string{"audit", "cluster", "--progress", "sometimes"}, 2},
 	} {
 		var out, errb bytes.Buffer
 		err := Run(context.Background(), tt.args, nil, &out, &errb)
