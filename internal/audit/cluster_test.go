@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	certsv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -111,6 +112,14 @@ func TestClusterSeededRisks(t *testing.T) {
 		if !found {
 			t.Errorf("seeded risk not reported: %s mentioning %q; got %+v", id, needle, findings(risky, id))
 		}
+	}
+	// Reading in pages of three objects, two at a time, sees the same.
+	paged, err := audit.Cluster(context.Background(), audit.ClusterOptions{Config: c.AdminConfig, Context: "test", Now: now, Policy: checks.DefaultPolicy(), PageSize: 3, Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(risky.Findings, paged.Findings); diff != "" {
+		t.Errorf("paged reading differs (-one page +pages of 3):\n%s", diff)
 	}
 	// The issued certificate joins the inventory with its credential ID.
 	var inv *report.Certificate

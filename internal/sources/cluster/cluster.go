@@ -23,6 +23,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
@@ -235,70 +236,45 @@ func (r *reader) problem(object, msg string) {
 }
 
 func (r *reader) clusterRoles(ctx context.Context) error {
-	return r.listAll(ctx, evidence.ResClusterRoles, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l := &rbacv1.ClusterRoleList{}
-		err := r.cs.list(ctx, rbacv1.SchemeGroupVersion, "clusterroles", "", o, l)
-		if err != nil {
-			return page{}, err
-		}
-		for i := range l.Items {
-			strip(&l.Items[i].ObjectMeta)
-		}
-		r.mu.Lock()
-		r.ev.ClusterRoles = append(r.ev.ClusterRoles, l.Items...)
-		r.mu.Unlock()
-		return page{l.Continue, len(l.Items)}, nil
-	})
+	var l rbacv1.ClusterRoleList
+	return keepRBAC(ctx, r, evidence.ResClusterRoles, "clusterroles", &l, &l.ListMeta, &l.Items, &r.ev.ClusterRoles,
+		func(o *rbacv1.ClusterRole) *metav1.ObjectMeta { return &o.ObjectMeta })
 }
 
 func (r *reader) clusterRoleBindings(ctx context.Context) error {
-	return r.listAll(ctx, evidence.ResClusterRoleBindings, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l := &rbacv1.ClusterRoleBindingList{}
-		err := r.cs.list(ctx, rbacv1.SchemeGroupVersion, "clusterrolebindings", "", o, l)
-		if err != nil {
-			return page{}, err
-		}
-		for i := range l.Items {
-			strip(&l.Items[i].ObjectMeta)
-		}
-		r.mu.Lock()
-		r.ev.ClusterRoleBindings = append(r.ev.ClusterRoleBindings, l.Items...)
-		r.mu.Unlock()
-		return page{l.Continue, len(l.Items)}, nil
-	})
+	var l rbacv1.ClusterRoleBindingList
+	return keepRBAC(ctx, r, evidence.ResClusterRoleBindings, "clusterrolebindings", &l, &l.ListMeta, &l.Items, &r.ev.ClusterRoleBindings,
+		func(o *rbacv1.ClusterRoleBinding) *metav1.ObjectMeta { return &o.ObjectMeta })
 }
 
 func (r *reader) roles(ctx context.Context) error {
-	return r.listAll(ctx, evidence.ResRoles, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l := &rbacv1.RoleList{}
-		err := r.cs.list(ctx, rbacv1.SchemeGroupVersion, "roles", "", o, l)
-		if err != nil {
-			return page{}, err
-		}
-		for i := range l.Items {
-			strip(&l.Items[i].ObjectMeta)
-		}
-		r.mu.Lock()
-		r.ev.Roles = append(r.ev.Roles, l.Items...)
-		r.mu.Unlock()
-		return page{l.Continue, len(l.Items)}, nil
-	})
+	var l rbacv1.RoleList
+	return keepRBAC(ctx, r, evidence.ResRoles, "roles", &l, &l.ListMeta, &l.Items, &r.ev.Roles,
+		func(o *rbacv1.Role) *metav1.ObjectMeta { return &o.ObjectMeta })
 }
 
 func (r *reader) roleBindings(ctx context.Context) error {
-	return r.listAll(ctx, evidence.ResRoleBindings, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
-		l := &rbacv1.RoleBindingList{}
-		err := r.cs.list(ctx, rbacv1.SchemeGroupVersion, "rolebindings", "", o, l)
-		if err != nil {
+	var l rbacv1.RoleBindingList
+	return keepRBAC(ctx, r, evidence.ResRoleBindings, "rolebindings", &l, &l.ListMeta, &l.Items, &r.ev.RoleBindings,
+		func(o *rbacv1.RoleBinding) *metav1.ObjectMeta { return &o.ObjectMeta })
+}
+
+// keepRBAC lists an RBAC resource in every namespace into list (whose
+// ListMeta and Items are lm and items) page by page, and keeps the objects
+// in dst with their metadata stripped: the index needs them whole.
+func keepRBAC[T any](ctx context.Context, r *reader, res evidence.Resource, resource string, list runtime.Object, lm *metav1.ListMeta, items, dst *[]T, meta func(*T) *metav1.ObjectMeta) error {
+	return r.listAll(ctx, res, metav1.ListOptions{}, func(o metav1.ListOptions) (page, error) {
+		*items, *lm = nil, metav1.ListMeta{}
+		if err := r.cs.list(ctx, rbacv1.SchemeGroupVersion, resource, "", o, list); err != nil {
 			return page{}, err
 		}
-		for i := range l.Items {
-			strip(&l.Items[i].ObjectMeta)
+		for i := range *items {
+			strip(meta(&(*items)[i]))
 		}
 		r.mu.Lock()
-		r.ev.RoleBindings = append(r.ev.RoleBindings, l.Items...)
+		*dst = append(*dst, *items...)
 		r.mu.Unlock()
-		return page{l.Continue, len(l.Items)}, nil
+		return page{lm.Continue, len(*items)}, nil
 	})
 }
 
