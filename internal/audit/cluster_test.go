@@ -70,7 +70,7 @@ func TestClusterSeededRisks(t *testing.T) {
 		}
 	}
 	// The control plane's flags were judged from its pods.
-	if f := findings(clean, "apiserver-authorization-mode"); len(f) == 0 || f[0].Status != report.StatusPass || !strings.Contains(f[0].Location.Path, "Pod/kube-system/kube-apiserver-") {
+	if f := findings(clean, "apiserver-authorization-mode"); len(f) == 0 || f[0].Status != report.StatusPass || !strings.Contains(f[0].Location.Object, "Pod/kube-system/kube-apiserver-") {
 		t.Errorf("apiserver-authorization-mode from the mirror pod: %+v", f)
 	}
 	if f := findings(clean, "apiserver-kubelet-certificate-authority"); len(f) == 0 || !f[0].Failing() {

@@ -42,6 +42,10 @@ func component(in *Input, r *Results, name string) *evidence.Component {
 
 // at locates a flag of a component.
 func at(c *evidence.Component, flag string) report.Location {
+	if strings.HasPrefix(c.Source, "Pod/") {
+		// Read through the API from a control-plane pod, not a file.
+		return report.Location{Object: c.Source, Field: "--" + flag}
+	}
 	return report.Location{Path: c.Source, Field: "--" + flag}
 }
 
