@@ -1,0 +1,209 @@
+// Package revocation holds kubepki's revocation list: the credentials
+// (client certificates by X509SHA256 credential ID, bound service-account
+// tokens by JTI) that must no longer be honoured, what each was, why and by
+// whom it was revoked. Kubernetes itself cannot revoke either; an
+// authorization webhook that reads this list can.
+//
+// Unrevoking is recorded, never erased: an entry keeps its history. An
+// entry can be purged once the credential it names has expired on its own.
+package revocation
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Version is the version of the list's file format.
+const Version = "kubepki.io/revocation/v1"
+
+// The kinds of credential ID, as kube-apiserver (1.32+) puts them in the
+// user extra authentication.kubernetes.io/credential-id.
+const (
+	PrefixX509 = "X509SHA256="
+	PrefixJTI  = "JTI="
+)
+
+// maxJTI bounds a JTI: the apiserver issues UUIDs (36 characters).
+const maxJTI = 256
+
+// ParseID checks a credential ID and returns it in canonical form (hex in
+// lower case).
+func ParseID(s string) (string, error) {
+	switch {
+	case strings.HasPrefix(s, PrefixX509):
+		h := strings.ToLower(strings.TrimPrefix(s, PrefixX509))
+		if b, err := hex.DecodeString(h); err != nil || len(b) != 32 {
+			return "", fmt.Errorf("credential ID %q: %s must be followed by the 64 hex digits of a SHA-256", short(s), PrefixX509)
+		}
+		return PrefixX509 + h, nil
+	case strings.HasPrefix(s, PrefixJTI):
+		j := strings.TrimPrefix(s, PrefixJTI)
+		if j == "" || len(j) > maxJTI || strings.ContainsFunc(j, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			return "", fmt.Errorf("credential ID %q: %s must be followed by a token ID of printable characters (at most %d)", short(s), PrefixJTI, maxJTI)
+		}
+		return s, nil
+	}
+	return "", fmt.Errorf("credential ID %q: want %s<sha256 hex> or %s<jti>", short(s), PrefixX509, PrefixJTI)
+}
+
+func short(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// Action is who did something to an entry, when and why.
+type Action struct {
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Entry is one revoked (or once revoked) credential.
+type Entry struct {
+	// ID is the credential ID: X509SHA256=<hex> or JTI=<jti>.
+	ID string `json:"id"`
+	// Subject, Groups, Issuer and Serial describe the credential when they
+	// are known (a certificate); for a token, Subject is its service
+	// account.
+	Subject string   `json:"subject,omitempty"`
+	Groups  []string `json:"groups,omitempty"`
+	Issuer  string   `json:"issuer,omitempty"`
+	Serial  string   `json:"serial,omitempty"`
+	// NotAfter is when the credential expires on its own; zero when
+	// unknown. Past it, the entry may be purged.
+	NotAfter time.Time `json:"notAfter,omitzero"`
+	// Revoked is who revoked it; Unrevoked, when set, who took the
+	// revocation back. A later revocation starts a new entry's history
+	// over, keeping the earlier one in History.
+	Revoked   Action  `json:"revoked"`
+	Unrevoked *Action `json:"unrevoked,omitempty"`
+	// History holds earlier revoke/unrevoke pairs of the same ID.
+	History []Action `json:"history,omitempty"`
+}
+
+// Active reports whether the entry denies its credential now.
+func (e *Entry) Active() bool { return e.Unrevoked == nil }
+
+// List is the whole revocation list.
+type List struct {
+	Version string  `json:"version"`
+	Entries []Entry `json:"entries"`
+}
+
+// find returns the index of the entry with the ID, or -1.
+func (l *List) find(id string) int {
+	return slices.IndexFunc(l.Entries, func(e Entry) bool { return e.ID == id })
+}
+
+// Get returns the entry of an ID.
+func (l *List) Get(id string) (Entry, bool) {
+	if i := l.find(id); i >= 0 {
+		return l.Entries[i], true
+	}
+	return Entry{}, false
+}
+
+// Revoke adds an entry, or revokes again an entry that was unrevoked. It
+// reports false when the ID is already revoked.
+func (l *List) Revoke(e Entry) (bool, error) {
+	id, err := ParseID(e.ID)
+	if err != nil {
+		return false, err
+	}
+	e.ID = id
+	i := l.find(id)
+	if i < 0 {
+		l.Entries = append(l.Entries, e)
+		return true, nil
+	}
+	old := &l.Entries[i]
+	if old.Active() {
+		return false, nil
+	}
+	e.History = append(append(old.History, old.Revoked), *old.Unrevoked)
+	*old = e
+	return true, nil
+}
+
+// Unrevoke records that an ID's revocation is taken back.
+func (l *List) Unrevoke(id string, a Action) error {
+	id, err := ParseID(id)
+	if err != nil {
+		return err
+	}
+	i := l.find(id)
+	if i < 0 {
+		return fmt.Errorf("%s is not in the revocation list", id)
+	}
+	if !l.Entries[i].Active() {
+		return fmt.Errorf("%s was already unrevoked on %s by %s", id, l.Entries[i].Unrevoked.At.Format(time.RFC3339), l.Entries[i].Unrevoked.By)
+	}
+	l.Entries[i].Unrevoked = &a
+	return nil
+}
+
+// Purge drops the entries whose credential expired before now, and
+// returns how many.
+func (l *List) Purge(now time.Time) int {
+	n := len(l.Entries)
+	l.Entries = slices.DeleteFunc(l.Entries, func(e Entry) bool { return !e.NotAfter.IsZero() && e.NotAfter.Before(now) })
+	return n - len(l.Entries)
+}
+
+// ActiveIDs returns the IDs currently revoked.
+func (l *List) ActiveIDs() []string {
+	var out []string
+	for i := range l.Entries {
+		if l.Entries[i].Active() {
+			out = append(out, l.Entries[i].ID)
+		}
+	}
+	return out
+}
+
+// maxListBytes bounds a list read back: a million entries of a few hundred
+// bytes each.
+const maxListBytes = 1 << 30
+
+// Decode reads a list, checking its version and every ID.
+func Decode(r io.Reader) (*List, error) {
+	dec := json.NewDecoder(io.LimitReader(r, maxListBytes))
+	dec.DisallowUnknownFields()
+	var l List
+	if err := dec.Decode(&l); err != nil {
+		return nil, fmt.Errorf("decoding the revocation list: %w", err)
+	}
+	if l.Version != Version {
+		return nil, fmt.Errorf("revocation list version %q is not supported (want %q)", l.Version, Version)
+	}
+	seen := make(map[string]bool, len(l.Entries))
+	for i, e := range l.Entries {
+		id, err := ParseID(e.ID)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i+1, err)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("entry %d: %s is listed twice", i+1, id)
+		}
+		seen[id] = true
+	}
+	return &l, nil
+}
+
+// Encode writes a list.
+func Encode(w io.Writer, l *List) error {
+	l.Version = Version
+	if l.Entries == nil {
+		l.Entries = []Entry{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(l)
+}
