@@ -247,3 +247,41 @@ func TestFileStoreSurvivesKill9(t *testing.T) {
 		t.Errorf("only %d revocations acknowledged: the test exercised too little", len(acked))
 	}
 }
+
+func TestSetLookup(t *testing.T) {
+	l := &List{}
+	cert, tok, gone := x509ID("c"), "JTI=abc-123", x509ID("unrevoked")
+	l.Revoke(Entry{ID: cert})
+	l.Revoke(Entry{ID: tok})
+	l.Revoke(Entry{ID: gone})
+	l.Unrevoke(gone, Action{By: "x"})
+	s := NewSet(l)
+	if s.Len() != 2 {
+		t.Fatalf("len %d", s.Len())
+	}
+	upper := PrefixX509 + strings.ToUpper(cert[len(PrefixX509):])
+	for id, want := range map[string]bool{cert: true, upper: true, tok: true, gone: false, x509ID("other"): false, "JTI=other": false, "X509SHA256=zz": false, "": false} {
+		if got := s.Lookup(id) != nil; got != want {
+			t.Errorf("Lookup(%q) = %v, want %v", id, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { s.Lookup(cert); s.Lookup(tok) }); n != 0 {
+		t.Errorf("Lookup allocates %v times", n)
+	}
+}
+
+func BenchmarkSetLookupMillion(b *testing.B) {
+	l := &List{Entries: make([]Entry, 0, 1_000_000)}
+	for i := range 1_000_000 {
+		l.Entries = append(l.Entries, Entry{ID: x509ID(fmt.Sprint(i))})
+	}
+	s := NewSet(l)
+	probe := x509ID("500000")
+	miss := x509ID("absent")
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.Lookup(probe) == nil || s.Lookup(miss) != nil {
+			b.Fatal("wrong answer")
+		}
+	}
+}
