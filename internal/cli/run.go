@@ -54,6 +54,8 @@ JSON or SARIF.`,
 		newCertsCommand(e),
 		newChecksCommand(e),
 		newReportCommand(e),
+		newRevokeCommand(e),
+		newUnrevokeCommand(e),
 		newDemoCommand(e),
 		newVersionCommand(e),
 	)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 
@@ -93,4 +94,25 @@ func (c *clients) whoAmI(ctx context.Context) (string, error) {
 	err := c.byGV[authnv1.SchemeGroupVersion].Post().Resource("selfsubjectreviews").
 		Body(&authnv1.SelfSubjectReview{}).Do(ctx).Into(&out)
 	return out.Status.UserInfo.Username, err
+}
+
+// IssuedCertificate returns the certificate issued for a
+// CertificateSigningRequest (its status.certificate).
+func IssuedCertificate(ctx context.Context, cfg *rest.Config, name string) (*x509.Certificate, error) {
+	cs, err := newClients(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var csr certsv1.CertificateSigningRequest
+	if err := cs.byGV[certsv1.SchemeGroupVersion].Get().Resource("certificatesigningrequests").Name(name).Do(ctx).Into(&csr); err != nil {
+		return nil, fmt.Errorf("reading CertificateSigningRequest %s: %w", name, err)
+	}
+	c, problem := reduceCSR(&csr)
+	if problem != "" {
+		return nil, fmt.Errorf("CertificateSigningRequest %s: %s", name, problem)
+	}
+	if c.Certificate == nil {
+		return nil, fmt.Errorf("CertificateSigningRequest %s has no issued certificate", name)
+	}
+	return c.Certificate, nil
 }

@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubepki/kubepki/internal/certgen"
+	"github.com/kubepki/kubepki/internal/revocation"
+)
+
+func run(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := Run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return out.String() + errb.String(), err
+}
+
+func jwt(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc([]byte(claims)) + "." + enc([]byte("not-a-signature"))
+}
+
+func TestRevokeFlows(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "revoked.json")
+	now := time.Now()
+	ca, _ := certgen.New(certgen.Spec{CommonName: "kubernetes", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}, nil)
+	bob, _ := certgen.New(certgen.Spec{CommonName: "bob", Organization: []string{"devs"}, Client: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, ca)
+	root, _ := certgen.New(certgen.Spec{CommonName: "kubernetes-super-admin", Organization: []string{"system:masters"}, Client: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, ca)
+	bobFile := filepath.Join(dir, "bob.crt")
+	os.WriteFile(bobFile, bob.CertPEM(), 0o600)
+	kc := filepath.Join(dir, "super-admin.conf")
+	if err := (certgen.Kubeconfig{Cluster: "c", Server: "https://192.0.2.10:6443", CA: ca, User: "kubernetes-super-admin", Client: root}).Write(kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bobID := revocation.FromCertificate(bob.Cert).ID
+
+	out, err := run(t, "", "revoke", "--store", store, "--cert", bobFile, "--reason", "left", "--by", "alice")
+	if err != nil || !strings.Contains(out, `client certificate "bob" groups devs`) || !strings.Contains(out, "revoked "+bobID) {
+		t.Fatalf("revoke --cert: %v\n%s", err, out)
+	}
+	if out, _ := run(t, "", "revoke", "--store", store, "--id", bobID, "--reason", "again"); !strings.Contains(out, "already revoked") {
+		t.Errorf("second revoke: %s", out)
+	}
+	// system:masters: said plainly, and not recorded without --force.
+	out, err = run(t, "", "revoke", "--store", store, "--from-kubeconfig", kc, "--reason", "rotate")
+	if ExitCode(err) != 1 || !strings.Contains(out, "system:masters") || !strings.Contains(out, "rotate the CA") {
+		t.Errorf("system:masters: exit %d\n%s", ExitCode(err), out)
+	}
+	// A bound token by its JTI, read from stdin and never printed.
+	tok := jwt(`{"iss":"https://kubernetes.default.svc","sub":"system:serviceaccount:build:ci","jti":"6a3f0e2c-1111-4222-8333-944455556666","exp":4102444800}`)
+	out, err = run(t, tok, "revoke", "--store", store, "--token-file", "-", "--reason", "leaked")
+	if err != nil || !strings.Contains(out, "revoked JTI=6a3f0e2c-1111-4222-8333-944455556666") || strings.Contains(out, tok) || strings.Contains(out, "not-a-signature") {
+		t.Errorf("revoke token: %v\n%s", err, out)
+	}
+	// A legacy token has no JTI: delete its Secret instead.
+	legacy := jwt(`{"iss":"kubernetes/serviceaccount","sub":"system:serviceaccount:apps:deployer","kubernetes.io/serviceaccount/namespace":"apps","kubernetes.io/serviceaccount/secret.name":"deployer-token"}`)
+	out, err = run(t, legacy, "revoke", "--store", store, "--token-file", "-", "--reason", "x", "--force")
+	if ExitCode(err) != 1 || !strings.Contains(out, "delete secret deployer-token") {
+		t.Errorf("legacy token: exit %d\n%s", ExitCode(err), out)
+	}
+	// Unrevoke is recorded, and list shows it with --all.
+	if out, err := run(t, "", "unrevoke", "--store", store, bobID, "--reason", "came back", "--by", "carol"); err != nil {
+		t.Fatalf("unrevoke: %v\n%s", err, out)
+	}
+	out, _ = run(t, "", "revoke", "list", "--store", store)
+	if strings.Contains(out, bobID) || !strings.Contains(out, "JTI=6a3f0e2c") {
+		t.Errorf("list: %s", out)
+	}
+	out, _ = run(t, "", "revoke", "list", "--store", store, "--all")
+	if !strings.Contains(out, bobID) || !strings.Contains(out, "unrevoked") || !strings.Contains(out, "by carol") {
+		t.Errorf("list --all: %s", out)
+	}
+	// Usage errors.
+	for _, args := range [][]string{
+		{"revoke", "--store", store, "--reason", "x"},
+		{"revoke", "--store", store, "--id", bobID},
+		{"revoke", "--store", store, "--id", "X509SHA256=nothex", "--reason", "x"},
+	} {
+		if _, err := run(t, "", args...); ExitCode(err) != 2 {
+			t.Errorf("%v: exit %d, want 2", args, ExitCode(err))
+		}
+	}
+}
