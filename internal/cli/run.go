@@ -56,6 +56,7 @@ JSON or SARIF.`,
 		newReportCommand(e),
 		newRevokeCommand(e),
 		newUnrevokeCommand(e),
+		newServeCommand(e),
 		newDemoCommand(e),
 		newVersionCommand(e),
 	)

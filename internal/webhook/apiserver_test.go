@@ -10,7 +10,7 @@ import (
 	"encoding/pem"
 	"io"
 	"log/slog"
-	"net/http/httptest"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +35,9 @@ import (
 // unauthorizedTTL is how long the apiserver caches the webhook's "no
 // opinion" for a request; a revocation takes effect within it.
 const unauthorizedTTL = time.Second
+
+// reloadInterval is how often the server checks the list file.
+const reloadInterval = 200 * time.Millisecond
 
 // authorizationConfig puts the revocation webhook before Node and RBAC,
 // and sends it only requests that carry a credential ID.
@@ -61,18 +64,51 @@ authorizers:
   name: rbac
 `
 
-// startWebhook serves the handler over TLS on loopback and writes the
-// files the apiserver needs to call it.
-func startWebhook(t *testing.T, h *Handler) (configPath string) {
+// startWebhook runs the real webhook server over TLS on loopback, with
+// the list in store, and writes the files the apiserver needs to call it.
+// It returns the authorization configuration and a function that stops the
+// server.
+func startWebhook(t *testing.T, store revocation.FileStore) (configPath string, stop func()) {
 	t.Helper()
-	srv := httptest.NewTLSServer(h)
-	t.Cleanup(srv.Close)
 	dir := t.TempDir()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["webhook"] = &clientcmdapi.Cluster{
-		Server:                   srv.URL + "/authorize",
-		CertificateAuthorityData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}),
+	now := time.Now()
+	ca, err := certgen.New(certgen.Spec{CommonName: "kubepki-webhook-ca", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	serving, err := certgen.New(certgen.Spec{CommonName: "kubepki-webhook", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := serving.WriteFiles(certFile, keyFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(ServerOptions{Listener: ln, CertFile: certFile, KeyFile: keyFile, Store: store, ReloadInterval: reloadInterval, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("webhook server: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		if ctx.Err() == nil {
+			stop()
+		}
+	})
+
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["webhook"] = &clientcmdapi.Cluster{Server: "https://" + ln.Addr().String() + "/authorize", CertificateAuthorityData: ca.CertPEM()}
 	kc.AuthInfos["apiserver"] = &clientcmdapi.AuthInfo{}
 	kc.Contexts["webhook"] = &clientcmdapi.Context{Cluster: "webhook", AuthInfo: "apiserver"}
 	kc.CurrentContext = "webhook"
@@ -81,11 +117,10 @@ func startWebhook(t *testing.T, h *Handler) (configPath string) {
 		t.Fatal(err)
 	}
 	configPath = filepath.Join(dir, "authorization.yaml")
-	cfg := []byte(strings.ReplaceAll(authorizationConfig, "KUBECONFIG", kcPath))
-	if err := os.WriteFile(configPath, cfg, 0o600); err != nil {
+	if err := os.WriteFile(configPath, []byte(strings.ReplaceAll(authorizationConfig, "KUBECONFIG", kcPath)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return configPath
+	return configPath, stop
 }
 
 // issue gets a client certificate through the real CSR API (approved, and
@@ -155,8 +190,8 @@ func canList(cs kubernetes.Interface) (bool, error) {
 // unauthorizedTTL; another user's certificate keeps working; a
 // system:masters certificate cannot be revoked at all.
 func TestRevocationOnRealAPIServer(t *testing.T) {
-	h := NewHandler(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	cfg := startWebhook(t, h)
+	store := revocation.FileStore{Path: filepath.Join(t.TempDir(), "revoked.json")}
+	cfg, stopWebhook := startWebhook(t, store)
 	c := testbed.StartCluster(t, testbed.WithoutAPIServerFlags("--authorization-mode"), testbed.WithAPIServerFlags("--authorization-config="+cfg))
 	ctx := context.Background()
 	if _, err := c.Admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
@@ -174,8 +209,8 @@ func TestRevocationOnRealAPIServer(t *testing.T) {
 		}
 	}
 
-	l := &revocation.List{}
-	l.Revoke(revocation.Entry{ID: bobID, Subject: "bob", Revoked: revocation.Action{By: "test", At: time.Now(), Reason: "left"}})
+	var ids []string
+	ids = append(ids, bobID)
 	// The super-admin's system:masters certificate, revoked too: the
 	// apiserver allows system:masters before any authorizer.
 	superKC, err := clientcmd.LoadFromFile(c.SuperAdminKubeconfig)
@@ -185,11 +220,21 @@ func TestRevocationOnRealAPIServer(t *testing.T) {
 	for _, ai := range superKC.AuthInfos {
 		if b, _ := pem.Decode(ai.ClientCertificateData); b != nil {
 			sum := sha256.Sum256(b.Bytes)
-			l.Revoke(revocation.Entry{ID: revocation.PrefixX509 + hex.EncodeToString(sum[:]), Subject: "kubernetes-super-admin"})
+			ids = append(ids, revocation.PrefixX509+hex.EncodeToString(sum[:]))
 		}
 	}
+	// What kubepki revoke does: a durable update of the list file.
 	revoked := time.Now()
-	h.SetList(revocation.NewSet(l))
+	if _, err := store.Update(func(l *revocation.List) error {
+		for _, id := range ids {
+			if _, err := l.Revoke(revocation.Entry{ID: id, Revoked: revocation.Action{By: "test", At: revoked, Reason: "left"}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	var delay time.Duration
 	for {
@@ -208,7 +253,7 @@ func TestRevocationOnRealAPIServer(t *testing.T) {
 	}
 	// The delay is measured, not asserted beyond the generous bound above:
 	// it depends on the machine's load.
-	t.Logf("revocation took effect after %s (unauthorizedTTL %s)", delay.Round(time.Millisecond), unauthorizedTTL)
+	t.Logf("revocation took effect after %s (unauthorizedTTL %s, reload interval %s)", delay.Round(time.Millisecond), unauthorizedTTL, reloadInterval)
 	// Every request, not only the one that was cached.
 	if _, err := bob.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 		t.Errorf("bob listing pods after revocation: %v", err)
@@ -220,5 +265,13 @@ func TestRevocationOnRealAPIServer(t *testing.T) {
 		t.Errorf("super-admin: %v", err)
 	} else {
 		t.Log("super-admin.conf still works with its certificate revoked: system:masters never reaches an authorizer")
+	}
+
+	// With the webhook down, failurePolicy NoOpinion lets the others'
+	// requests through to Node and RBAC.
+	stopWebhook()
+	time.Sleep(unauthorizedTTL + 200*time.Millisecond)
+	if ok, err := canList(carol); !ok {
+		t.Errorf("carol with the webhook stopped: %v", err)
 	}
 }
