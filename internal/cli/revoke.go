@@ -125,7 +125,7 @@ ID; it is never printed or stored.`,
 	f.StringVar(&o.by, "by", whoami(), "who revokes it, for the record")
 	f.BoolVar(&o.force, "force", false, "record a revocation even when it cannot be enforced")
 	o.kube.register(cmd)
-	cmd.AddCommand(newRevokeListCommand(e))
+	cmd.AddCommand(newRevokeListCommand(e), newRevokeConfigCommand(e))
 	return cmd
 }
 

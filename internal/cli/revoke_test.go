@@ -88,3 +88,45 @@ func TestRevokeFlows(t *testing.T) {
 		}
 	}
 }
+
+func TestRevokeConfig(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	ca, _ := certgen.New(certgen.Spec{CommonName: "webhook-ca", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, nil)
+	caFile := filepath.Join(dir, "ca.crt")
+	os.WriteFile(caFile, ca.CertPEM(), 0o600)
+	store := filepath.Join(dir, "revoked.json")
+	out := filepath.Join(dir, "out")
+	args := []string{"revoke", "config", "--webhook-url", "https://127.0.0.1:8443/authorize", "--webhook-ca-file", caFile, "--out", out, "--store", store}
+	if o, err := run(t, "", args...); err != nil {
+		t.Fatalf("%v\n%s", err, o)
+	}
+	for _, f := range []string{"authorization.yaml", "kubepki-webhook.kubeconfig", "legacy-flags.txt"} {
+		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	// Static mode with nothing revoked is refused; with a revocation it
+	// embeds the ID.
+	if _, err := run(t, "", append(args, "--static")...); ExitCode(err) != 1 {
+		t.Errorf("static with an empty list: exit %d", ExitCode(err))
+	}
+	id := revocation.PrefixX509 + strings.Repeat("ab", 32)
+	run(t, "", "revoke", "--store", store, "--id", id, "--reason", "x")
+	if o, err := run(t, "", append(args, "--static")...); err != nil || !strings.Contains(o, "1 revoked IDs in 1 authorizers") {
+		t.Fatalf("%v\n%s", err, o)
+	}
+	data, _ := os.ReadFile(filepath.Join(out, "authorization.yaml"))
+	if !strings.Contains(string(data), id) || !strings.Contains(string(data), "failurePolicy: Deny") {
+		t.Errorf("static configuration:\n%s", data)
+	}
+	for _, bad := range [][]string{
+		{"revoke", "config", "--webhook-url", "http://x/authorize", "--webhook-ca-file", caFile, "--out", out},
+		{"revoke", "config", "--webhook-ca-file", caFile, "--out", out},
+		{"revoke", "config", "--webhook-url", "https://x/authorize", "--webhook-ca-file", caFile, "--out", out, "--client-cert-file", caFile},
+	} {
+		if _, err := run(t, "", bad...); ExitCode(err) != 2 {
+			t.Errorf("%v: exit %d", bad, ExitCode(err))
+		}
+	}
+}

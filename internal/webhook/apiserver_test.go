@@ -275,3 +275,87 @@ func TestRevocationOnRealAPIServer(t *testing.T) {
 		t.Errorf("carol with the webhook stopped: %v", err)
 	}
 }
+
+// TestStaticRevocationWithWebhookDown: in static mode the revoked IDs are
+// in the configuration itself, with failurePolicy Deny, and no webhook
+// runs at all: the revoked certificate is refused, another is not.
+func TestStaticRevocationWithWebhookDown(t *testing.T) {
+	var bob, carol *certgen.Pair
+	configure := func(o *testbed.ControlPlaneOptions) {
+		pki := filepath.Join(o.NodeDir, "etc/kubernetes/pki")
+		ca, err := certgen.Load(filepath.Join(pki, "ca.crt"), filepath.Join(pki, "ca.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		for _, p := range []struct {
+			pair **certgen.Pair
+			name string
+		}{{&bob, "bob"}, {&carol, "carol"}} {
+			if *p.pair, err = certgen.New(certgen.Spec{CommonName: p.name, Organization: []string{"devs"}, Client: true, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour)}, ca); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A webhook URL nothing listens on, with some CA.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := "https://" + ln.Addr().String() + "/authorize"
+		ln.Close()
+		dir := t.TempDir()
+		opts := revocation.ConfigOptions{
+			WebhookURL: url, WebhookCA: ca.CertPEM(), KubeconfigPath: filepath.Join(dir, "kubepki-webhook.kubeconfig"),
+			AuthorizedTTL: time.Second, UnauthorizedTTL: time.Second, Timeout: time.Second,
+			Static: []string{revocation.FromCertificate(bob.Cert).ID},
+		}
+		kc, err := revocation.WebhookKubeconfig(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		authz, err := revocation.AuthorizationConfig(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(opts.KubeconfigPath, kc, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfgPath := filepath.Join(dir, "authorization.yaml")
+		if err := os.WriteFile(cfgPath, authz, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		testbed.WithoutAPIServerFlags("--authorization-mode")(o)
+		testbed.WithAPIServerFlags("--authorization-config=" + cfgPath)(o)
+	}
+	c := testbed.StartCluster(t, configure)
+	if _, err := c.Admin.RbacV1().ClusterRoleBindings().Create(context.Background(), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "devs-admin"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "devs"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	client := func(p *certgen.Pair) *kubernetes.Clientset {
+		key, err := p.KeyPEM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := kubernetes.NewForConfig(&rest.Config{Host: c.Server, TLSClientConfig: rest.TLSClientConfig{ServerName: testbed.APIServerName, CAData: c.CAData, CertData: p.CertPEM(), KeyData: key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	if ok, err := canList(client(carol)); !ok {
+		t.Errorf("carol, not revoked, with no webhook running: %v", err)
+	}
+	// Refused: failurePolicy Deny turns the unreachable webhook into a
+	// denial, which kube-apiserver 1.34 reports as 500 with the webhook's
+	// error rather than 403.
+	_, err := client(bob).CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{Limit: 1})
+	if err == nil || !(apierrors.IsForbidden(err) || apierrors.IsInternalError(err)) {
+		t.Errorf("bob, revoked in the static configuration, with the webhook down: %v", err)
+	} else {
+		t.Logf("bob refused with the webhook down: %v", err)
+	}
+}
