@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	authnv1 "k8s.io/api/authentication/v1"
 	certsv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -203,14 +204,38 @@ func TestRevocationOnRealAPIServer(t *testing.T) {
 	}
 	bob, bobID := issue(t, c, "bob", "devs")
 	carol, _ := issue(t, c, "carol", "devs")
-	for name, cs := range map[string]*kubernetes.Clientset{"bob": bob, "carol": carol} {
+	// A bound service-account token from the TokenRequest API, with the
+	// same permissions.
+	if _, err := c.Admin.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ci"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "ci-admin"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "ci", Namespace: "default"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := c.Admin.CoreV1().ServiceAccounts("default").CreateToken(ctx, "ci", &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenCred, err := revocation.FromToken(tr.Status.Token)
+	if err != nil || tokenCred.ID == "" {
+		t.Fatalf("the bound token's ID: %+v %v", tokenCred, err)
+	}
+	ci, err := kubernetes.NewForConfig(&rest.Config{Host: c.Server, BearerToken: tr.Status.Token, TLSClientConfig: rest.TLSClientConfig{ServerName: testbed.APIServerName, CAData: c.CAData}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cs := range map[string]*kubernetes.Clientset{"bob": bob, "carol": carol, "ci's token": ci} {
 		if ok, err := canList(cs); !ok {
 			t.Fatalf("%s cannot list before any revocation: %v", name, err)
 		}
 	}
 
 	var ids []string
-	ids = append(ids, bobID)
+	ids = append(ids, bobID, tokenCred.ID)
 	// The super-admin's system:masters certificate, revoked too: the
 	// apiserver allows system:masters before any authorizer.
 	superKC, err := clientcmd.LoadFromFile(c.SuperAdminKubeconfig)
@@ -260,6 +285,10 @@ func TestRevocationOnRealAPIServer(t *testing.T) {
 	}
 	if ok, err := canList(carol); !ok {
 		t.Errorf("carol is affected by bob's revocation: %v", err)
+	}
+	// The token, revoked by its JTI at the same time, is refused too.
+	if ok, err := canList(ci); ok || err != nil {
+		t.Errorf("the revoked token (%s): allowed=%v %v", tokenCred.ID, ok, err)
 	}
 	if ok, err := canList(c.SuperAdmin); !ok {
 		t.Errorf("super-admin: %v", err)
