@@ -28,6 +28,31 @@ jwt:
       prefix: "oidc:"
 `
 
+// authzConfig puts a revocation webhook before Node and RBAC, as kubepki
+// revoke config writes it.
+const authzConfig = `apiVersion: apiserver.config.k8s.io/v1
+kind: AuthorizationConfiguration
+authorizers:
+- type: Webhook
+  name: kubepki-revocation
+  webhook:
+    timeout: 3s
+    subjectAccessReviewVersion: v1
+    matchConditionSubjectAccessReviewVersion: v1
+    failurePolicy: NoOpinion
+    authorizedTTL: 10s
+    unauthorizedTTL: 10s
+    connectionInfo:
+      type: KubeConfigFile
+      kubeConfigFile: /etc/kubernetes/kubepki-webhook.kubeconfig
+    matchConditions:
+    - expression: "'authentication.kubernetes.io/credential-id' in request.extra"
+- type: Node
+  name: node
+- type: RBAC
+  name: rbac
+`
+
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 rules:
@@ -41,6 +66,8 @@ func TestHardenedKubeadmNode(t *testing.T) {
 	root := testbed.ControlPlane(t)
 	add(t, root, "etc/kubernetes/authn.yaml", authnConfig, 0o600)
 	add(t, root, "etc/kubernetes/audit-policy.yaml", auditPolicy, 0o600)
+	add(t, root, "etc/kubernetes/authorization.yaml", authzConfig, 0o600)
+	edit(t, root, apiManifest, setFlag("authorization-mode", ""))
 	for flag, v := range map[string]string{
 		"authentication-config":                   "/etc/kubernetes/authn.yaml",
 		"audit-policy-file":                       "/etc/kubernetes/audit-policy.yaml",
@@ -49,6 +76,7 @@ func TestHardenedKubeadmNode(t *testing.T) {
 		"service-account-extend-token-expiration": "false",
 		"service-account-max-token-expiration":    "1h",
 		"kubelet-certificate-authority":           "/etc/kubernetes/pki/ca.crt",
+		"authorization-config":                    "/etc/kubernetes/authorization.yaml",
 	} {
 		edit(t, root, apiManifest, setFlag(flag, v))
 	}
@@ -73,6 +101,8 @@ func TestHardenedKubeadmNode(t *testing.T) {
 		"apiserver-service-account-extend-token-expiration",
 		"apiserver-service-account-max-token-expiration",
 		"apiserver-kubelet-certificate-authority",
+		"apiserver-authorization-mode",
+		"apiserver-revocation-enforced",
 		"controller-manager-signing-duration",
 		"kubelet-server-tls-bootstrap",
 		"kubelet-serving-certificate",

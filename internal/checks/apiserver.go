@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -192,36 +193,42 @@ func runAuthorizationMode(in *Input, r *Results) {
 	if c == nil {
 		return
 	}
-	if p, ok := c.Flag("authorization-config"); ok && p != "" {
-		r.NotEvaluated(at(c, "authorization-config"), "%s configures authorization in %s, which kubepki does not interpret yet", c.Source, p)
-		return
-	}
+	// The chain comes from the flag, or from the structured configuration
+	// file, which replaces it.
 	modes := c.FlagList("authorization-mode")
-	if len(modes) == 0 {
-		r.Fail(at(c, "authorization-mode"), "%s does not set --authorization-mode (default AlwaysAllow)", c.Source)
-		return
-	}
-	for _, m := range modes {
-		if m == "AlwaysAllow" {
-			r.Fail(at(c, "authorization-mode"), "%s sets --authorization-mode=%s, which includes AlwaysAllow", c.Source, strings.Join(modes, ","))
+	loc, what := at(c, "authorization-mode"), c.Source+" sets --authorization-mode="
+	if p, ok := c.Flag("authorization-config"); ok && p != "" {
+		ac := in.Node.AuthorizationConfig
+		if ac == nil {
+			r.NotEvaluated(at(c, "authorization-config"), "%s configures authorization in %s, which could not be read here", c.Source, p)
 			return
 		}
+		modes = nil
+		for _, a := range ac.Authorizers {
+			modes = append(modes, a.Type)
+		}
+		loc, what = report.Location{Path: ac.Path, Field: "authorizers"}, ac.Path+" chains the authorizers "
+	}
+	if len(modes) == 0 {
+		r.Fail(loc, "%s does not set --authorization-mode (default AlwaysAllow)", c.Source)
+		return
+	}
+	chain := strings.Join(modes, ",")
+	if slices.Contains(modes, "AlwaysAllow") {
+		r.Fail(loc, "%s%s, which includes AlwaysAllow", what, chain)
+		return
 	}
 	var missing []string
 	for _, want := range []string{"Node", "RBAC"} {
-		found := false
-		for _, m := range modes {
-			found = found || m == want
-		}
-		if !found {
+		if !slices.Contains(modes, want) {
 			missing = append(missing, want)
 		}
 	}
 	if len(missing) > 0 {
-		r.Warn(at(c, "authorization-mode"), "%s sets --authorization-mode=%s without %s", c.Source, strings.Join(modes, ","), strings.Join(missing, " and "))
+		r.Warn(loc, "%s%s without %s", what, chain, strings.Join(missing, " and "))
 		return
 	}
-	r.Pass(at(c, "authorization-mode"), "%s sets --authorization-mode=%s", c.Source, strings.Join(modes, ","))
+	r.Pass(loc, "%s%s", what, chain)
 }
 
 func runExternalAuthn(in *Input, r *Results) {

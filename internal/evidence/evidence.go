@@ -269,6 +269,9 @@ type Node struct {
 	// AuthenticationConfig is the structured authentication configuration
 	// file of the apiserver, when one is named.
 	AuthenticationConfig *AuthenticationConfig
+	// AuthorizationConfig is the structured authorization configuration
+	// file of the apiserver, when one is named and readable.
+	AuthorizationConfig *AuthorizationConfig
 	// FileRefs are the files named by components' flags and kubeconfigs.
 	FileRefs []FileRef
 	// Problems are the read and parse errors met.
@@ -283,6 +286,21 @@ type AuthenticationConfig struct {
 	Anonymous *AnonymousConfig
 	// JWTIssuers are the external JWT issuers' URLs.
 	JWTIssuers []string
+}
+
+// AuthorizationConfig is the chain of authorizers of kube-apiserver's
+// AuthorizationConfiguration file, in order.
+type AuthorizationConfig struct {
+	Path        string
+	Authorizers []Authorizer
+}
+
+// Authorizer is one authorizer of the chain.
+type Authorizer struct {
+	Type, Name string
+	// FailurePolicy and MatchConditions are a webhook's.
+	FailurePolicy   string
+	MatchConditions []string
 }
 
 // AnonymousConfig is the anonymous section of an AuthenticationConfiguration.

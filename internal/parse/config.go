@@ -84,3 +84,19 @@ func AuthenticationConfig(data []byte) (*apiserverv1.AuthenticationConfiguration
 	}
 	return &cfg, nil
 }
+
+// AuthorizationConfig parses kube-apiserver's structured authorization
+// configuration (--authorization-config), any of its API versions.
+func AuthorizationConfig(data []byte) (*apiserverv1.AuthorizationConfiguration, error) {
+	var cfg apiserverv1.AuthorizationConfiguration
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("parsing authorization config: %w", err)
+	}
+	if cfg.Kind != "AuthorizationConfiguration" {
+		return nil, fmt.Errorf("parsing authorization config: kind is %q, want AuthorizationConfiguration", cfg.Kind)
+	}
+	if !strings.HasPrefix(cfg.APIVersion, "apiserver.config.k8s.io/") {
+		return nil, fmt.Errorf("parsing authorization config: apiVersion %q is not apiserver.config.k8s.io", cfg.APIVersion)
+	}
+	return &cfg, nil
+}

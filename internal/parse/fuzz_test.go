@@ -162,3 +162,10 @@ func FuzzAuthenticationConfig(f *testing.F) {
 		AuthenticationConfig(data) //nolint:errcheck // only must not panic
 	})
 }
+
+func FuzzAuthorizationConfig(f *testing.F) {
+	f.Add([]byte("apiVersion: apiserver.config.k8s.io/v1\nkind: AuthorizationConfiguration\nauthorizers:\n- type: Webhook\n  name: w\n  webhook:\n    failurePolicy: NoOpinion\n    matchConditions:\n    - expression: \"true\"\n- type: Node\n  name: node\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		AuthorizationConfig(data) //nolint:errcheck // only must not panic
+	})
+}

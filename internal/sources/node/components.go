@@ -61,7 +61,7 @@ func (r *reader) readManifests() {
 func (r *reader) addComponent(c *evidence.Component) {
 	r.n.Components[c.Name] = c
 	for _, a := range c.Args {
-		if a.Set && a.Value != "" && strings.HasPrefix(a.Value, "/") && (pemFlag(a.Name) || strings.HasSuffix(a.Name, "kubeconfig") || a.Name == "token-auth-file" || a.Name == "authentication-config") {
+		if a.Set && a.Value != "" && strings.HasPrefix(a.Value, "/") && (pemFlag(a.Name) || strings.HasSuffix(a.Name, "kubeconfig") || a.Name == "token-auth-file" || a.Name == "authentication-config" || a.Name == "authorization-config") {
 			r.addRef(a.Value, c.Name, "--"+a.Name)
 		}
 	}

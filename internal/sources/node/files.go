@@ -270,6 +270,35 @@ func (r *reader) readAuthenticationConfig() {
 	r.n.AuthenticationConfig = ac
 }
 
+func (r *reader) readAuthorizationConfig() {
+	p, ok := r.n.Component("kube-apiserver").Flag("authorization-config")
+	if !ok || p == "" {
+		return
+	}
+	data, _, err := r.fs.ReadFile(p, maxConfigBytes)
+	if err != nil {
+		r.problem(p, "kube-apiserver", err)
+		return
+	}
+	cfg, err := parse.AuthorizationConfig(data)
+	if err != nil {
+		r.n.Problemf(p, "kube-apiserver", err.Error())
+		return
+	}
+	ac := &evidence.AuthorizationConfig{Path: p}
+	for _, a := range cfg.Authorizers {
+		e := evidence.Authorizer{Type: string(a.Type), Name: a.Name}
+		if a.Webhook != nil {
+			e.FailurePolicy = a.Webhook.FailurePolicy
+			for _, m := range a.Webhook.MatchConditions {
+				e.MatchConditions = append(e.MatchConditions, m.Expression)
+			}
+		}
+		ac.Authorizers = append(ac.Authorizers, e)
+	}
+	r.n.AuthorizationConfig = ac
+}
+
 // auditRuleFiles are where auditd's rules live: augenrules' fragments and
 // the compiled file.
 var auditRuleGlobs = []string{"/etc/audit/rules.d/*.rules", "/etc/audit/audit.rules"}
