@@ -4,21 +4,31 @@
 # docs/benchmarks.md.
 #
 #   hack/bench.sh [COUNT]          inventory: 10,000 certificates (default 10 runs)
+#   hack/bench.sh webhook [COUNT]  revocation webhook with 1,000,000 entries
+#                                  against a constant handler (default 6 runs)
 #   hack/bench.sh cluster [COUNT]  kubepki audit cluster on a large cluster
 #                                  loaded into the real apiserver (root; default 6
 #                                  runs; KUBEPKI_BENCH_SCALE=10 for a tenth)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=inventory
-if [ "${1:-}" = cluster ]; then
-	mode=cluster
+case "${1:-}" in
+cluster | webhook)
+	mode=$1
 	shift
-fi
+	;;
+esac
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 go install golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 benchstat=$(go env GOPATH)/bin/benchstat
+
+if [ $mode = webhook ]; then
+	go test ./internal/webhook -run '^$' -bench '^BenchmarkWebhook$' -benchtime 5x -count "${1:-6}" | tee "$out/bench.txt"
+	"$benchstat" "$out/bench.txt"
+	exit 0
+fi
 
 if [ $mode = cluster ]; then
 	count=${1:-6}

@@ -1,7 +1,9 @@
 package checks
 
 import (
+	"fmt"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -9,198 +11,354 @@ import (
 	"github.com/kubepki/kubepki/internal/report"
 )
 
-// publicPaths are what Kubernetes answers anonymously by default
-// (system:public-info-viewer).
-var publicPaths = map[string]bool{"/healthz": true, "/livez": true, "/readyz": true, "/version": true, "/version/": true}
+// The components of probed ports, as the probe source names them.
+const (
+	probeAPIServer         = "kube-apiserver"
+	probeKubelet           = "kubelet"
+	probeKubeletReadOnly   = "kubelet-read-only"
+	probeControllerManager = "kube-controller-manager"
+	probeScheduler         = "kube-scheduler"
+	probeEtcd              = "etcd"
+)
+
+// publicPaths are what Kubernetes serves to anyone by default: the
+// system:public-info-viewer ClusterRole grants them to
+// system:unauthenticated, and the health paths are always allowed on the
+// controller-manager and scheduler.
+var publicPaths = map[string]bool{"/healthz": true, "/livez": true, "/readyz": true, "/version": true}
 
 func init() {
-	for _, c := range []struct {
-		id, comp, title string
-		sev             report.Severity
-		cis             []string
-		why, fix        string
-		run             func(in *Input, r *Results, p *evidence.PortProbe)
-	}{
-		{"probe-apiserver-anonymous", "kube-apiserver", "The API server answers only public paths without credentials", report.SeverityCritical, []string{"1.2.1"},
-			"Anything the API server returns to a request without credentials is open to whoever reaches its port. Kubernetes' defaults answer the health and version endpoints only.",
-			"Set --anonymous-auth=false (or restrict the anonymous paths in the AuthenticationConfiguration) and remove bindings of system:anonymous and system:unauthenticated.",
-			runProbeAPIServer},
-		{"probe-kubelet-anonymous", "kubelet", "The kubelet refuses requests without credentials", report.SeverityCritical, []string{"4.2.1", "4.2.2"},
-			"A kubelet that answers /pods, /configz or /metrics anonymously also runs commands in containers for anyone (/exec, /run): node takeover from the network.",
-			"Set authentication.anonymous.enabled: false and authorization.mode: Webhook in the kubelet configuration.",
-			func(in *Input, r *Results, p *evidence.PortProbe) {
-				runProbeAnonymous(in, r, p, "/pods", "/configz", "/metrics", "/runningpods/")
-			}},
-		{"probe-kubelet-read-only-port", "kubelet", "The kubelet's read-only port is closed", report.SeverityMedium, []string{"4.2.4"},
-			"The read-only port serves pod specs (with their environment) and metrics over plain HTTP, without authentication.",
-			"Set readOnlyPort: 0 in the kubelet configuration.",
-			runProbeReadOnly},
-		{"probe-controller-manager-anonymous", "kube-controller-manager", "kube-controller-manager answers only health paths without credentials", report.SeverityHigh, nil,
-			"Metrics and configuration of the controller-manager reveal the cluster's signing settings and internals; only health paths need to be public.",
-			"Leave --authorization-always-allow-paths at /healthz,/readyz,/livez and keep --bind-address=127.0.0.1.",
-			func(in *Input, r *Results, p *evidence.PortProbe) {
-				runProbeAnonymous(in, r, p, "/metrics", "/configz")
-			}},
-		{"probe-scheduler-anonymous", "kube-scheduler", "kube-scheduler answers only health paths without credentials", report.SeverityHigh, nil,
-			"Metrics and configuration of the scheduler are not public information; only health paths need to be.",
-			"Leave --authorization-always-allow-paths at /healthz,/readyz,/livez and keep --bind-address=127.0.0.1.",
-			func(in *Input, r *Results, p *evidence.PortProbe) {
-				runProbeAnonymous(in, r, p, "/metrics", "/configz")
-			}},
-		{"probe-etcd-client-certificate", "etcd", "etcd refuses clients without a certificate", report.SeverityCritical, []string{"2.2"},
-			"etcd holds every Secret of the cluster. Without client-certificate authentication, anyone who reaches its port reads and writes them all.",
-			"Serve etcd clients over https only, with --client-cert-auth=true and --trusted-ca-file set to etcd's own CA.",
-			runProbeEtcd},
-		{"probe-kubelet-serving-certificate", "kubelet", "The kubelet serving certificate chains to the cluster CA", report.SeverityMedium, nil,
-			"A kubelet serving certificate that does not chain to the cluster CA cannot be verified by the API server, so exec, logs and port-forward traffic can be intercepted.",
-			"Enable serverTLSBootstrap on kubelets, approve their serving CSRs, and set --kubelet-certificate-authority on the API server.",
-			runProbeKubeletCert},
-	} {
-		c := c
-		pci := []string{"1.1"}
-		if c.id == "probe-kubelet-serving-certificate" {
-			pci = []string{"5.1", "1.1"}
-		}
-		register(&Check{
-			ID: c.id, Title: c.title, Severity: c.sev, Component: c.comp, Scope: "probe",
-			Controls: report.Controls{PCI: pci, CIS: c.cis, MITRE: []string{"T1046", "T1190"}}, Why: c.why, Remediation: c.fix,
+	register(
+		&Check{
+			ID: "probe-apiserver-anonymous", Scope: "probe", Component: "kube-apiserver",
+			Title:       "The API server serves only health and version paths without credentials",
+			Severity:    report.SeverityCritical,
+			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"1.2.1"}, MITRE: []string{"T1190", "T1613"}},
+			Why:         "Whatever the API server answers to a request without credentials is open to anyone who reaches its port. By default Kubernetes answers only /healthz, /livez, /readyz and /version; anything more comes from anonymous authentication left on together with a binding of system:anonymous or system:unauthenticated.",
+			Remediation: "Remove the bindings that grant system:anonymous or system:unauthenticated more than system:public-info-viewer, and turn anonymous authentication off (--anonymous-auth=false) or limit it to the health paths with an AuthenticationConfiguration (anonymous.conditions).",
 			Run: func(in *Input, r *Results) {
-				p := probePort(in, r, c.comp)
-				if p != nil {
-					c.run(in, r, p)
+				if p := probedPort(in, r, probeAPIServer); p != nil {
+					runProbeAPIServer(in, r, p)
 				}
 			},
-		})
-	}
+		},
+		&Check{
+			ID: "probe-kubelet-anonymous", Scope: "probe", Component: "kubelet",
+			Title:       "The kubelet API refuses requests without credentials",
+			Severity:    report.SeverityCritical,
+			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"4.2.1", "4.2.2"}, MITRE: []string{"T1609", "T1613"}},
+			Why:         "A kubelet that answers /pods, /configz or /metrics to a caller without credentials lets anyone who reaches port 10250 read every pod on the node and, through the same API (/exec, /run), run commands in its containers.",
+			Remediation: "Set authentication.anonymous.enabled: false and authorization.mode: Webhook in the kubelet configuration file, and restart the kubelet.",
+			Run: func(in *Input, r *Results) {
+				if p := probedPort(in, r, probeKubelet); p != nil {
+					runProbeAnonymous(in, r, p, "/pods", "/configz", "/metrics")
+				}
+			},
+		},
+		&Check{
+			ID: "probe-kubelet-read-only-port", Scope: "probe", Component: "kubelet",
+			Title:       "The kubelet read-only port is closed",
+			Severity:    report.SeverityMedium,
+			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"4.2.4"}, MITRE: []string{"T1613"}},
+			Why:         "The read-only port (10255) serves the node's pod specs, environment variables included, over plain HTTP to anyone, with no authentication or authorization at all.",
+			Remediation: "Set readOnlyPort: 0 in the kubelet configuration file (and no --read-only-port flag), and restart the kubelet.",
+			Run: func(in *Input, r *Results) {
+				if p := probedPort(in, r, probeKubeletReadOnly); p != nil {
+					runProbeReadOnly(in, r, p)
+				}
+			},
+		},
+		&Check{
+			ID: "probe-controller-manager-anonymous", Scope: "probe", Component: "kube-controller-manager",
+			Title:       "kube-controller-manager serves only health paths without credentials",
+			Severity:    report.SeverityMedium,
+			Controls:    report.Controls{PCI: []string{"1.1"}, MITRE: []string{"T1613"}},
+			Why:         "The controller-manager's /metrics and /configz describe the cluster's internals and its certificate-signing settings. Only the health paths need to answer a caller without credentials.",
+			Remediation: "Leave --authorization-always-allow-paths at /healthz,/readyz,/livez, remove bindings that grant system:anonymous or system:unauthenticated the non-resource URLs /metrics or /configz, and keep --bind-address=127.0.0.1.",
+			Run: func(in *Input, r *Results) {
+				if p := probedPort(in, r, probeControllerManager); p != nil {
+					runProbeAnonymous(in, r, p, "/metrics", "/configz")
+				}
+			},
+		},
+		&Check{
+			ID: "probe-scheduler-anonymous", Scope: "probe", Component: "kube-scheduler",
+			Title:       "kube-scheduler serves only health paths without credentials",
+			Severity:    report.SeverityMedium,
+			Controls:    report.Controls{PCI: []string{"1.1"}, MITRE: []string{"T1613"}},
+			Why:         "The scheduler's /metrics and /configz describe the cluster's internals. Only the health paths need to answer a caller without credentials.",
+			Remediation: "Leave --authorization-always-allow-paths at /healthz,/readyz,/livez, remove bindings that grant system:anonymous or system:unauthenticated the non-resource URLs /metrics or /configz, and keep --bind-address=127.0.0.1.",
+			Run: func(in *Input, r *Results) {
+				if p := probedPort(in, r, probeScheduler); p != nil {
+					runProbeAnonymous(in, r, p, "/metrics", "/configz")
+				}
+			},
+		},
+		&Check{
+			ID: "probe-etcd-client-certificate", Scope: "probe", Component: "etcd",
+			Title:       "etcd refuses clients without a client certificate",
+			Severity:    report.SeverityCritical,
+			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"2.1", "2.2"}, MITRE: []string{"T1552.007"}},
+			Why:         "etcd holds every object of the cluster, Secrets and service-account signing state included. A client port that answers without a client certificate, or over plain HTTP, lets anyone who reaches it read and write all of them, bypassing the API server's authentication and authorization.",
+			Remediation: "Serve etcd's clients over https only (--listen-client-urls, --advertise-client-urls), with --client-cert-auth=true and --trusted-ca-file set to etcd's own CA, and keep the port reachable from the API servers only.",
+			Run: func(in *Input, r *Results) {
+				if p := probedPort(in, r, probeEtcd); p != nil {
+					runProbeEtcd(in, r, p)
+				}
+			},
+		},
+		&Check{
+			ID: "probe-kubelet-serving-certificate", Scope: "probe", Component: "kubelet",
+			Title:       "The kubelet serving certificate chains to the cluster CA",
+			Severity:    report.SeverityMedium,
+			Controls:    report.Controls{PCI: []string{"5.1", "1.1"}, CIS: []string{"4.2.11", "1.2.5"}, MITRE: []string{"T1557"}},
+			Why:         "The API server reaches kubelets for exec, attach, logs and port-forward. When the kubelet's serving certificate does not chain to the cluster CA (by default the kubelet signs its own), the API server cannot verify it, so --kubelet-certificate-authority cannot be set and that traffic can be intercepted.",
+			Remediation: "Set serverTLSBootstrap: true in the kubelet configuration, approve the kubelet-serving CSRs after checking their names and addresses, then set --kubelet-certificate-authority on the API server.",
+			Run: func(in *Input, r *Results) {
+				if p := probedPort(in, r, probeKubelet); p != nil {
+					runProbeKubeletCert(in, r, p)
+				}
+			},
+		},
+	)
 }
 
-// probePort finds the probe of a component's port, or records why it
-// cannot be judged.
-func probePort(in *Input, r *Results, comp string) *evidence.PortProbe {
+// probedPort returns the probe of a component's port when it was probed
+// and reached, or records why the check cannot judge it.
+func probedPort(in *Input, r *Results, comp string) *evidence.PortProbe {
 	if in.Probe == nil {
-		r.NotEvaluated(report.Location{}, "no probe evidence: run kubepki audit probe")
+		r.NotEvaluated(report.Location{}, "no probe evidence: run kubepki audit probe HOST")
 		return nil
 	}
-	want := comp
-	if comp == "kubelet" && r.check.ID == "probe-kubelet-read-only-port" {
-		want = "kubelet-read-only"
+	p := in.Probe.Port(comp)
+	if p == nil {
+		r.NotEvaluated(report.Location{Object: in.Probe.Host}, "%s was not probed on %s (no port given for it)", comp, in.Probe.Host)
+		return nil
 	}
-	for i := range in.Probe.Ports {
-		if in.Probe.Ports[i].Component == want {
-			return &in.Probe.Ports[i]
-		}
+	// The read-only port's check is the one that wants nothing to answer.
+	if p.Reach == evidence.Reachable || (comp == probeKubeletReadOnly && p.Reach == evidence.Refused) {
+		return p
 	}
-	r.NotEvaluated(report.Location{}, "%s was not probed", want)
+	r.NotEvaluated(probeLoc(in, p, ""), "%s (%s) is not reachable from here: %s", hostPort(in, p), p.Component, unreachableWhy(p))
 	return nil
+}
+
+func unreachableWhy(p *evidence.PortProbe) string {
+	switch p.Reach {
+	case evidence.Refused:
+		return "connection refused (nothing listens on the port, or a firewall rejects the connection)"
+	case evidence.TimedOut:
+		return p.Error + " (a firewall drops the packets, or the host is down)"
+	}
+	return p.Error
 }
 
 func hostPort(in *Input, p *evidence.PortProbe) string {
 	return net.JoinHostPort(in.Probe.Host, strconv.Itoa(p.Port))
 }
 
+// probeLoc names a probed endpoint as "host:port path".
 func probeLoc(in *Input, p *evidence.PortProbe, path string) report.Location {
 	return report.Location{Object: strings.TrimSpace(hostPort(in, p) + " " + path)}
 }
 
-// reachable reports notEvaluated for a port nothing answered on.
-func reachable(in *Input, r *Results, p *evidence.PortProbe) bool {
-	if p.Reachable {
-		return true
+// over names the transport for messages.
+func over(p *evidence.PortProbe) string {
+	if p.Protocol == evidence.ProtocolHTTP {
+		return "over plain HTTP"
 	}
-	r.NotEvaluated(probeLoc(in, p, ""), "%s (%s) is not reachable from here: %s", hostPort(in, p), p.Component, p.Error)
-	return false
+	return "over TLS"
+}
+
+// noHTTP records that a reachable port gave no HTTP answer at all, and
+// reports whether it did so.
+func noHTTP(in *Input, r *Results, p *evidence.PortProbe) bool {
+	for _, x := range p.Paths {
+		if x.Status != 0 || x.ClientCertRefused {
+			return false
+		}
+	}
+	why := p.Error
+	if why == "" && len(p.Paths) > 0 {
+		why = p.Paths[0].Error
+	}
+	r.NotEvaluated(probeLoc(in, p, ""), "%s (%s) accepts connections but gave no HTTP answer to judge: %s", hostPort(in, p), p.Component, why)
+	return true
 }
 
 func runProbeAPIServer(in *Input, r *Results, p *evidence.PortProbe) {
-	if !reachable(in, r, p) {
+	if noHTTP(in, r, p) {
 		return
 	}
-	var public []string
+	var public, refused, silent []string
 	open := 0
 	for _, x := range p.Paths {
-		if !x.Answered() {
-			continue
-		}
-		if publicPaths[x.Path] {
+		switch {
+		case x.Answered() && publicPaths[x.Path]:
 			public = append(public, x.Path)
-			continue
+		case x.Answered():
+			open++
+			r.Fail(probeLoc(in, p, x.Path), "GET %s without credentials answers %d %s", x.Path, x.Status, over(p))
+		case x.Refused():
+			refused = append(refused, statusOf(x))
+		default:
+			silent = append(silent, x.Path)
+			r.NotEvaluated(probeLoc(in, p, x.Path), "GET %s gave no answer: %s", x.Path, x.Error)
 		}
-		open++
-		r.Fail(probeLoc(in, p, x.Path), "GET %s without credentials answers %d", x.Path, x.Status)
 	}
-	if open == 0 {
-		r.Pass(probeLoc(in, p, ""), "without credentials only public paths answer (%s; /version is Kubernetes' default)", orNone(public))
+	if open > 0 {
+		return
+	}
+	if len(refused) == 0 {
+		r.NotEvaluated(probeLoc(in, p, ""), "no path beyond the public ones gave an answer to judge")
+		return
+	}
+	msg := fmt.Sprintf("without credentials the API server refuses %s", strings.Join(refused, ", "))
+	if len(public) > 0 {
+		msg += fmt.Sprintf(", and answers only the public %s", strings.Join(public, ", "))
+	}
+	for _, x := range public {
+		if x == "/version" {
+			msg += " (an anonymous /version is Kubernetes' default: it tells the exact release to anyone who reaches the port)"
+			break
+		}
+	}
+	r.Pass(probeLoc(in, p, ""), "%s", msg)
+}
+
+// runProbeAnonymous fails each sensitive path that answers 2xx without
+// credentials, and passes when all of them were refused.
+func runProbeAnonymous(in *Input, r *Results, p *evidence.PortProbe, sensitive ...string) {
+	if noHTTP(in, r, p) {
+		return
+	}
+	var refused []string
+	open := 0
+	for _, path := range sensitive {
+		x := p.Path(path)
+		switch {
+		case x == nil:
+			r.NotEvaluated(probeLoc(in, p, path), "GET %s was not made", path)
+		case x.Answered():
+			open++
+			r.Fail(probeLoc(in, p, path), "GET %s without credentials answers %d %s", path, x.Status, over(p))
+		case x.Refused():
+			refused = append(refused, statusOf(*x))
+		default:
+			r.NotEvaluated(probeLoc(in, p, path), "GET %s gave no answer: %s", path, x.Error)
+		}
+	}
+	if open == 0 && len(refused) > 0 {
+		msg := fmt.Sprintf("%s refuses %s without credentials", p.Component, strings.Join(refused, ", "))
+		if h := p.Path("/healthz"); h != nil && h.Answered() {
+			msg += "; /healthz answers, as it should"
+		}
+		r.Pass(probeLoc(in, p, ""), "%s", msg)
 	}
 }
 
-func runProbeAnonymous(in *Input, r *Results, p *evidence.PortProbe, sensitive ...string) {
-	if !reachable(in, r, p) {
-		return
+// statusOf describes how a path turned a caller down: "/pods 401".
+func statusOf(x evidence.PathResult) string {
+	if x.Status == 0 && x.ClientCertRefused {
+		return x.Path + " (TLS session refused without a client certificate)"
 	}
-	open := 0
-	for _, x := range p.Paths {
-		for _, s := range sensitive {
-			if x.Path == s && x.Answered() {
-				open++
-				r.Fail(probeLoc(in, p, x.Path), "GET %s without credentials answers %d", x.Path, x.Status)
-			}
-		}
-	}
-	if open == 0 {
-		r.Pass(probeLoc(in, p, ""), "%s refuses %s without credentials", p.Component, strings.Join(sensitive, ", "))
-	}
+	return fmt.Sprintf("%s %d", x.Path, x.Status)
 }
 
 func runProbeReadOnly(in *Input, r *Results, p *evidence.PortProbe) {
-	switch {
-	case !p.Reachable && p.Refused:
-		r.Pass(probeLoc(in, p, ""), "nothing listens on %s", hostPort(in, p))
-	case !p.Reachable:
-		r.NotEvaluated(probeLoc(in, p, ""), "%s did not answer (%s): filtered or down, so whether the port is open cannot be told from here", hostPort(in, p), p.Error)
-	default:
-		for _, x := range p.Paths {
-			if x.Status != 0 {
-				r.Fail(probeLoc(in, p, x.Path), "the read-only port answers GET %s with %d, without TLS or credentials", x.Path, x.Status)
-				return
-			}
-		}
-		r.Warn(probeLoc(in, p, ""), "%s accepts connections but answered no HTTP request", hostPort(in, p))
-	}
-}
-
-func runProbeEtcd(in *Input, r *Results, p *evidence.PortProbe) {
-	if !reachable(in, r, p) {
-		return
-	}
-	if !p.TLS {
-		r.Fail(probeLoc(in, p, ""), "etcd serves clients over plain HTTP on %s", hostPort(in, p))
+	if p.Reach == evidence.Refused {
+		r.Pass(probeLoc(in, p, ""), "%s refuses connections: the read-only port is closed, as seen from here", hostPort(in, p))
 		return
 	}
 	for _, x := range p.Paths {
 		if x.Answered() {
-			r.Fail(probeLoc(in, p, x.Path), "etcd answers GET %s with %d without a client certificate", x.Path, x.Status)
+			r.Fail(probeLoc(in, p, x.Path), "the read-only port answers GET %s with %d %s, without credentials", x.Path, x.Status, over(p))
 			return
 		}
 	}
-	if p.ClientCertRequired {
-		r.Pass(probeLoc(in, p, ""), "etcd on %s refuses a TLS session without a client certificate", hostPort(in, p))
-		return
+	for _, x := range p.Paths {
+		if x.Status != 0 {
+			r.Warn(probeLoc(in, p, x.Path), "%s is open and answers GET %s with %d: something listens on the read-only port", hostPort(in, p), x.Path, x.Status)
+			return
+		}
 	}
-	r.Warn(probeLoc(in, p, ""), "etcd on %s answered no request without a client certificate, but did not ask for one either", hostPort(in, p))
+	r.Warn(probeLoc(in, p, ""), "%s accepts connections, though it gave no HTTP answer: the port is open", hostPort(in, p))
 }
 
-func runProbeKubeletCert(in *Input, r *Results, p *evidence.PortProbe) {
-	if !reachable(in, r, p) {
+func runProbeEtcd(in *Input, r *Results, p *evidence.PortProbe) {
+	failed := false
+	for _, x := range p.Paths {
+		if x.Answered() {
+			failed = true
+			r.Fail(probeLoc(in, p, x.Path), "etcd answers GET %s with %d %s, without a client certificate", x.Path, x.Status, over(p))
+		}
+	}
+	if p.Protocol == evidence.ProtocolHTTP && !failed {
+		r.Fail(probeLoc(in, p, ""), "etcd serves its clients over plain HTTP: no TLS, so no client certificate is ever asked for")
 		return
 	}
 	switch {
-	case !p.TLS || len(p.PeerCerts) == 0:
-		r.NotEvaluated(probeLoc(in, p, ""), "%s presented no certificate", hostPort(in, p))
-	case len(in.Probe.CA) == 0:
-		r.NotEvaluated(probeLoc(in, p, ""), "no cluster CA to check against (give --ca-file or a kubeconfig)")
-	case p.Verified:
-		r.Pass(probeLoc(in, p, ""), "the kubelet's certificate %s chains to the cluster CA (%s)", certName(p.PeerCerts[0]), in.Probe.CASource)
+	case failed:
+	case p.ClientCertRequired:
+		r.Pass(probeLoc(in, p, ""), "etcd refuses a TLS session without a client certificate (%s)", p.ClientCertRefusal)
+	case p.Protocol == evidence.ProtocolTLS && !noHTTPAnswer(p):
+		r.Warn(probeLoc(in, p, ""), "%s answers HTTP over TLS without a client certificate, though not with 2xx (%s): is it etcd, and is --client-cert-auth on?", hostPort(in, p), statuses(p))
 	default:
-		r.Warn(probeLoc(in, p, ""), "the kubelet's certificate %s does not chain to the cluster CA (%s): %s", certName(p.PeerCerts[0]), in.Probe.CASource, p.VerifyError)
+		why := p.Error
+		if why == "" && len(p.Paths) > 0 {
+			why = p.Paths[0].Error
+		}
+		r.NotEvaluated(probeLoc(in, p, ""), "%s accepts connections but its answers do not tell whether it wants a client certificate: %s", hostPort(in, p), why)
 	}
+}
+
+func noHTTPAnswer(p *evidence.PortProbe) bool {
+	for _, x := range p.Paths {
+		if x.Status != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func statuses(p *evidence.PortProbe) string {
+	var out []string
+	for _, x := range p.Paths {
+		if x.Status != 0 {
+			out = append(out, statusOf(x))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// kubeletSelfSignedCA is the issuer name of the certificate a kubelet
+// makes for itself without serverTLSBootstrap: "<node>-ca@<unix time>".
+var kubeletSelfSignedCA = regexp.MustCompile(`-ca@\d+$`)
+
+func runProbeKubeletCert(in *Input, r *Results, p *evidence.PortProbe) {
+	switch {
+	case p.Protocol == evidence.ProtocolHTTP:
+		r.Warn(probeLoc(in, p, ""), "the kubelet on %s serves plain HTTP: no certificate at all for the API server to verify", hostPort(in, p))
+	case len(p.PeerCerts) == 0:
+		r.NotEvaluated(probeLoc(in, p, ""), "%s presented no certificate: %s", hostPort(in, p), p.Error)
+	case len(in.Probe.CA) == 0:
+		r.NotEvaluated(probeLoc(in, p, ""), "no cluster CA to verify the kubelet's certificate against: give --ca-file, or a kubeconfig whose cluster names its certificate authority")
+	case p.Verified:
+		r.Pass(probeLoc(in, p, ""), "the kubelet's serving certificate %s, issued by %s, chains to the cluster CA (%s)", certName(p.PeerCerts[0]), issuerName(p), in.Probe.CASource)
+	default:
+		leaf := p.PeerCerts[0]
+		what := ""
+		if kubeletSelfSignedCA.MatchString(leaf.Issuer.CommonName) || leaf.Issuer.String() == leaf.Subject.String() {
+			what = " (the self-signed certificate a kubelet makes without serverTLSBootstrap)"
+		}
+		r.Warn(probeLoc(in, p, ""), "the kubelet's serving certificate %s, issued by %s%s, does not chain to the cluster CA (%s): %s", certName(leaf), issuerName(p), what, in.Probe.CASource, p.VerifyError)
+	}
+}
+
+func issuerName(p *evidence.PortProbe) string {
+	i := p.PeerCerts[0].Issuer
+	if i.CommonName != "" {
+		return fmt.Sprintf("%q", i.CommonName)
+	}
+	return fmt.Sprintf("%q", i.String())
 }
