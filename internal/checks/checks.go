@@ -68,6 +68,8 @@ type Input struct {
 	RBAC *rbac.Index
 	// Probe is what network probes of one host saw; nil otherwise.
 	Probe *evidence.Probe
+	// AuditLog is what kube-apiserver audit logs show; nil otherwise.
+	AuditLog *evidence.AuditLog
 	// Now is the instant expiry is judged at.
 	Now    time.Time
 	Policy Policy
@@ -217,6 +219,9 @@ func run(in *Input, want func(*Check) bool) []report.Finding {
 	}
 	if in.Cluster != nil {
 		problems = append(problems, in.Cluster.Problems...)
+	}
+	if in.AuditLog != nil {
+		problems = append(problems, in.AuditLog.Problems...)
 	}
 	for _, p := range problems {
 		loc := report.Location{Path: p.Path}

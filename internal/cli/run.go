@@ -57,6 +57,7 @@ JSON or SARIF.`,
 		newRevokeCommand(e),
 		newUnrevokeCommand(e),
 		newServeCommand(e),
+		newAuditLogCommand(e),
 		newDemoCommand(e),
 		newVersionCommand(e),
 	)

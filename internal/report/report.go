@@ -53,11 +53,13 @@ const (
 	TargetNode    TargetKind = "node"
 	TargetCluster TargetKind = "cluster"
 	TargetProbe   TargetKind = "probe"
+	// TargetAuditLog is a set of kube-apiserver audit log files.
+	TargetAuditLog TargetKind = "audit-log"
 )
 
 // Target is one thing that was audited.
 type Target struct {
-	// Kind is node, cluster or probe.
+	// Kind is node, cluster, probe or audit-log.
 	Kind TargetKind `json:"kind"`
 	// Name identifies the target: the node's host name (its root directory
 	// when it has none), the kubeconfig context, or the probed host.

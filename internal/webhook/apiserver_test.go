@@ -28,7 +28,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/kubepki/kubepki/internal/audit"
 	"github.com/kubepki/kubepki/internal/certgen"
+	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/revocation"
 	"github.com/kubepki/kubepki/internal/testbed"
 )
@@ -193,7 +195,14 @@ func canList(cs kubernetes.Interface) (bool, error) {
 func TestRevocationOnRealAPIServer(t *testing.T) {
 	store := revocation.FileStore{Path: filepath.Join(t.TempDir(), "revoked.json")}
 	cfg, stopWebhook := startWebhook(t, store)
-	c := testbed.StartCluster(t, testbed.WithoutAPIServerFlags("--authorization-mode"), testbed.WithAPIServerFlags("--authorization-config="+cfg))
+	// The apiserver also writes an audit log, read at the end.
+	logDir := t.TempDir()
+	policy, auditLog := filepath.Join(logDir, "policy.yaml"), filepath.Join(logDir, "audit.log")
+	if err := os.WriteFile(policy, []byte("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := testbed.StartCluster(t, testbed.WithoutAPIServerFlags("--authorization-mode"),
+		testbed.WithAPIServerFlags("--authorization-config="+cfg, "--audit-policy-file="+policy, "--audit-log-path="+auditLog))
 	ctx := context.Background()
 	if _, err := c.Admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "devs-view"},
@@ -203,7 +212,7 @@ func TestRevocationOnRealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob, bobID := issue(t, c, "bob", "devs")
-	carol, _ := issue(t, c, "carol", "devs")
+	carol, carolID := issue(t, c, "carol", "devs")
 	// A bound service-account token from the TokenRequest API, with the
 	// same permissions.
 	if _, err := c.Admin.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "ci"}}, metav1.CreateOptions{}); err != nil {
@@ -294,6 +303,35 @@ func TestRevocationOnRealAPIServer(t *testing.T) {
 		t.Errorf("super-admin: %v", err)
 	} else {
 		t.Log("super-admin.conf still works with its certificate revoked: system:masters never reaches an authorizer")
+	}
+
+	// The audit log shows who used what: bob's certificate refused after
+	// its revocation, the super-admin as system:masters, and carol's
+	// certificate, which is not in the inventory given (bob's alone).
+	l, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokedAt := map[string]time.Time{}
+	for _, en := range l.Entries {
+		revokedAt[en.ID] = en.Revoked.At
+	}
+	rep := audit.AuditLog(audit.AuditLogOptions{Files: []string{auditLog}, Revoked: revokedAt, Grace: unauthorizedTTL + 5*time.Second, Known: map[string]bool{bobID: true}, KnownSource: "the test's inventory", Now: time.Now(), Policy: checks.DefaultPolicy()})
+	for _, want := range []struct{ check, object string }{
+		{"auditlog-revoked-credential-use", bobID},
+		{"auditlog-system-masters-use", ""},
+		{"auditlog-unknown-client-certificate", carolID},
+	} {
+		found := false
+		for _, f := range rep.Findings {
+			if f.Check == want.check && f.Failing() && strings.Contains(f.Location.Object, want.object) {
+				found = true
+				t.Logf("audit log: %s %s: %s", f.Check, f.Status, f.Message)
+			}
+		}
+		if !found {
+			t.Errorf("audit log: no %s finding for %q", want.check, want.object)
+		}
 	}
 
 	// With the webhook down, failurePolicy NoOpinion lets the others'

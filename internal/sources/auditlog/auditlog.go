@@ -1,0 +1,184 @@
+// Package auditlog reads kube-apiserver audit logs (JSON lines, rotated and
+// gzipped files too) and gathers, per credential ID, who used it, when,
+// from where and how often. Request and response bodies in the events are
+// skipped, never kept.
+package auditlog
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sort"
+	"time"
+
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+
+	"github.com/kubepki/kubepki/internal/evidence"
+)
+
+// CredentialIDKey is the user extra that carries the credential ID.
+const CredentialIDKey = "authentication.kubernetes.io/credential-id"
+
+// maxLine bounds one event: events at the RequestResponse level carry
+// bodies, and a Secret or ConfigMap can be 1 MiB; longer lines are skipped
+// with a problem.
+const maxLine = 4 << 20
+
+// Read reads the files into evidence. A file that cannot be opened, or a
+// line that is not an event, is a problem naming the file and line; the
+// rest is still read.
+func Read(files []string, revoked map[string]time.Time, grace time.Duration) *evidence.AuditLog {
+	ev := &evidence.AuditLog{Files: files, Credentials: map[string]*evidence.CredentialUse{}, Grace: grace}
+	if revoked != nil {
+		ev.Revoked = map[string]time.Time{}
+		for k, v := range revoked {
+			ev.Revoked[k] = v
+		}
+	}
+	for _, f := range files {
+		readFile(ev, f)
+	}
+	for _, c := range ev.Credentials {
+		sort.Strings(c.Groups)
+		sort.Strings(c.SourceIPs)
+	}
+	return ev
+}
+
+func readFile(ev *evidence.AuditLog, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		ev.Problems = append(ev.Problems, evidence.Problem{Path: path, Message: err.Error()})
+		return
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	var r io.Reader = br
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			ev.Problems = append(ev.Problems, evidence.Problem{Path: path, Message: "gzip: " + err.Error()})
+			return
+		}
+		defer gz.Close()
+		r = gz
+	}
+	lr := bufio.NewReaderSize(r, 64<<10)
+	badLines, firstBad := 0, ""
+	for line := 1; ; line++ {
+		data, tooLong, err := readLine(lr)
+		if len(data) > 0 && !tooLong {
+			if perr := add(ev, data); perr != nil {
+				badLines++
+				if firstBad == "" {
+					firstBad = fmt.Sprintf("line %d: %v", line, perr)
+				}
+			}
+		} else if tooLong {
+			badLines++
+			if firstBad == "" {
+				firstBad = fmt.Sprintf("line %d: longer than %d bytes", line, maxLine)
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				ev.Problems = append(ev.Problems, evidence.Problem{Path: path, Message: fmt.Sprintf("line %d: %v", line, err)})
+			}
+			break
+		}
+	}
+	if badLines > 0 {
+		ev.Problems = append(ev.Problems, evidence.Problem{Path: path, Message: fmt.Sprintf("%d lines are not audit events (first: %s); they were skipped", badLines, firstBad)})
+	}
+}
+
+// readLine returns one line without its newline, or reports that it is
+// longer than maxLine (and skips it).
+func readLine(r *bufio.Reader) ([]byte, bool, error) {
+	var buf []byte
+	for {
+		chunk, isPrefix, err := r.ReadLine()
+		if len(buf)+len(chunk) > maxLine {
+			for isPrefix && err == nil {
+				_, isPrefix, err = r.ReadLine()
+			}
+			return nil, true, err
+		}
+		buf = append(buf, chunk...)
+		if !isPrefix || err != nil {
+			return bytes.TrimSpace(buf), false, err
+		}
+	}
+}
+
+func add(ev *evidence.AuditLog, data []byte) error {
+	var e auditv1.Event
+	if err := json.Unmarshal(data, &e); err != nil {
+		return err
+	}
+	if e.Kind != "" && e.Kind != "Event" {
+		return fmt.Errorf("kind %q, want Event", e.Kind)
+	}
+	ev.Events++
+	when := e.RequestReceivedTimestamp.Time
+	if when.IsZero() {
+		when = e.StageTimestamp.Time
+	}
+	var id string
+	if ids := e.User.Extra[CredentialIDKey]; len(ids) > 0 {
+		id = ids[0]
+	}
+	key := id
+	if key == "" {
+		key = "user:" + e.User.Username
+	}
+	c := ev.Credentials[key]
+	if c == nil {
+		c = &evidence.CredentialUse{ID: id, User: e.User.Username, First: when, Last: when}
+		ev.Credentials[key] = c
+	}
+	for _, g := range e.User.Groups {
+		if !slices.Contains(c.Groups, g) {
+			c.Groups = append(c.Groups, g)
+		}
+	}
+	for _, ip := range e.SourceIPs {
+		if !slices.Contains(c.SourceIPs, ip) && len(c.SourceIPs) < 64 {
+			c.SourceIPs = append(c.SourceIPs, ip)
+		}
+	}
+	if !when.IsZero() {
+		if when.Before(c.First) || c.First.IsZero() {
+			c.First = when
+		}
+		if when.After(c.Last) {
+			c.Last = when
+		}
+	}
+	if e.Stage != auditv1.StageResponseComplete && e.Stage != auditv1.StagePanic {
+		return nil
+	}
+	ev.Counted++
+	c.Requests++
+	refused := e.ResponseStatus != nil && (e.ResponseStatus.Code == 401 || e.ResponseStatus.Code == 403)
+	if refused {
+		c.Denied++
+	}
+	if at, ok := ev.Revoked[id]; ok && id != "" && when.After(at) {
+		c.AfterRevocation++
+		switch {
+		case refused:
+		case when.Before(at.Add(ev.Grace)):
+			c.AllowedInGrace++
+		default:
+			c.AllowedAfterRevocation++
+		}
+	}
+	return nil
+}
