@@ -54,7 +54,7 @@ func Probe(ctx context.Context, opts ProbeOptions) (*report.Report, error) {
 	hosts := make([]string, len(opts.Hosts))
 	for i, h := range opts.Hosts {
 		var err error
-		if hosts[i], err = probeHost(h); err != nil {
+		if hosts[i], err = ProbeHost(h); err != nil {
 			return nil, err
 		}
 	}
@@ -83,9 +83,10 @@ func Probe(ctx context.Context, opts ProbeOptions) (*report.Report, error) {
 	return r, nil
 }
 
-// probeHost checks that a host is a bare name or address: ports are given
-// per component, and a URL would hide which.
-func probeHost(h string) (string, error) {
+// ProbeHost checks that a host is a bare name or address, and returns it
+// without the brackets of an IPv6 address: ports are given per component,
+// and a URL or host:port would hide which.
+func ProbeHost(h string) (string, error) {
 	h = strings.TrimSpace(h)
 	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 		h = h[1 : len(h)-1] // a bracketed IPv6 address

@@ -108,6 +108,12 @@ read-only port, where a refused connection is the goal. Set a port to 0 to skip 
 			if len(ports) == 0 {
 				return usagef("every port is 0: nothing to probe")
 			}
+			for i, h := range hosts {
+				var err error
+				if hosts[i], err = audit.ProbeHost(h); err != nil {
+					return usagef("%w", err)
+				}
+			}
 			r, err := audit.Probe(e.ctx, audit.ProbeOptions{
 				Hosts: hosts, Ports: ports, CA: ca, CASource: caSource,
 				ConnectTimeout: o.connectTimeout, PortTimeout: o.timeout, Concurrency: o.concurrency,
@@ -120,6 +126,14 @@ read-only port, where a refused connection is the goal. Set a port to 0 to skip 
 		},
 	}
 	o.kube.register(cmd)
+	// The kubeconfig gives only the host and the CA: credentials are
+	// never sent and probes go direct, never through a proxy, so the
+	// flags that set those would be ignored.
+	for _, name := range []string{"as", "as-group", "as-uid", "client-certificate", "client-key", "token", "user", "username", "password", "request-timeout", "disable-compression", "proxy-url", "tls-server-name"} {
+		if cmd.Flags().Lookup(name) != nil {
+			_ = cmd.Flags().MarkHidden(name)
+		}
+	}
 	cmd.Flags().StringVar(&o.caFile, "ca-file", "", "cluster CA to verify serving certificates against (default: the kubeconfig cluster's)")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", probe.DefaultPortTimeout, "time limit of each port's whole probe")
 	cmd.Flags().DurationVar(&o.connectTimeout, "connect-timeout", probe.DefaultConnectTimeout, "time limit of each connection and TLS handshake")
