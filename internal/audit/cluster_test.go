@@ -245,7 +245,7 @@ func seedRisks(t *testing.T, c *testbed.Cluster, now time.Time) {
 	crb("anonymous-secrets", "secret-lister", group("system:unauthenticated"))
 	// bob's one-year certificate, whose group is cluster-admin.
 	crb("platform-admins", "cluster-admin", group("platform-admins"))
-	issueClientCertificate(t, c, "bob", []string{"platform-admins"}, now, 365*24*time.Hour)
+	c.IssueClientCertificate(t, "bob", []string{"platform-admins"}, now.Add(-time.Minute), 365*24*time.Hour)
 	// A CSR for system:masters under a custom signer.
 	key, err := certgen.NewKey(certgen.ECDSAP256)
 	if err != nil {
@@ -297,47 +297,4 @@ func csrPEM(t *testing.T, key any, cn string, groups []string) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-}
-
-// issueClientCertificate does what a person and the controller-manager do
-// for a client certificate: create a CSR, approve it, sign it with the
-// kubeadm CA key and write it into the CSR's status.
-func issueClientCertificate(t *testing.T, c *testbed.Cluster, user string, groups []string, now time.Time, life time.Duration) {
-	t.Helper()
-	ctx := context.Background()
-	cs := c.Admin
-	key, err := certgen.NewKey(certgen.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := cs.CertificatesV1().CertificateSigningRequests().Create(ctx, &certsv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: user},
-		Spec: certsv1.CertificateSigningRequestSpec{
-			Request: csrPEM(t, key, user, groups), SignerName: "kubernetes.io/kube-apiserver-client",
-			Usages: []certsv1.KeyUsage{certsv1.UsageDigitalSignature, certsv1.UsageClientAuth},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr.Status.Conditions = append(csr.Status.Conditions, certsv1.CertificateSigningRequestCondition{
-		Type: certsv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "KubePKITest", Message: "approved by the test",
-	})
-	csr, err = cs.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pki := filepath.Join(c.NodeDir, "etc/kubernetes/pki")
-	ca, err := certgen.Load(filepath.Join(pki, "ca.crt"), filepath.Join(pki, "ca.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := certgen.New(certgen.Spec{CommonName: user, Organization: groups, Client: true, Signer: key, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(life)}, ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr.Status.Certificate = leaf.CertPEM()
-	if _, err := cs.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, csr, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 }

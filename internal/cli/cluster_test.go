@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/report"
+	"github.com/kubepki/kubepki/internal/revocation"
 	"github.com/kubepki/kubepki/internal/testbed"
 )
 
@@ -162,5 +164,21 @@ current-context: x
 	}
 	if strings.Contains(err.Error()+out.String()+errb.String(), "not-a-real-token") {
 		t.Fatal("the token was printed")
+	}
+}
+
+// TestRevokeByCSR revokes the certificate issued for a real CSR, read from
+// the real apiserver.
+func TestRevokeByCSR(t *testing.T) {
+	c := testbed.StartCluster(t)
+	leaf := c.IssueClientCertificate(t, "dana", []string{"devs"}, time.Now().Add(-time.Minute), time.Hour)
+	store := filepath.Join(t.TempDir(), "revoked.json")
+	out, err := run(t, "", "revoke", "--store", store, "--csr", "dana", "--kubeconfig", c.AdminKubeconfig, "--reason", "left")
+	want := revocation.FromCertificate(leaf.Cert).ID
+	if err != nil || !strings.Contains(out, "revoked "+want) || !strings.Contains(out, `"dana" groups devs`) {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if _, err := run(t, "", "revoke", "--store", store, "--csr", "nobody", "--kubeconfig", c.AdminKubeconfig, "--reason", "x"); ExitCode(err) != 1 {
+		t.Errorf("a CSR that does not exist: exit %d", ExitCode(err))
 	}
 }

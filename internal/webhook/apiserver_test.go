@@ -2,10 +2,7 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"io"
@@ -18,7 +15,6 @@ import (
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
-	certsv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -126,47 +122,11 @@ func startWebhook(t *testing.T, store revocation.FileStore) (configPath string, 
 	return configPath, stop
 }
 
-// issue gets a client certificate through the real CSR API (approved, and
-// signed with the kubeadm CA key as the controller-manager would) and
-// returns a client that uses it and its credential ID.
+// issue gets a client certificate through the real CSR API and returns a
+// client that uses it and its credential ID.
 func issue(t *testing.T, c *testbed.Cluster, user string, groups ...string) (*kubernetes.Clientset, string) {
 	t.Helper()
-	ctx := context.Background()
-	key, err := certgen.NewKey(certgen.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: user, Organization: groups}}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := c.Admin.CertificatesV1().CertificateSigningRequests().Create(ctx, &certsv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: user},
-		Spec: certsv1.CertificateSigningRequestSpec{
-			Request: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), SignerName: "kubernetes.io/kube-apiserver-client",
-			Usages: []certsv1.KeyUsage{certsv1.UsageDigitalSignature, certsv1.UsageClientAuth},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr.Status.Conditions = []certsv1.CertificateSigningRequestCondition{{Type: certsv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test"}}
-	if csr, err = c.Admin.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, user, csr, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	pki := filepath.Join(c.NodeDir, "etc/kubernetes/pki")
-	ca, err := certgen.Load(filepath.Join(pki, "ca.crt"), filepath.Join(pki, "ca.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := certgen.New(certgen.Spec{CommonName: user, Organization: groups, Client: true, Signer: key, NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour)}, ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr.Status.Certificate = leaf.CertPEM()
-	if _, err := c.Admin.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, csr, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	leaf := c.IssueClientCertificate(t, user, groups, time.Now().Add(-time.Minute), time.Hour)
 	keyPEM, err := leaf.KeyPEM()
 	if err != nil {
 		t.Fatal(err)
@@ -176,8 +136,7 @@ func issue(t *testing.T, c *testbed.Cluster, user string, groups ...string) (*ku
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(leaf.Cert.Raw)
-	return cs, revocation.PrefixX509 + hex.EncodeToString(sum[:])
+	return cs, revocation.FromCertificate(leaf.Cert).ID
 }
 
 func canList(cs kubernetes.Interface) (bool, error) {
