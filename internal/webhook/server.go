@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -135,11 +136,13 @@ func (s *Server) reload(force bool) error {
 
 // Run serves until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
-	cert, err := tls.LoadX509KeyPair(s.opts.CertFile, s.opts.KeyFile)
-	if err != nil {
-		return fmt.Errorf("loading the serving certificate: %w", err)
+	kp := &keyPair{certFile: s.opts.CertFile, keyFile: s.opts.KeyFile, log: s.opts.Log}
+	if err := kp.load(); err != nil {
+		return err
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	// The certificate is re-read when its files change (cert-manager or a
+	// kubelet-mounted Secret renews it), without a restart.
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: kp.get}
 	var clientCAs *x509.CertPool
 	if s.opts.ClientCAFile != "" {
 		pem, err := os.ReadFile(s.opts.ClientCAFile)
@@ -180,6 +183,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ln := s.opts.Listener
 	if ln == nil {
+		var err error
 		if ln, err = net.Listen("tcp", s.opts.Addr); err != nil {
 			return err
 		}
@@ -216,6 +220,53 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// keyPair is the serving certificate, reloaded when its files change.
+type keyPair struct {
+	certFile, keyFile string
+	log               *slog.Logger
+	mu                sync.Mutex
+	cert              *tls.Certificate
+	stamp             [2]fileStamp
+	checked           time.Time
+}
+
+func stampOf(p string) fileStamp {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fileStamp{}
+	}
+	return fileStamp{fi.Size(), fi.ModTime()}
+}
+
+func (k *keyPair) load() error {
+	cert, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
+	if err != nil {
+		return fmt.Errorf("loading the serving certificate: %w", err)
+	}
+	k.cert = &cert
+	k.stamp = [2]fileStamp{stampOf(k.certFile), stampOf(k.keyFile)}
+	return nil
+}
+
+// get returns the current certificate, checking the files at most once a
+// second; a pair that fails to load keeps the previous one in use.
+func (k *keyPair) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if time.Since(k.checked) > time.Second {
+		k.checked = time.Now()
+		if st := [2]fileStamp{stampOf(k.certFile), stampOf(k.keyFile)}; st != k.stamp {
+			if err := k.load(); err != nil {
+				k.log.Error("reloading the serving certificate; keeping the previous one", "err", err)
+				k.stamp = st
+			} else {
+				k.log.Info("serving certificate reloaded", "path", k.certFile)
+			}
+		}
+	}
+	return k.cert, nil
 }
 
 // requireClientCert refuses callers that presented no verified client

@@ -112,6 +112,28 @@ func TestServer(t *testing.T) {
 	if code, out := get(anon, "/metrics"); code != 200 || !strings.Contains(out, "kubepki_webhook_decision_duration_seconds_bucket") {
 		t.Errorf("/metrics: %d", code)
 	}
+	// A renewed serving certificate is picked up without a restart.
+	renewed, _ := certgen.New(certgen.Spec{CommonName: "webhook-renewed", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(2 * time.Hour)}, ca)
+	time.Sleep(1100 * time.Millisecond) // past the once-a-second check
+	if err := renewed.WriteFiles(certFile, keyFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName
+		conn.Close()
+		if cn == "webhook-renewed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still serving %q", cn)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("graceful stop: %v", err)
