@@ -41,7 +41,7 @@ func whoami() string {
 }
 
 type revokeOptions struct {
-	store      string
+	store      storeFlags
 	id         string
 	certFile   string
 	kubeconfig string
@@ -85,6 +85,9 @@ ID; it is never printed or stored.`,
 			if strings.TrimSpace(o.reason) == "" {
 				return usagef("--reason is required: the list records why each credential was revoked")
 			}
+			if err := o.store.validate(); err != nil {
+				return err
+			}
 			cred, err := o.credential(e)
 			if err != nil {
 				return err
@@ -96,8 +99,12 @@ ID; it is never printed or stored.`,
 					return fmt.Errorf("not revoked: the revocation could not be enforced (use --force to record it anyway, for the audit-log checks)")
 				}
 			}
+			st, _, err := o.store.open()
+			if err != nil {
+				return err
+			}
 			added := false
-			_, err = revocation.FileStore{Path: o.store}.Update(func(l *revocation.List) error {
+			_, err = st.Update(func(l *revocation.List) error {
 				var err error
 				added, err = l.Revoke(cred.Entry(revocation.Action{By: o.by, At: e.now().UTC(), Reason: o.reason}))
 				return err
@@ -106,15 +113,14 @@ ID; it is never printed or stored.`,
 				return err
 			}
 			if !added {
-				fmt.Fprintf(e.stdout, "%s was already revoked (%s)\n", cred.ID, o.store)
+				fmt.Fprintf(e.stdout, "%s was already revoked (%s)\n", cred.ID, o.store.where())
 				return nil
 			}
-			fmt.Fprintf(e.stdout, "revoked %s (%s)\n", cred.ID, o.store)
+			fmt.Fprintf(e.stdout, "revoked %s (%s)\n", cred.ID, o.store.where())
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.store, "store", defaultStore(), "revocation list file")
 	f.StringVar(&o.id, "id", "", "credential ID: X509SHA256=<hex> or JTI=<jti>")
 	f.StringVar(&o.certFile, "cert", "", "PEM client certificate file")
 	f.StringVar(&o.kubeconfig, "from-kubeconfig", "", "kubeconfig whose client certificate to revoke (its current context's user, or --kubeconfig-user)")
@@ -125,6 +131,7 @@ ID; it is never printed or stored.`,
 	f.StringVar(&o.by, "by", whoami(), "who revokes it, for the record")
 	f.BoolVar(&o.force, "force", false, "record a revocation even when it cannot be enforced")
 	o.kube.register(cmd)
+	o.store.register(cmd, &o.kube)
 	cmd.AddCommand(newRevokeListCommand(e), newRevokeConfigCommand(e))
 	return cmd
 }
@@ -239,7 +246,8 @@ func describe(w io.Writer, c *revocation.Credential) {
 }
 
 type revokeListOptions struct {
-	store  string
+	store  storeFlags
+	kube   kubeFlags
 	all    bool
 	format string
 }
@@ -254,7 +262,14 @@ func newRevokeListCommand(e *env) *cobra.Command {
 			if o.format != "text" && o.format != "json" {
 				return usagef("unknown output format %q (want text, json)", o.format)
 			}
-			l, err := revocation.FileStore{Path: o.store}.Load()
+			if err := o.store.validate(); err != nil {
+				return err
+			}
+			st, _, err := o.store.open()
+			if err != nil {
+				return err
+			}
+			l, err := st.Load()
 			if err != nil {
 				return err
 			}
@@ -274,12 +289,13 @@ func newRevokeListCommand(e *env) *cobra.Command {
 				fmt.Fprintf(e.stdout, "%s  %s  %s by %s: %s  [%s]\n", en.ID, orDash(en.Subject), en.Revoked.At.Format(time.DateOnly), en.Revoked.By, en.Revoked.Reason, state)
 			}
 			if n == 0 {
-				fmt.Fprintf(e.stdout, "no revoked credentials in %s\n", o.store)
+				fmt.Fprintf(e.stdout, "no revoked credentials in %s\n", o.store.where())
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&o.store, "store", defaultStore(), "revocation list file")
+	o.kube.register(cmd)
+	o.store.register(cmd, &o.kube)
 	cmd.Flags().BoolVar(&o.all, "all", false, "also show entries whose revocation was taken back")
 	cmd.Flags().StringVarP(&o.format, "output", "o", "text", "output format: text, json")
 	return cmd
@@ -293,7 +309,9 @@ func orDash(s string) string {
 }
 
 type unrevokeOptions struct {
-	store, reason, by string
+	reason, by string
+	store      storeFlags
+	kube       kubeFlags
 }
 
 func newUnrevokeCommand(e *env) *cobra.Command {
@@ -306,17 +324,25 @@ func newUnrevokeCommand(e *env) *cobra.Command {
 			if strings.TrimSpace(o.reason) == "" {
 				return usagef("--reason is required")
 			}
-			_, err := revocation.FileStore{Path: o.store}.Update(func(l *revocation.List) error {
+			if err := o.store.validate(); err != nil {
+				return err
+			}
+			st, _, err := o.store.open()
+			if err != nil {
+				return err
+			}
+			_, err = st.Update(func(l *revocation.List) error {
 				return l.Unrevoke(args[0], revocation.Action{By: o.by, At: e.now().UTC(), Reason: o.reason})
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "unrevoked %s (%s)\n", args[0], o.store)
+			fmt.Fprintf(e.stdout, "unrevoked %s (%s)\n", args[0], o.store.where())
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&o.store, "store", defaultStore(), "revocation list file")
+	o.kube.register(cmd)
+	o.store.register(cmd, &o.kube)
 	cmd.Flags().StringVar(&o.reason, "reason", "", "why the revocation is taken back (required)")
 	cmd.Flags().StringVar(&o.by, "by", whoami(), "who takes it back, for the record")
 	return cmd

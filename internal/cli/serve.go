@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"log/slog"
 	"os/signal"
 	"syscall"
@@ -23,8 +24,10 @@ func newServeCommand(e *env) *cobra.Command {
 }
 
 type serveWebhookOptions struct {
-	listen, cert, key, clientCA, store string
-	reload                             time.Duration
+	listen, cert, key, clientCA string
+	reload                      time.Duration
+	store                       storeFlags
+	kube                        kubeFlags
 }
 
 func newServeWebhookCommand(e *env) *cobra.Command {
@@ -36,7 +39,8 @@ func newServeWebhookCommand(e *env) *cobra.Command {
 credential ID (authentication.kubernetes.io/credential-id) is in the revocation list is
 denied, with the reason; every other request gets no opinion, so the authorizers after
 the webhook (Node, RBAC) decide as before. The list is re-read when its file changes,
-without a restart. /healthz, /readyz and /metrics (Prometheus) are served beside it.
+without a restart; with --backend kubernetes, it is the RevokedCredential objects of the
+cluster (deploy/crd.yaml), watched, so several replicas share one list. /healthz, /readyz and /metrics (Prometheus) are served beside it.
 With --client-ca-file, /authorize answers only callers with a client certificate signed
 by that CA (the apiserver's, from the webhook kubeconfig).`,
 		Example: `  kubepki serve webhook --tls-cert-file tls.crt --tls-key-file tls.key --store /var/lib/kubepki/revoked.json`,
@@ -48,11 +52,24 @@ by that CA (the apiserver's, from the webhook kubeconfig).`,
 			if o.reload <= 0 {
 				return usagef("--reload-interval must be positive")
 			}
+			if err := o.store.validate(); err != nil {
+				return err
+			}
 			log := slog.New(slog.NewTextHandler(e.stderr, nil))
-			srv, err := webhook.NewServer(webhook.ServerOptions{
+			opts := webhook.ServerOptions{
 				Addr: o.listen, CertFile: o.cert, KeyFile: o.key, ClientCAFile: o.clientCA,
-				Store: revocation.FileStore{Path: o.store}, ReloadInterval: o.reload, Log: log,
-			})
+				Store: revocation.FileStore{Path: o.store.path}, ReloadInterval: o.reload, Log: log,
+			}
+			if o.store.backend == "kubernetes" {
+				_, ks, err := o.store.open()
+				if err != nil {
+					return err
+				}
+				opts.Source = func(ctx context.Context, update func(*revocation.List)) error {
+					return ks.Watch(ctx, 100*time.Millisecond, update, func(err error) { log.Warn("skipping a RevokedCredential", "err", err) })
+				}
+			}
+			srv, err := webhook.NewServer(opts)
 			if err != nil {
 				return err
 			}
@@ -66,7 +83,8 @@ by that CA (the apiserver's, from the webhook kubeconfig).`,
 	f.StringVar(&o.cert, "tls-cert-file", "", "serving certificate (PEM)")
 	f.StringVar(&o.key, "tls-key-file", "", "serving key (PEM)")
 	f.StringVar(&o.clientCA, "client-ca-file", "", "accept /authorize only from clients with a certificate signed by this CA")
-	f.StringVar(&o.store, "store", defaultStore(), "revocation list file")
+	o.kube.register(cmd)
+	o.store.register(cmd, &o.kube)
 	f.DurationVar(&o.reload, "reload-interval", time.Second, "how often to check the list file for changes")
 	return cmd
 }

@@ -33,6 +33,10 @@ type ServerOptions struct {
 	ClientCAFile string
 	// Store is the revocation list, re-read when it changes.
 	Store revocation.FileStore
+	// Source, when set, replaces Store: it calls update with the whole list
+	// once it has it and after every change, until ctx ends (the in-cluster
+	// store's Watch). The server is not ready before the first call.
+	Source func(ctx context.Context, update func(*revocation.List)) error
 	// ReloadInterval is how often the list file is checked for changes.
 	ReloadInterval time.Duration
 	Log            *slog.Logger
@@ -95,10 +99,23 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		s.metrics.decisions.WithLabelValues(label).Inc()
 		s.metrics.latency.Observe(d.Seconds())
 	}
-	if err := s.reload(true); err != nil {
-		return nil, err
+	if opts.Source == nil {
+		if err := s.reload(true); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// use makes a list the one in force.
+func (s *Server) use(l *revocation.List, from string) {
+	set := revocation.NewSet(l)
+	s.handler.SetList(set)
+	s.metrics.reloads.WithLabelValues("ok").Inc()
+	s.metrics.entries.Set(float64(set.Len()))
+	s.metrics.loadedAt.SetToCurrentTime()
+	s.ready.Store(true)
+	s.opts.Log.Info("revocation list loaded", "from", from, "revoked", set.Len())
 }
 
 // Handler is the SubjectAccessReview handler, for tests and benchmarks.
@@ -123,14 +140,8 @@ func (s *Server) reload(force bool) error {
 		s.metrics.reloads.WithLabelValues("error").Inc()
 		return fmt.Errorf("loading the revocation list: %w", err)
 	}
-	set := revocation.NewSet(l)
-	s.handler.SetList(set)
 	s.stamp.Store(st)
-	s.metrics.reloads.WithLabelValues("ok").Inc()
-	s.metrics.entries.Set(float64(set.Len()))
-	s.metrics.loadedAt.SetToCurrentTime()
-	s.ready.Store(true)
-	s.opts.Log.Info("revocation list loaded", "path", s.opts.Store.Path, "revoked", set.Len())
+	s.use(l, s.opts.Store.Path)
 	return nil
 }
 
@@ -188,21 +199,15 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	go func() {
-		t := time.NewTicker(s.opts.ReloadInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := s.reload(false); err != nil {
-					// Keep serving the last good list.
-					s.opts.Log.Error("reloading the revocation list; keeping the previous one", "err", err)
-				}
+	if s.opts.Source != nil {
+		go func() {
+			if err := s.opts.Source(ctx, func(l *revocation.List) { s.use(l, "the cluster") }); err != nil {
+				s.opts.Log.Error("watching the revocation list", "err", err)
 			}
-		}
-	}()
+		}()
+	} else {
+		go s.poll(ctx)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	s.opts.Log.Info("serving the revocation webhook", "addr", ln.Addr().String())
@@ -220,6 +225,23 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// poll re-reads the list file when it changes, until ctx ends.
+func (s *Server) poll(ctx context.Context) {
+	t := time.NewTicker(s.opts.ReloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.reload(false); err != nil {
+				// Keep serving the last good list.
+				s.opts.Log.Error("reloading the revocation list; keeping the previous one", "err", err)
+			}
+		}
+	}
 }
 
 // keyPair is the serving certificate, reloaded when its files change.

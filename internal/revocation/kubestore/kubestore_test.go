@@ -1,0 +1,236 @@
+package kubestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubepki/kubepki/internal/certgen"
+	"github.com/kubepki/kubepki/internal/revocation"
+	"github.com/kubepki/kubepki/internal/testbed"
+	"github.com/kubepki/kubepki/internal/webhook"
+)
+
+func certID(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return revocation.PrefixX509 + hex.EncodeToString(sum[:])
+}
+
+var resources = map[string]schema.GroupVersionResource{
+	"CustomResourceDefinition": {Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"},
+	"Namespace":                {Version: "v1", Resource: "namespaces"},
+	"ServiceAccount":           {Version: "v1", Resource: "serviceaccounts"},
+	"ClusterRole":              {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
+	"ClusterRoleBinding":       {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
+}
+
+// apply creates every object of a deploy/ manifest on the real apiserver,
+// so a schema or RBAC mistake in it fails the test.
+func apply(t *testing.T, dc dynamic.Interface, name string) {
+	t.Helper()
+	root, err := testbed.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "deploy", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, doc := range strings.Split(string(data), "\n---\n") {
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil || obj == nil {
+			t.Fatalf("%s document %d: %v", name, i+1, err)
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		gvr, ok := resources[u.GetKind()]
+		if !ok {
+			t.Fatalf("%s document %d: no test support for %s", name, i+1, u.GetKind())
+		}
+		var ri dynamic.ResourceInterface = dc.Resource(gvr)
+		if u.GetNamespace() != "" {
+			ri = dc.Resource(gvr).Namespace(u.GetNamespace())
+		}
+		if _, err := ri.Create(context.Background(), u, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("%s document %d (%s %s): %v", name, i+1, u.GetKind(), u.GetName(), err)
+		}
+	}
+}
+
+func as(cfg *rest.Config, user string) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.Impersonate = rest.ImpersonationConfig{UserName: user}
+	return c
+}
+
+func revoke(id string) func(*revocation.List) error {
+	return func(l *revocation.List) error {
+		_, err := l.Revoke(revocation.Entry{ID: id, Subject: "s", Revoked: revocation.Action{By: "test", At: time.Now().UTC().Truncate(time.Second), Reason: "test"}})
+		return err
+	}
+}
+
+// TestInClusterStoreOnRealAPIServer: the CRD and RBAC of deploy/ are
+// accepted; concurrent revokers lose nothing; only subjects bound to
+// kubepki-revoker may revoke; two webhook replicas, reading as the
+// webhook's service account, see revocations and unrevocations through
+// their watch.
+func TestInClusterStoreOnRealAPIServer(t *testing.T) {
+	c := testbed.StartCluster(t)
+	dc, err := dynamic.NewForConfig(c.AdminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, dc, "crd.yaml")
+	apply(t, dc, "rbac-revocation.yaml")
+	// Wait for the CRD to be served.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := dc.Resource(GVR).List(context.Background(), metav1.ListOptions{}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("RevokedCredentials are not served")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// alice may revoke; mallory may not.
+	if _, err := dc.Resource(resources["ClusterRoleBinding"]).Create(context.Background(), &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": map[string]any{"name": "alice-revokes"},
+		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubepki-revoker"},
+		"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}},
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	alice, err := New(as(c.AdminConfig, "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, err := New(as(c.AdminConfig, "mallory"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mallory.Update(revoke(certID("m"))); !apierrors.IsForbidden(err) {
+		t.Errorf("mallory, without kubepki-revoker, revoking: %v", err)
+	}
+
+	// Two webhook replicas, watching as the webhook's service account.
+	webhookCfg := as(c.AdminConfig, "system:serviceaccount:kubepki:kubepki-revocation-webhook")
+	var replicas []*webhook.Server
+	dir := t.TempDir()
+	now := time.Now()
+	ca, _ := certgen.New(certgen.Spec{CommonName: "ca", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, nil)
+	serving, _ := certgen.New(certgen.Spec{CommonName: "webhook", Server: true, IPs: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, ca)
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	serving.WriteFiles(certFile, keyFile, 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for range 2 {
+		st, err := New(webhookCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := webhook.NewServer(webhook.ServerOptions{
+			Listener: ln, CertFile: certFile, KeyFile: keyFile, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Source: func(ctx context.Context, update func(*revocation.List)) error {
+				return st.Watch(ctx, 50*time.Millisecond, update, func(err error) { t.Error(err) })
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas = append(replicas, srv)
+		wg.Add(1)
+		go func() { defer wg.Done(); srv.Run(ctx) }()
+	}
+	seenBy := func(id string, want bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for i, r := range replicas {
+			for (r.Handler().Set().Lookup(id) != nil) != want {
+				if time.Now().After(deadline) {
+					t.Fatalf("replica %d: revoked(%s) is not %v", i, id, want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+
+	// Concurrent revokers: every acknowledged revocation is kept.
+	var rw sync.WaitGroup
+	var mu sync.Mutex
+	var acked []string
+	start := time.Now()
+	for w := range 6 {
+		rw.Add(1)
+		go func() {
+			defer rw.Done()
+			for i := range 5 {
+				id := certID(fmt.Sprint(w, "/", i))
+				if _, err := alice.Update(revoke(id)); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, id)
+				mu.Unlock()
+			}
+		}()
+	}
+	rw.Wait()
+	t.Logf("30 concurrent revocations stored in %s", time.Since(start).Round(time.Millisecond))
+	for _, id := range acked {
+		seenBy(id, true)
+	}
+	t.Logf("%d concurrent revocations stored and seen by both replicas within %s", len(acked), time.Since(start).Round(time.Millisecond))
+	l, err := alice.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.ActiveIDs()) != len(acked) || len(acked) != 30 {
+		t.Errorf("%d stored, %d acknowledged", len(l.ActiveIDs()), len(acked))
+	}
+	// A token ID that is not a valid object name, and an unrevoke.
+	jti := "JTI=Odd_Token.ID"
+	one := time.Now()
+	if _, err := alice.Update(revoke(jti)); err != nil {
+		t.Fatal(err)
+	}
+	stored := time.Since(one)
+	seenBy(jti, true)
+	t.Logf("one revocation: stored in %s, in force on both replicas %s after the call", stored.Round(time.Millisecond), time.Since(one).Round(time.Millisecond))
+	if _, err := alice.Update(func(l *revocation.List) error {
+		return l.Unrevoke(acked[0], revocation.Action{By: "alice", At: time.Now().UTC(), Reason: "mistake"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seenBy(acked[0], false)
+	// The CRD refuses a malformed ID, whoever writes it.
+	bad := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "kubepki.io/v1", "kind": "RevokedCredential", "metadata": map[string]any{"name": "bad"},
+		"spec": map[string]any{"id": "X509SHA256=nothex", "revoked": map[string]any{"by": "x", "at": "2026-01-01T00:00:00Z"}}}}
+	if _, err := dc.Resource(GVR).Create(context.Background(), bad, metav1.CreateOptions{}); !apierrors.IsInvalid(err) {
+		t.Errorf("a malformed ID was stored: %v", err)
+	}
+}
