@@ -92,7 +92,7 @@ func TestAuditClusterLeastPrivilege(t *testing.T) {
 			clusterChecks[ch.ID] = true
 		}
 	}
-	secretChecks := map[string]bool{"serviceaccount-legacy-token-secrets": true, "bootstrap-tokens": true}
+	secretChecks := map[string]bool{"serviceaccount-legacy-token-secrets": true, "bootstrap-tokens": true, "cluster-unrevocable-credentials": true}
 
 	r := auditClusterAs(t, c.AdminKubeconfig, "--as", sa)
 	if got := r.Targets[0].Identity; got != sa {
@@ -175,7 +175,7 @@ func TestRevokeByCSR(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "revoked.json")
 	out, err := run(t, "", "revoke", "--store", store, "--csr", "dana", "--kubeconfig", c.AdminKubeconfig, "--reason", "left")
 	want := revocation.FromCertificate(leaf.Cert).ID
-	if err != nil || !strings.Contains(out, "revoked "+want) || !strings.Contains(out, `"dana" groups devs`) {
+	if err != nil || !strings.Contains(out, "revoked "+want) || !strings.Contains(out, `"dana" groups devs`) || !strings.Contains(out, "the cluster (v1.34.4) sends credential IDs") {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if _, err := run(t, "", "revoke", "--store", store, "--csr", "nobody", "--kubeconfig", c.AdminKubeconfig, "--reason", "x"); ExitCode(err) != 1 {

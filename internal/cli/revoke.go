@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -93,6 +94,9 @@ ID; it is never printed or stored.`,
 				return err
 			}
 			describe(e.stdout, cred)
+			if cred.Unenforceable == "" {
+				o.checkVersion(e)
+			}
 			if cred.Unenforceable != "" {
 				fmt.Fprintf(e.stdout, "cannot be enforced: %s.\n", cred.Unenforceable)
 				if cred.ID == "" || !o.force {
@@ -187,6 +191,42 @@ func (o *revokeOptions) credential(e *env) (*revocation.Credential, error) {
 		}
 		return revocation.FromToken(string(data))
 	}
+}
+
+// checkVersion says when the revocation can take effect: only an
+// apiserver of 1.32 or later sends credential IDs. The cluster is asked
+// when it is reachable with the connection flags; otherwise the
+// requirement is stated.
+func (o *revokeOptions) checkVersion(e *env) {
+	const note = "enforced where kube-apiserver is 1.32 or later (earlier versions send no credential IDs) and consults kubepki's webhook before Node and RBAC"
+	cfg, _, err := o.kube.config()
+	if err != nil {
+		fmt.Fprintf(e.stdout, "%s.\n", note)
+		return
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+	defer cancel()
+	v, err := cluster.ServerVersion(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "%s.\n", note)
+		return
+	}
+	if major, minor := v.Major, strings.TrimSuffix(v.Minor, "+"); major == "1" && len(minor) > 0 && atoi(minor) < 32 {
+		fmt.Fprintf(e.stdout, "warning: the cluster runs kube-apiserver %s, which sends no credential IDs: this revocation cannot be enforced there until it is upgraded to 1.32 or later.\n", v.GitVersion)
+		return
+	}
+	fmt.Fprintf(e.stdout, "the cluster (%s) sends credential IDs; the revocation is enforced once its webhook is consulted first (check apiserver-revocation-enforced).\n", v.GitVersion)
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
 
 func fromKubeconfig(path, userName string) (*revocation.Credential, error) {

@@ -116,3 +116,12 @@ func IssuedCertificate(ctx context.Context, cfg *rest.Config, name string) (*x50
 	}
 	return c.Certificate, nil
 }
+
+// ServerVersion returns the API server's version.
+func ServerVersion(ctx context.Context, cfg *rest.Config) (*version.Info, error) {
+	cs, err := newClients(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return cs.version(ctx)
+}
