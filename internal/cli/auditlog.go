@@ -9,13 +9,14 @@ import (
 	"github.com/kubepki/kubepki/internal/audit"
 	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/report"
-	"github.com/kubepki/kubepki/internal/revocation"
 )
 
 type auditLogOptions struct {
-	store, inventory string
-	grace            time.Duration
-	out              outputOptions
+	inventory string
+	store     storeFlags
+	kube      kubeFlags
+	grace     time.Duration
+	out       outputOptions
 }
 
 func newAuditLogCommand(e *env) *cobra.Command {
@@ -38,8 +39,16 @@ requests that carry no credential ID, whose credentials cannot be revoked. This 
 				return err
 			}
 			opts := audit.AuditLogOptions{Files: files, Grace: o.grace, Now: o.out.clock(e), Policy: checks.DefaultPolicy()}
-			if _, err := os.Stat(o.store); err == nil || cmd.Flags().Changed("store") {
-				l, err := revocation.FileStore{Path: o.store}.Load()
+			if err := o.store.validate(); err != nil {
+				return err
+			}
+			_, statErr := os.Stat(o.store.path)
+			if statErr == nil || cmd.Flags().Changed("store") || o.store.backend == "kubernetes" {
+				st, _, err := o.store.open()
+				if err != nil {
+					return err
+				}
+				l, err := st.Load()
 				if err != nil {
 					return err
 				}
@@ -70,7 +79,8 @@ requests that carry no credential ID, whose credentials cannot be revoked. This 
 			return o.out.emit(e, audit.AuditLog(opts))
 		},
 	}
-	cmd.Flags().StringVar(&o.store, "store", defaultStore(), "revocation list, to flag uses of revoked credentials")
+	o.kube.register(cmd)
+	o.store.register(cmd, &o.kube)
 	cmd.Flags().StringVar(&o.inventory, "inventory", "", "JSON report whose certificates are the known ones")
 	cmd.Flags().DurationVar(&o.grace, "grace", time.Minute, "how long after a revocation a request may still succeed (the apiserver's unauthorizedTTL plus the webhook's reload)")
 	o.out.register(cmd, reportFormats)

@@ -13,9 +13,11 @@ import (
 )
 
 type revokeConfigOptions struct {
-	url, caFile, certFile, keyFile, out, kubeconfigPath, policy, store string
-	static                                                             bool
-	authorizedTTL, unauthorizedTTL, timeout                            time.Duration
+	url, caFile, certFile, keyFile, out, kubeconfigPath, policy string
+	static                                                      bool
+	store                                                       storeFlags
+	kube                                                        kubeFlags
+	authorizedTTL, unauthorizedTTL, timeout                     time.Duration
 }
 
 func newRevokeConfigCommand(e *env) *cobra.Command {
@@ -71,13 +73,20 @@ a credential ID (nearly all) while the webhook is down.`,
 				}
 			}
 			if o.static {
-				l, err := revocation.FileStore{Path: o.store}.Load()
+				if err := o.store.validate(); err != nil {
+					return err
+				}
+				st, _, err := o.store.open()
+				if err != nil {
+					return err
+				}
+				l, err := st.Load()
 				if err != nil {
 					return err
 				}
 				opts.Static = append([]string{}, l.ActiveIDs()...)
 				if len(opts.Static) == 0 {
-					return fmt.Errorf("--static: %s revokes nothing, so the configuration would send the webhook no request; revoke first, or use the dynamic mode", o.store)
+					return fmt.Errorf("--static: %s revoke nothing, so the configuration would send the webhook no request; revoke first, or use the dynamic mode", o.store.where())
 				}
 			}
 			authz, err := revocation.AuthorizationConfig(opts)
@@ -114,7 +123,8 @@ a credential ID (nearly all) while the webhook is down.`,
 	f.StringVar(&o.kubeconfigPath, "kubeconfig-path", "/etc/kubernetes/kubepki-webhook.kubeconfig", "where the apiserver will read the webhook kubeconfig")
 	f.StringVar(&o.policy, "failure-policy", "NoOpinion", "dynamic mode: NoOpinion or Deny when the webhook cannot be reached")
 	f.BoolVar(&o.static, "static", false, "embed the revoked IDs in the configuration (fails closed for them alone)")
-	f.StringVar(&o.store, "store", defaultStore(), "revocation list file (for --static)")
+	o.kube.register(cmd)
+	o.store.register(cmd, &o.kube)
 	f.DurationVar(&o.authorizedTTL, "authorized-ttl", 10*time.Second, "how long the apiserver caches an allow")
 	f.DurationVar(&o.unauthorizedTTL, "unauthorized-ttl", 10*time.Second, "how long it caches a denial or no opinion: the longest a revocation waits")
 	f.DurationVar(&o.timeout, "timeout", 3*time.Second, "webhook call timeout")
