@@ -12,9 +12,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/report"
@@ -180,5 +184,57 @@ func TestRevokeByCSR(t *testing.T) {
 	}
 	if _, err := run(t, "", "revoke", "--store", store, "--csr", "nobody", "--kubeconfig", c.AdminKubeconfig, "--reason", "x"); ExitCode(err) != 1 {
 		t.Errorf("a CSR that does not exist: exit %d", ExitCode(err))
+	}
+}
+
+// TestRevokeInClusterBackend runs revoke, revoke list and unrevoke against
+// the RevokedCredential objects of a real apiserver.
+func TestRevokeInClusterBackend(t *testing.T) {
+	c := testbed.StartCluster(t)
+	root, err := testbed.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "deploy/crd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd map[string]any
+	if err := yaml.Unmarshal(data, &crd); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := dynamic.NewForConfig(c.AdminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crdGVR := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	if _, err := dc.Resource(crdGVR).Create(context.Background(), &unstructured.Unstructured{Object: crd}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	kube := []string{"--backend", "kubernetes", "--kubeconfig", c.AdminKubeconfig}
+	id := revocation.PrefixX509 + strings.Repeat("cd", 32)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// The CRD takes a moment to be served.
+		out, err := run(t, "", append([]string{"revoke", "--id", id, "--reason", "lost laptop"}, kube...)...)
+		if err == nil {
+			if !strings.Contains(out, "RevokedCredentials in the cluster") {
+				t.Errorf("revoke: %s", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revoke --backend kubernetes: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out, err := run(t, "", append([]string{"revoke", "list"}, kube...)...); err != nil || !strings.Contains(out, id) || !strings.Contains(out, "lost laptop") {
+		t.Errorf("revoke list: %v\n%s", err, out)
+	}
+	if out, err := run(t, "", append([]string{"unrevoke", id, "--reason", "found it"}, kube...)...); err != nil {
+		t.Fatalf("unrevoke: %v\n%s", err, out)
+	}
+	if out, _ := run(t, "", append([]string{"revoke", "list", "--all"}, kube...)...); !strings.Contains(out, "unrevoked") {
+		t.Errorf("revoke list --all: %s", out)
 	}
 }
