@@ -136,7 +136,7 @@ ID; it is never printed or stored.`,
 	f.BoolVar(&o.force, "force", false, "record a revocation even when it cannot be enforced")
 	o.kube.register(cmd)
 	o.store.register(cmd, &o.kube)
-	cmd.AddCommand(newRevokeListCommand(e), newRevokeConfigCommand(e))
+	cmd.AddCommand(newRevokeListCommand(e), newRevokeConfigCommand(e), newRevokePurgeCommand(e))
 	return cmd
 }
 
@@ -385,5 +385,40 @@ func newUnrevokeCommand(e *env) *cobra.Command {
 	o.store.register(cmd, &o.kube)
 	cmd.Flags().StringVar(&o.reason, "reason", "", "why the revocation is taken back (required)")
 	cmd.Flags().StringVar(&o.by, "by", whoami(), "who takes it back, for the record")
+	return cmd
+}
+
+type revokePurgeOptions struct {
+	store storeFlags
+	kube  kubeFlags
+}
+
+func newRevokePurgeCommand(e *env) *cobra.Command {
+	o := &revokePurgeOptions{}
+	cmd := &cobra.Command{
+		Use:   "purge",
+		Short: "Drop entries whose credential has expired on its own",
+		Long: `Removes from the revocation list the entries whose credential expired before now
+(their notAfter): an expired certificate or token is refused by the apiserver anyway.
+Entries whose expiry is unknown (revoked by --id) are kept.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if err := o.store.validate(); err != nil {
+				return err
+			}
+			st, _, err := o.store.open()
+			if err != nil {
+				return err
+			}
+			n := 0
+			if _, err := st.Update(func(l *revocation.List) error { n = l.Purge(e.now()); return nil }); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "purged %d expired entries (%s)\n", n, o.store.where())
+			return nil
+		},
+	}
+	o.kube.register(cmd)
+	o.store.register(cmd, &o.kube)
 	return cmd
 }

@@ -77,6 +77,10 @@ func TestRevokeFlows(t *testing.T) {
 	if !strings.Contains(out, bobID) || !strings.Contains(out, "unrevoked") || !strings.Contains(out, "by carol") {
 		t.Errorf("list --all: %s", out)
 	}
+	// Purge drops nothing while the credentials are valid.
+	if out, err := run(t, "", "revoke", "purge", "--store", store); err != nil || !strings.Contains(out, "purged 0 expired entries") {
+		t.Errorf("purge: %v %s", err, out)
+	}
 	// Usage errors.
 	for _, args := range [][]string{
 		{"revoke", "--store", store, "--reason", "x"},
