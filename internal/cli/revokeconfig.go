@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,7 +103,7 @@ a credential ID (nearly all) while the webhook is down.`,
 				return err
 			}
 			for name, data := range map[string][]byte{"authorization.yaml": authz, "kubepki-webhook.kubeconfig": kc, "legacy-flags.txt": []byte(legacy)} {
-				if err := writeAtomic(filepath.Join(o.out, name), data); err != nil {
+				if err := revocation.WriteAtomic(filepath.Join(o.out, name), 0o600, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
 					return err
 				}
 			}
@@ -129,30 +130,4 @@ a credential ID (nearly all) while the webhook is down.`,
 	f.DurationVar(&o.unauthorizedTTL, "unauthorized-ttl", 10*time.Second, "how long it caches a denial or no opinion: the longest a revocation waits")
 	f.DurationVar(&o.timeout, "timeout", 3*time.Second, "webhook call timeout")
 	return cmd
-}
-
-// writeAtomic writes a file through a temporary file and a rename, so the
-// apiserver, which reloads these files, never reads half of one.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
