@@ -40,6 +40,8 @@ func TestNoSecretsInAnyOutput(t *testing.T) {
 		{"certs", "--root", node, now, "--color=never"},
 		{"certs", "--root", node, now, "-o", "json"},
 		{"report", "--from", saved, "-o", "sarif"},
+		{"report", "--from", saved, "-o", "junit"},
+		{"audit", "node", "--root", node, now, "-o", "junit"},
 		{"report", "--from", saved, "-v"},
 	}
 	var stdout, stderr bytes.Buffer
