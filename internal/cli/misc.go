@@ -99,6 +99,7 @@ func newReportCommand(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.from, "from", "", "the JSON report to render (- for standard input)")
 	o.out.register(cmd, reportFormats)
+	cmd.AddCommand(newReportDiffCommand(e))
 	return cmd
 }
 
