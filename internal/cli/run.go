@@ -20,6 +20,7 @@ import (
 	"github.com/kubepki/kubepki/internal/render/text"
 	"github.com/kubepki/kubepki/internal/report"
 	"github.com/kubepki/kubepki/internal/version"
+	"github.com/kubepki/kubepki/internal/waiver"
 )
 
 // env is what a command needs from the process.
@@ -98,6 +99,7 @@ func newVersionCommand(e *env) *cobra.Command {
 
 // outputOptions are the flags of every command that prints a report.
 type outputOptions struct {
+	waivers string
 	format  string
 	failOn  string
 	verbose bool
@@ -111,6 +113,7 @@ func (o *outputOptions) register(cmd *cobra.Command, formats []string) {
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "text output: list every passing check instead of counting them")
 	cmd.Flags().StringVar(&o.color, "color", "auto", "text output colour: auto (on a terminal, unless NO_COLOR is set), always or never")
 	cmd.Flags().StringVar(&o.now, "now", "", "judge expiry at this instant (RFC 3339) instead of the current time, for reproducible reports")
+	cmd.Flags().StringVar(&o.waivers, "waivers", "", "YAML file of accepted findings: they stay in the report marked as waived and do not count for --fail-on")
 }
 
 // validate checks the output flags against the formats a command supports.
@@ -167,6 +170,13 @@ var reportFormats = []string{"text", "json", "sarif", "junit"}
 
 // emit renders a report and applies --fail-on.
 func (o *outputOptions) emit(e *env, r *report.Report) error {
+	if o.waivers != "" {
+		ws, err := waiver.Load(o.waivers)
+		if err != nil {
+			return fmt.Errorf("reading waivers: %w", err)
+		}
+		waiver.Apply(r, ws, o.waivers, o.clock(e))
+	}
 	var err error
 	switch o.format {
 	case "json":

@@ -165,6 +165,22 @@ type Finding struct {
 	Message string `json:"message"`
 	// Remediation says how to fix it; empty for pass.
 	Remediation string `json:"remediation,omitempty"`
+	// Waiver is set when a waiver accepts this failing finding: it stays
+	// in the report but does not count for --fail-on or the summary's
+	// failing counts.
+	Waiver *Waiver `json:"waiver,omitempty"`
+}
+
+// Waiver is the accepted risk a waiver file records for a finding.
+type Waiver struct {
+	// Justification says why the finding is accepted; Owner who accepted
+	// it; Expires the day after which the waiver no longer applies.
+	Justification string    `json:"justification"`
+	Owner         string    `json:"owner"`
+	Expires       time.Time `json:"expires"`
+	// Source is the waiver file and the waiver's position in it
+	// ("waivers.yaml#3").
+	Source string `json:"source"`
 }
 
 // Location points at the evidence for a finding.
@@ -268,6 +284,9 @@ type Summary struct {
 	BySeverity map[Severity]int `json:"bySeverity"`
 	// ByControl counts failing and warning findings per PCI item.
 	ByControl map[string]int `json:"byControl"`
+	// Waived counts failing and warning findings a waiver accepts; they
+	// are left out of BySeverity and ByControl.
+	Waived int `json:"waived,omitempty"`
 }
 
 // Failing reports whether a finding counts against the target: fail or warn.
@@ -316,6 +335,10 @@ func Summarize(findings []Finding) Summary {
 		if !f.Failing() {
 			continue
 		}
+		if f.Waiver != nil {
+			s.Waived++
+			continue
+		}
 		s.BySeverity[f.Severity]++
 		for _, c := range f.Controls.PCI {
 			s.ByControl[c]++
@@ -329,7 +352,7 @@ func Summarize(findings []Finding) Summary {
 func (r *Report) MaxFailingSeverity() (Severity, bool) {
 	best, found := Severity(""), false
 	for _, f := range r.Findings {
-		if f.Failing() && (!found || f.Severity.Rank() > best.Rank()) {
+		if f.Failing() && f.Waiver == nil && (!found || f.Severity.Rank() > best.Rank()) {
 			best, found = f.Severity, true
 		}
 	}

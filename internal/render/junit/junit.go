@@ -133,7 +133,22 @@ func caseFor(target, check string, fs []report.Finding) testCase {
 			allNE = false
 		}
 	}
+	waived := len(failing) > 0
+	for _, f := range fs {
+		if f.Failing() && f.Waiver == nil {
+			waived = false
+		}
+	}
 	switch {
+	case waived:
+		w := fs[0].Waiver
+		for _, f := range fs {
+			if f.Waiver != nil {
+				w = f.Waiver
+				break
+			}
+		}
+		tc.Skipped = &skipped{Message: fmt.Sprintf("waived by %s until %s: %s", w.Owner, w.Expires.Format("2006-01-02"), w.Justification)}
 	case len(failing) > 0:
 		text := strings.Join(failing, "\n")
 		if first.Remediation != "" || fs[len(fs)-1].Remediation != "" {

@@ -112,7 +112,20 @@ func build(r *report.Report) (*gosarif.Report, error) {
 			WithLevel(resultLevel(f)).
 			WithMessage(gosarif.NewTextMessage(message(f))).
 			WithPartialFingerPrints(map[string]any{FingerprintKey: fingerprint(f)})
-		res.AddLocation(location(f, kinds[f.Target]))
+		loc := location(f, kinds[f.Target])
+		res.AddLocation(loc)
+		if w := f.Waiver; w != nil {
+			// A waived finding stays, suppressed, with who accepted it.
+			// Every field is set: the library writes unset ones as null,
+			// which the schema refuses.
+			fp := fingerprint(f)
+			// A stable name-based UUID (version 5 and RFC 4122 variant
+			// bits, as the schema's pattern demands) from the fingerprint.
+			variant := "89ab"[strings.IndexByte("0123456789abcdef", fp[16])&3]
+			guid := fp[0:8] + "-" + fp[8:12] + "-5" + fp[13:16] + "-" + string(variant) + fp[17:20] + "-" + fp[20:32]
+			res.AddSuppression(gosarif.NewSuppression("external").WithStatus("accepted").WithLocation(loc).WithGuid(guid).
+				WithJustifcation(fmt.Sprintf("%s (owner %s, until %s, %s)", w.Justification, w.Owner, w.Expires.Format("2006-01-02"), w.Source)))
+		}
 		run.Results = append(run.Results, res)
 	}
 	log.AddRun(run)

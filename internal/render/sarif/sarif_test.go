@@ -82,6 +82,9 @@ func rows() []row {
 		}), "error", "kubepki/cluster/prod-admin/ClusterRoleBinding/kube-system/cluster-admin", ""},
 		{"no path, unknown target", with(finding("unknown-target", report.StatusWarn, report.SeverityMedium, ""), func(f *report.Finding) { f.Target = "elsewhere" }), "warning", "kubepki/target/elsewhere", ""},
 		{"path needing escapes", with(finding("odd-path", report.StatusFail, report.SeverityMedium, "//a:b/odd name#1.crt"), func(f *report.Finding) { f.Location.Field = "--tls-cert-file" }), "warning", "./a:b/odd%20name%231.crt", sarif.NodeRoot},
+		{"waived failure, suppressed", with(finding("waived", report.StatusFail, report.SeverityHigh, pki+"w.crt"), func(f *report.Finding) {
+			f.Waiver = &report.Waiver{Justification: "replaced next sprint", Owner: "alice", Expires: time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC), Source: "waivers.yaml#1"}
+		}), "error", "etc/kubernetes/pki/w.crt", sarif.NodeRoot},
 		// One check seen three times: its rule's help is the first
 		// remediation given, and each finding is its own result.
 		{"shared check, passing", with(finding("shared", report.StatusPass, report.SeverityHigh, pki+"x.crt"), func(f *report.Finding) { f.Remediation = "" }), "", "", ""},

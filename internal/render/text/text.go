@@ -198,6 +198,9 @@ func writeFinding(p *printer, f report.Finding) {
 	if loc := f.Location.String(); loc != "" {
 		p.printf("          %s %s\n", p.paint(faint, "at"), loc)
 	}
+	if w := f.Waiver; w != nil {
+		p.printf("          %s by %s until %s: %s\n", p.paint(faint, "waived"), w.Owner, w.Expires.Format("2006-01-02"), w.Justification)
+	}
 	if f.Remediation != "" && f.Status != report.StatusPass {
 		p.printf("          %s %s\n", p.paint(faint, "fix"), f.Remediation)
 	}
@@ -240,6 +243,9 @@ func writeSummary(p *printer, r *report.Report) {
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "no findings")
+	}
+	if s.Waived > 0 {
+		parts = append(parts, fmt.Sprintf("%d of them waived", s.Waived))
 	}
 	p.printf("\n%s %s\n", p.paint(bold, "Summary:"), strings.Join(parts, ", "))
 	var sev []string
