@@ -16,10 +16,10 @@ import (
 func newServeCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run kubepki as a server: the revocation webhook",
+		Short: "Run kubepki as a server: the revocation webhook or the Prometheus exporter",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newServeWebhookCommand(e))
+	cmd.AddCommand(newServeWebhookCommand(e), newServeExporterCommand(e))
 	return cmd
 }
 
