@@ -21,8 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
@@ -193,8 +193,16 @@ func equal(a, b revocation.Entry) bool {
 // call), until ctx ends. Objects that do not decode are skipped and
 // reported through problem.
 func (s *Store) Watch(ctx context.Context, debounce time.Duration, update func(*revocation.List), problem func(error)) error {
-	f := dynamicinformer.NewDynamicSharedInformerFactory(s.client, 10*time.Minute)
-	inf := f.ForResource(GVR).Informer()
+	// A plain informer over the dynamic client: the dynamicinformer
+	// package would bring client-go's typed informers for every API
+	// group into the binary.
+	lw := &cache.ListWatch{
+		ListFunc: func(o metav1.ListOptions) (runtime.Object, error) { return s.client.Resource(GVR).List(ctx, o) },
+		WatchFunc: func(o metav1.ListOptions) (watch.Interface, error) {
+			return s.client.Resource(GVR).Watch(ctx, o)
+		},
+	}
+	inf := cache.NewSharedIndexInformer(lw, &unstructured.Unstructured{}, 10*time.Minute, cache.Indexers{})
 	changed := make(chan struct{}, 1)
 	poke := func(any) {
 		select {
@@ -207,7 +215,7 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, update func(*
 	}); err != nil {
 		return err
 	}
-	f.Start(ctx.Done())
+	go inf.Run(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return fmt.Errorf("watching RevokedCredentials: %w", ctx.Err())
 	}
