@@ -17,8 +17,6 @@ import (
 	"sort"
 	"time"
 
-	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
-
 	"github.com/kubepki/kubepki/internal/evidence"
 )
 
@@ -117,8 +115,27 @@ func readLine(r *bufio.Reader) ([]byte, bool, error) {
 	}
 }
 
+// event is the part of an audit.k8s.io/v1 Event kubepki reads. Decoding
+// into it skips the request and response bodies, and keeps the
+// apiserver's audit packages out of the binary.
+type event struct {
+	Kind  string `json:"kind"`
+	Stage string `json:"stage"`
+	User  struct {
+		Username string              `json:"username"`
+		Groups   []string            `json:"groups"`
+		Extra    map[string][]string `json:"extra"`
+	} `json:"user"`
+	SourceIPs      []string `json:"sourceIPs"`
+	ResponseStatus *struct {
+		Code int32 `json:"code"`
+	} `json:"responseStatus"`
+	RequestReceivedTimestamp time.Time `json:"requestReceivedTimestamp"`
+	StageTimestamp           time.Time `json:"stageTimestamp"`
+}
+
 func add(ev *evidence.AuditLog, data []byte) error {
-	var e auditv1.Event
+	var e event
 	if err := json.Unmarshal(data, &e); err != nil {
 		return err
 	}
@@ -126,9 +143,9 @@ func add(ev *evidence.AuditLog, data []byte) error {
 		return fmt.Errorf("kind %q, want Event", e.Kind)
 	}
 	ev.Events++
-	when := e.RequestReceivedTimestamp.Time
+	when := e.RequestReceivedTimestamp
 	if when.IsZero() {
-		when = e.StageTimestamp.Time
+		when = e.StageTimestamp
 	}
 	var id string
 	if ids := e.User.Extra[CredentialIDKey]; len(ids) > 0 {
@@ -161,7 +178,7 @@ func add(ev *evidence.AuditLog, data []byte) error {
 			c.Last = when
 		}
 	}
-	if e.Stage != auditv1.StageResponseComplete && e.Stage != auditv1.StagePanic {
+	if e.Stage != "ResponseComplete" && e.Stage != "Panic" {
 		return nil
 	}
 	ev.Counted++

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-func event(user, id, stage string, code int, at time.Time, groups ...string) string {
+func eventLine(user, id, stage string, code int, at time.Time, groups ...string) string {
 	extra := ""
 	if id != "" {
 		extra = fmt.Sprintf(`,"extra":{"%s":["%s"]}`, CredentialIDKey, id)
@@ -29,17 +29,17 @@ func TestReadRotatedGzippedAndBroken(t *testing.T) {
 	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	id := "X509SHA256=" + strings.Repeat("ab", 32)
 	plain := strings.Join([]string{
-		event("bob", id, "ResponseComplete", 200, t0, "devs"),
-		event("bob", id, "RequestReceived", 0, t0),
+		eventLine("bob", id, "ResponseComplete", 200, t0, "devs"),
+		eventLine("bob", id, "RequestReceived", 0, t0),
 		"this is not json",
 		strings.Repeat("x", maxLine+10),
-		event("bob", id, "ResponseComplete", 403, t0.Add(2*time.Hour), "devs"),
+		eventLine("bob", id, "ResponseComplete", 403, t0.Add(2*time.Hour), "devs"),
 		"",
 	}, "\n")
 	os.WriteFile(filepath.Join(dir, "audit.log"), []byte(plain), 0o600)
 	var gz bytes.Buffer
 	w := gzip.NewWriter(&gz)
-	w.Write([]byte(event("admin", "", "ResponseComplete", 200, t0.Add(-time.Hour), "system:masters") + "\n"))
+	w.Write([]byte(eventLine("admin", "", "ResponseComplete", 200, t0.Add(-time.Hour), "system:masters") + "\n"))
 	w.Close()
 	os.WriteFile(filepath.Join(dir, "audit-2026-10-31.log.gz"), gz.Bytes(), 0o600)
 
@@ -59,7 +59,7 @@ func TestReadRotatedGzippedAndBroken(t *testing.T) {
 
 // FuzzEvent: any line is an event or an error, never a panic.
 func FuzzEvent(f *testing.F) {
-	f.Add([]byte(event("u", "JTI=a", "ResponseComplete", 200, time.Unix(0, 0).UTC())))
+	f.Add([]byte(eventLine("u", "JTI=a", "ResponseComplete", 200, time.Unix(0, 0).UTC())))
 	f.Add([]byte(`{"kind":"Event","user":{"extra":{"authentication.kubernetes.io/credential-id":[]}}}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		ev := Read(nil, map[string]time.Time{"JTI=a": time.Unix(0, 0)}, 0)
