@@ -81,6 +81,8 @@ type Input struct {
 	holders   map[string][]holder
 	grants    map[rbac.Request][]rbac.Grant
 	qSubjects map[string]map[rbac.Subject]bool
+	// named holds the users and groups some binding names.
+	named map[rbac.Subject]bool
 }
 
 // Check is one rule.

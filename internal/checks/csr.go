@@ -121,7 +121,7 @@ func runCSRHolders(in *Input, r *Results) {
 		until := cert.NotAfter.UTC().Format(time.DateOnly)
 		var can []string
 		for _, q := range powerfulQuestions {
-			if holdsAs(in, user, groups, q) {
+			if holds(in, user, groups, q) {
 				can = append(can, q.what)
 			}
 		}
@@ -129,7 +129,7 @@ func runCSRHolders(in *Input, r *Results) {
 			r.Fail(loc, "client certificate for %s is valid until %s and can %s", csrIdentity(c), until, strings.Join(can, "; "))
 			continue
 		}
-		if !namedInBindings(in.Cluster, user, cert.Subject.Organization) {
+		if !named(in, user, cert.Subject.Organization) {
 			r.Warn(loc, "client certificate for %s is valid until %s, but no binding names its user or groups any more: if its holder's access was removed, the certificate still authenticates", csrIdentity(c), until)
 			continue
 		}
@@ -140,96 +140,33 @@ func runCSRHolders(in *Input, r *Results) {
 	}
 }
 
-// namedInBindings reports whether any binding names the user or one of
-// the groups as a subject.
-func namedInBindings(c *evidence.Cluster, user string, groups []string) bool {
-	match := func(subjects []rbacv1.Subject) bool {
-		for _, s := range subjects {
-			if (s.Kind == rbacv1.UserKind && s.Name == user) || (s.Kind == rbacv1.GroupKind && slices.Contains(groups, s.Name)) {
-				return true
+// named reports whether any binding names the user or one of the groups
+// as a subject. The set of names is built once per audit: it is asked for
+// every issued certificate.
+func named(in *Input, user string, groups []string) bool {
+	if in.named == nil {
+		in.named = map[rbac.Subject]bool{}
+		add := func(subjects []rbacv1.Subject) {
+			for _, s := range subjects {
+				if s.Kind == rbacv1.UserKind || s.Kind == rbacv1.GroupKind {
+					in.named[rbac.Subject{Kind: s.Kind, Name: s.Name}] = true
+				}
 			}
 		}
-		return false
-	}
-	for _, b := range c.ClusterRoleBindings {
-		if match(b.Subjects) {
-			return true
+		for _, b := range in.Cluster.ClusterRoleBindings {
+			add(b.Subjects)
+		}
+		for _, b := range in.Cluster.RoleBindings {
+			add(b.Subjects)
 		}
 	}
-	for _, b := range c.RoleBindings {
-		if match(b.Subjects) {
-			return true
-		}
+	if in.named[rbac.Subject{Kind: rbacv1.UserKind, Name: user}] {
+		return true
 	}
-	return false
-}
-
-// holdsAs answers a question for a user with groups. Requests asked in any
-// namespace are answered through the namespaces some binding grants them in.
-func holdsAs(in *Input, user string, groups []string, q question) bool {
-	// Most identities appear in no grant of the question at all: reject
-	// them from the set of subjects granted any of its requests before
-	// asking the authorizer's exact question.
-	subjects := questionSubjects(in, q)
-	hit := subjects[rbac.Subject{Kind: rbacv1.UserKind, Name: user}]
 	for _, g := range groups {
-		hit = hit || subjects[rbac.Subject{Kind: rbacv1.GroupKind, Name: g}] || g == inventory.SystemMasters
-	}
-	if !hit {
-		return false
-	}
-	ix := in.RBAC
-	for _, part := range q.parts {
-		ok := false
-		for _, rq := range part {
-			if rq.Namespace != rbac.AnyNamespace {
-				if allowed, _ := ix.Allowed(user, groups, rq); allowed {
-					ok = true
-				}
-				continue
-			}
-			for _, g := range in.whoCan(rq) {
-				if subjectIs(g.Subject, user, groups) {
-					ok = true
-					break
-				}
-			}
+		if in.named[rbac.Subject{Kind: rbacv1.GroupKind, Name: g}] {
+			return true
 		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-// questionSubjects is every subject granted any request of a question.
-func questionSubjects(in *Input, q question) map[rbac.Subject]bool {
-	if m, ok := in.qSubjects[q.what]; ok {
-		return m
-	}
-	if in.qSubjects == nil {
-		in.qSubjects = map[string]map[rbac.Subject]bool{}
-	}
-	m := map[rbac.Subject]bool{}
-	for _, part := range q.parts {
-		for _, rq := range part {
-			for _, g := range in.whoCan(rq) {
-				m[g.Subject] = true
-			}
-		}
-	}
-	in.qSubjects[q.what] = m
-	return m
-}
-
-func subjectIs(s rbac.Subject, user string, groups []string) bool {
-	switch s.Kind {
-	case rbacv1.UserKind:
-		return s.Name == user
-	case rbacv1.GroupKind:
-		return slices.Contains(groups, s.Name)
-	case rbacv1.ServiceAccountKind:
-		return user == "system:serviceaccount:"+s.Namespace+":"+s.Name
 	}
 	return false
 }

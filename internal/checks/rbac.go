@@ -2,12 +2,14 @@ package checks
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/inventory"
 	"github.com/kubepki/kubepki/internal/rbac"
 	"github.com/kubepki/kubepki/internal/report"
 )
@@ -206,7 +208,6 @@ func (in *Input) whoCan(rq rbac.Request) []rbac.Grant {
 }
 
 func computeHolders(in *Input, q question) []holder {
-	ix := in.RBAC
 	bySubject := map[rbac.Subject][]rbac.Grant{}
 	var order []rbac.Subject
 	for _, part := range q.parts {
@@ -221,8 +222,12 @@ func computeHolders(in *Input, q question) []holder {
 	}
 	var out []holder
 	for _, s := range order {
-		if len(q.parts) > 1 && !holdsAll(ix, s, q) {
-			continue
+		if len(q.parts) > 1 {
+			// Each part was granted to someone; this subject must hold
+			// them all, judged as a request from it.
+			if user, groups := asRequester(s); !holds(in, user, groups, q) {
+				continue
+			}
 		}
 		out = append(out, holder{subject: s, grants: dedupGrants(bySubject[s])})
 	}
@@ -230,16 +235,36 @@ func computeHolders(in *Input, q question) []holder {
 	return out
 }
 
-// holdsAll evaluates every part of a (cluster-scoped) question for a
-// subject, as the authorizer would for a request from it.
-func holdsAll(ix *rbac.Index, s rbac.Subject, q question) bool {
-	user, groups := asRequester(s)
+// holds answers a question for a request from user with groups, as the
+// authorizer would (system:masters included). Requests asked in any
+// namespace are answered through the grants that name the requester.
+func holds(in *Input, user string, groups []string, q question) bool {
+	// Most identities appear in no grant of the question at all: reject
+	// them from the set of subjects granted any of its requests before
+	// asking the authorizer's exact question.
+	mine := subjectsOf(user, groups)
+	subjects := questionSubjects(in, q)
+	hit := slices.Contains(groups, inventory.SystemMasters)
+	for _, s := range mine {
+		hit = hit || subjects[s]
+	}
+	if !hit {
+		return false
+	}
 	for _, part := range q.parts {
 		ok := false
 		for _, rq := range part {
-			if allowed, _ := ix.Allowed(user, groups, rq); allowed {
-				ok = true
-				break
+			if rq.Namespace != rbac.AnyNamespace {
+				if allowed, _ := in.RBAC.Allowed(user, groups, rq); allowed {
+					ok = true
+				}
+				continue
+			}
+			for _, g := range in.whoCan(rq) {
+				if slices.Contains(mine, g.Subject) {
+					ok = true
+					break
+				}
 			}
 		}
 		if !ok {
@@ -247,6 +272,42 @@ func holdsAll(ix *rbac.Index, s rbac.Subject, q question) bool {
 		}
 	}
 	return true
+}
+
+// questionSubjects is every subject granted any request of a question.
+func questionSubjects(in *Input, q question) map[rbac.Subject]bool {
+	if m, ok := in.qSubjects[q.what]; ok {
+		return m
+	}
+	if in.qSubjects == nil {
+		in.qSubjects = map[string]map[rbac.Subject]bool{}
+	}
+	m := map[rbac.Subject]bool{}
+	for _, part := range q.parts {
+		for _, rq := range part {
+			for _, g := range in.whoCan(rq) {
+				m[g.Subject] = true
+			}
+		}
+	}
+	in.qSubjects[q.what] = m
+	return m
+}
+
+// subjectsOf lists the binding subjects that name a requester: its user
+// name, its groups and, for a service account's user name, the service
+// account.
+func subjectsOf(user string, groups []string) []rbac.Subject {
+	out := []rbac.Subject{{Kind: rbacv1.UserKind, Name: user}}
+	for _, g := range groups {
+		out = append(out, rbac.Subject{Kind: rbacv1.GroupKind, Name: g})
+	}
+	if rest, ok := strings.CutPrefix(user, "system:serviceaccount:"); ok {
+		if ns, name, ok := strings.Cut(rest, ":"); ok {
+			out = append(out, rbac.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name})
+		}
+	}
+	return out
 }
 
 // asRequester returns the user name and groups a request from the subject
