@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apiserverv1 "k8s.io/apiserver/pkg/apis/apiserver/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -73,14 +74,8 @@ func collectFields(prefix string, m map[string]any, out map[string]bool, depth i
 // fields kubepki reads are the same in v1alpha1, v1beta1 and v1.
 func AuthenticationConfig(data []byte) (*apiserverv1.AuthenticationConfiguration, error) {
 	var cfg apiserverv1.AuthenticationConfiguration
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("parsing authentication config: %w", err)
-	}
-	if cfg.Kind != "AuthenticationConfiguration" {
-		return nil, fmt.Errorf("parsing authentication config: kind is %q, want AuthenticationConfiguration", cfg.Kind)
-	}
-	if !strings.HasPrefix(cfg.APIVersion, "apiserver.config.k8s.io/") {
-		return nil, fmt.Errorf("parsing authentication config: apiVersion %q is not apiserver.config.k8s.io", cfg.APIVersion)
+	if err := apiserverConfig(data, "authentication", "AuthenticationConfiguration", &cfg, &cfg.TypeMeta); err != nil {
+		return nil, err
 	}
 	return &cfg, nil
 }
@@ -89,14 +84,23 @@ func AuthenticationConfig(data []byte) (*apiserverv1.AuthenticationConfiguration
 // configuration (--authorization-config), any of its API versions.
 func AuthorizationConfig(data []byte) (*apiserverv1.AuthorizationConfiguration, error) {
 	var cfg apiserverv1.AuthorizationConfiguration
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("parsing authorization config: %w", err)
-	}
-	if cfg.Kind != "AuthorizationConfiguration" {
-		return nil, fmt.Errorf("parsing authorization config: kind is %q, want AuthorizationConfiguration", cfg.Kind)
-	}
-	if !strings.HasPrefix(cfg.APIVersion, "apiserver.config.k8s.io/") {
-		return nil, fmt.Errorf("parsing authorization config: apiVersion %q is not apiserver.config.k8s.io", cfg.APIVersion)
+	if err := apiserverConfig(data, "authorization", "AuthorizationConfiguration", &cfg, &cfg.TypeMeta); err != nil {
+		return nil, err
 	}
 	return &cfg, nil
+}
+
+// apiserverConfig decodes one of kube-apiserver's apiserver.config.k8s.io
+// configuration files into out, whose type meta is tm, and checks its kind.
+func apiserverConfig(data []byte, what, kind string, out any, tm *metav1.TypeMeta) error {
+	if err := yaml.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("parsing %s config: %w", what, err)
+	}
+	if tm.Kind != kind {
+		return fmt.Errorf("parsing %s config: kind is %q, want %s", what, tm.Kind, kind)
+	}
+	if !strings.HasPrefix(tm.APIVersion, "apiserver.config.k8s.io/") {
+		return fmt.Errorf("parsing %s config: apiVersion %q is not apiserver.config.k8s.io", what, tm.APIVersion)
+	}
+	return nil
 }

@@ -241,15 +241,24 @@ func (r *reader) readTokenFiles() {
 	r.n.TokenFiles = append(r.n.TokenFiles, tf)
 }
 
-func (r *reader) readAuthenticationConfig() {
-	api := r.n.Component("kube-apiserver")
-	p, ok := api.Flag("authentication-config")
-	if !ok || p == "" {
-		return
+// apiserverFile reads the file a kube-apiserver flag names, recording a
+// problem when it cannot be read; ok is false when there is nothing to use.
+func (r *reader) apiserverFile(flag string) (path string, data []byte, ok bool) {
+	p, set := r.n.Component("kube-apiserver").Flag(flag)
+	if !set || p == "" {
+		return "", nil, false
 	}
 	data, _, err := r.fs.ReadFile(p, maxConfigBytes)
 	if err != nil {
 		r.problem(p, "kube-apiserver", err)
+		return "", nil, false
+	}
+	return p, data, true
+}
+
+func (r *reader) readAuthenticationConfig() {
+	p, data, ok := r.apiserverFile("authentication-config")
+	if !ok {
 		return
 	}
 	cfg, err := parse.AuthenticationConfig(data)
@@ -271,13 +280,8 @@ func (r *reader) readAuthenticationConfig() {
 }
 
 func (r *reader) readAuthorizationConfig() {
-	p, ok := r.n.Component("kube-apiserver").Flag("authorization-config")
-	if !ok || p == "" {
-		return
-	}
-	data, _, err := r.fs.ReadFile(p, maxConfigBytes)
-	if err != nil {
-		r.problem(p, "kube-apiserver", err)
+	p, data, ok := r.apiserverFile("authorization-config")
+	if !ok {
 		return
 	}
 	cfg, err := parse.AuthorizationConfig(data)
