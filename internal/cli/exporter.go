@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os/signal"
 	"syscall"
@@ -17,6 +17,7 @@ import (
 	"github.com/kubepki/kubepki/internal/audit"
 	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/exporter"
+	"github.com/kubepki/kubepki/internal/httpserve"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -82,23 +83,12 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 			log := slog.New(slog.NewTextHandler(e.stderr, nil))
 			srv := &http.Server{Addr: o.listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: o.timeout + 10*time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-			errc := make(chan error, 1)
-			go func() { errc <- srv.ListenAndServe() }()
-			log.Info("serving metrics", "addr", o.listen, "mode", o.mode)
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-			}
-			shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(shutdown); err != nil {
+			ln, err := net.Listen("tcp", o.listen)
+			if err != nil {
 				return err
 			}
-			if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			log.Info("serving metrics", "addr", ln.Addr().String(), "mode", o.mode)
+			return httpserve.Run(ctx, srv, ln)
 		},
 	}
 	f := cmd.Flags()
