@@ -9,7 +9,6 @@
 package webhook
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -80,8 +79,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var sar authzv1.SubjectAccessReview
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&sar); err != nil {
+	if err := json.Unmarshal(body, &sar); err != nil {
 		h.refuse(w, r, http.StatusBadRequest, "decoding the SubjectAccessReview: %v", err)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -182,10 +183,11 @@ func (s *Store) Update(change func(*revocation.List) error) (*revocation.List, e
 	return out, err
 }
 
+// equal compares entries as they are stored: their unstructured forms.
 func equal(a, b revocation.Entry) bool {
 	x, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(&a)
 	y, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(&b)
-	return fmt.Sprint(x) == fmt.Sprint(y)
+	return reflect.DeepEqual(x, y)
 }
 
 // Watch calls update with the whole list once the first listing is in, and
