@@ -44,11 +44,7 @@ requests that carry no credential ID, whose credentials cannot be revoked. This 
 			}
 			_, statErr := os.Stat(o.store.path)
 			if statErr == nil || cmd.Flags().Changed("store") || o.store.backend == "kubernetes" {
-				st, _, err := o.store.open()
-				if err != nil {
-					return err
-				}
-				l, err := st.Load()
+				l, err := o.store.load()
 				if err != nil {
 					return err
 				}

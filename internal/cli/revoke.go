@@ -103,7 +103,7 @@ ID; it is never printed or stored.`,
 					return fmt.Errorf("not revoked: the revocation could not be enforced (use --force to record it anyway, for the audit-log checks)")
 				}
 			}
-			st, _, err := o.store.open()
+			st, err := o.store.open()
 			if err != nil {
 				return err
 			}
@@ -302,14 +302,7 @@ func newRevokeListCommand(e *env) *cobra.Command {
 			if o.format != "text" && o.format != "json" {
 				return usagef("unknown output format %q (want text, json)", o.format)
 			}
-			if err := o.store.validate(); err != nil {
-				return err
-			}
-			st, _, err := o.store.open()
-			if err != nil {
-				return err
-			}
-			l, err := st.Load()
+			l, err := o.store.load()
 			if err != nil {
 				return err
 			}
@@ -364,10 +357,7 @@ func newUnrevokeCommand(e *env) *cobra.Command {
 			if strings.TrimSpace(o.reason) == "" {
 				return usagef("--reason is required")
 			}
-			if err := o.store.validate(); err != nil {
-				return err
-			}
-			st, _, err := o.store.open()
+			st, err := o.store.open()
 			if err != nil {
 				return err
 			}
@@ -403,10 +393,7 @@ func newRevokePurgeCommand(e *env) *cobra.Command {
 Entries whose expiry is unknown (revoked by --id) are kept.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if err := o.store.validate(); err != nil {
-				return err
-			}
-			st, _, err := o.store.open()
+			st, err := o.store.open()
 			if err != nil {
 				return err
 			}

@@ -74,14 +74,7 @@ a credential ID (nearly all) while the webhook is down.`,
 				}
 			}
 			if o.static {
-				if err := o.store.validate(); err != nil {
-					return err
-				}
-				st, _, err := o.store.open()
-				if err != nil {
-					return err
-				}
-				l, err := st.Load()
+				l, err := o.store.load()
 				if err != nil {
 					return err
 				}

@@ -61,7 +61,7 @@ by that CA (the apiserver's, from the webhook kubeconfig).`,
 				Store: revocation.FileStore{Path: o.store.path}, ReloadInterval: o.reload, Log: log,
 			}
 			if o.store.backend == "kubernetes" {
-				_, ks, err := o.store.open()
+				ks, err := o.store.kubernetes()
 				if err != nil {
 					return err
 				}

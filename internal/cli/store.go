@@ -40,17 +40,31 @@ func (s *storeFlags) where() string {
 	return s.path
 }
 
-func (s *storeFlags) open() (revocation.Store, *kubestore.Store, error) {
-	if s.backend == "file" {
-		return revocation.FileStore{Path: s.path}, nil, nil
+// open validates the flags and opens the store they name.
+func (s *storeFlags) open() (revocation.Store, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
 	}
+	if s.backend == "file" {
+		return revocation.FileStore{Path: s.path}, nil
+	}
+	return s.kubernetes()
+}
+
+// kubernetes opens the in-cluster store with the connection flags.
+func (s *storeFlags) kubernetes() (*kubestore.Store, error) {
 	cfg, _, err := s.kube.config()
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading the cluster configuration: %w", err)
+		return nil, fmt.Errorf("loading the cluster configuration: %w", err)
 	}
-	ks, err := kubestore.New(cfg)
+	return kubestore.New(cfg)
+}
+
+// load opens the store and reads the list.
+func (s *storeFlags) load() (*revocation.List, error) {
+	st, err := s.open()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return ks, ks, nil
+	return st.Load()
 }
