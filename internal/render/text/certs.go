@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubepki/kubepki/internal/render/present"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -37,7 +38,7 @@ func Certificates(w io.Writer, r *report.Report, opts Options) error {
 	writeMasters(p, certs)
 	p.printf("\n")
 
-	children, roots := tree(certs)
+	children, roots := present.Tree(certs)
 	for _, i := range roots {
 		writeCert(p, certs, children, i, "", "", now, opts, map[int]bool{})
 	}
@@ -60,13 +61,13 @@ func writeExpiringFirst(p *printer, certs []report.Certificate, now time.Time) {
 	}
 	if len(soon) == 0 {
 		c := certs[idx[0]]
-		p.printf("Expiring first: %s %s, %s (%s)\n", name(c), place(c), c.NotAfter.UTC().Format("2006-01-02"), left(c.NotAfter, now))
+		p.printf("Expiring first: %s %s, %s (%s)\n", present.Name(c), present.Place(c), c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))
 		return
 	}
 	p.printf("%s\n", p.paint(bold, "Expired or expiring within 30 days:"))
 	for _, i := range soon {
 		c := certs[i]
-		p.printf("  %s  %s %s\n", p.paint(expiryColor(c, now), fmt.Sprintf("%-10s %-16s", c.NotAfter.UTC().Format("2006-01-02"), left(c.NotAfter, now))), name(c), place(c))
+		p.printf("  %s  %s %s\n", p.paint(expiryColor(c, now), fmt.Sprintf("%-10s %-16s", c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))), present.Name(c), present.Place(c))
 	}
 }
 
@@ -74,7 +75,7 @@ func writeMasters(p *printer, certs []report.Certificate) {
 	var holders []string
 	for _, c := range certs {
 		if c.SystemMasters {
-			holders = append(holders, fmt.Sprintf("%s %s", c.User, place(c)))
+			holders = append(holders, fmt.Sprintf("%s %s", c.User, present.Place(c)))
 		}
 	}
 	if len(holders) == 0 {
@@ -85,52 +86,6 @@ func writeMasters(p *printer, certs []report.Certificate) {
 	for _, h := range holders {
 		p.printf("  %s\n", p.paint(red, h))
 	}
-}
-
-// tree links each certificate to the CA that signed it: the CA at its
-// IssuerPath whose subject is its issuer. It returns the children of each
-// certificate and the roots, in report order.
-func tree(certs []report.Certificate) (children map[int][]int, roots []int) {
-	type key struct{ path, subject string }
-	ca := map[key]int{}
-	for i, c := range certs {
-		k := key{c.Path, c.Subject}
-		if _, dup := ca[k]; c.IsCA && (!dup || c.Source == "file") {
-			ca[k] = i
-		}
-	}
-	children = map[int][]int{}
-	for i, c := range certs {
-		parent, ok := ca[key{c.IssuerPath, c.Issuer}]
-		if !ok || c.IssuerPath == "" || parent == i || c.SelfSigned {
-			roots = append(roots, i)
-			continue
-		}
-		children[parent] = append(children[parent], i)
-	}
-	// A cycle (two CAs naming each other) leaves certificates unreachable
-	// from any root; show them as roots rather than lose them.
-	reached := map[int]bool{}
-	var walk func(int)
-	walk = func(i int) {
-		if reached[i] {
-			return
-		}
-		reached[i] = true
-		for _, c := range children[i] {
-			walk(c)
-		}
-	}
-	for _, r := range roots {
-		walk(r)
-	}
-	for i := range certs {
-		if !reached[i] {
-			roots = append(roots, i)
-			walk(i)
-		}
-	}
-	return children, roots
 }
 
 // writeCert writes one certificate and, below it, what it signed. lead is
@@ -153,7 +108,7 @@ func writeCert(p *printer, certs []report.Certificate, children map[int][]int, i
 		body = indent + "│  "
 	}
 
-	head := p.paint(bold, name(c))
+	head := p.paint(bold, present.Name(c))
 	var tags []string
 	if c.IsCA {
 		tags = append(tags, "CA")
@@ -167,11 +122,11 @@ func writeCert(p *printer, certs []report.Certificate, children map[int][]int, i
 	if len(tags) > 0 {
 		head += " [" + strings.Join(tags, ", ") + "]"
 	}
-	expiry := fmt.Sprintf("until %s (%s)", c.NotAfter.UTC().Format("2006-01-02"), left(c.NotAfter, now))
+	expiry := fmt.Sprintf("until %s (%s)", c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))
 	p.printf("%s%s  %s\n", lead, head, p.paint(expiryColor(c, now), expiry))
 
 	line := func(format string, args ...any) { p.printf("%s %s\n", body, fmt.Sprintf(format, args...)) }
-	line("%s", place(c))
+	line("%s", present.Place(c))
 	key := c.KeyAlgorithm
 	if c.KeyBits > 0 {
 		key += fmt.Sprintf(" %d", c.KeyBits)
@@ -198,13 +153,13 @@ func writeCert(p *printer, certs []report.Certificate, children map[int][]int, i
 		}
 		line("%s", id)
 	}
-	if sans := sans(c); sans != "" {
+	if sans := present.SANs(c); sans != "" {
 		line("SANs %s", sans)
 	}
 	if c.IssuerPath == "" && !c.SelfSigned {
 		line("issuer %s (not on this node)", c.Issuer)
 	}
-	if uses := usedBy(c, opts.Verbose); uses != "" {
+	if uses := present.UsedBy(c, opts.Verbose); uses != "" {
 		line("used by %s", uses)
 	}
 	if opts.Verbose {
@@ -231,43 +186,6 @@ func writeCert(p *printer, certs []report.Certificate, children map[int][]int, i
 	}
 }
 
-// name is how a certificate is called in the tree: its common name, or
-// its whole subject when it has none.
-func name(c report.Certificate) string {
-	for _, part := range strings.Split(c.Subject, ",") {
-		if cn, ok := strings.CutPrefix(strings.TrimSpace(part), "CN="); ok {
-			return cn
-		}
-	}
-	if c.Subject == "" {
-		return "(empty subject)"
-	}
-	return c.Subject
-}
-
-// place says where a certificate is stored.
-func place(c report.Certificate) string {
-	s := c.Path
-	if c.Index > 0 {
-		s += fmt.Sprintf(" #%d", c.Index+1)
-	}
-	if c.Source != "" && c.Source != "file" {
-		s += " (" + c.Source + ")"
-	}
-	return s
-}
-
-func sans(c report.Certificate) string {
-	var out []string
-	for _, d := range c.DNSNames {
-		out = append(out, "DNS:"+d)
-	}
-	for _, ip := range c.IPAddresses {
-		out = append(out, "IP:"+ip)
-	}
-	return strings.Join(out, ", ")
-}
-
 func expiryColor(c report.Certificate, now time.Time) string {
 	switch d := c.NotAfter.Sub(now); {
 	case d <= 0:
@@ -276,54 +194,4 @@ func expiryColor(c report.Certificate, now time.Time) string {
 		return yellow
 	}
 	return ""
-}
-
-// left says how long until t, in calendar years and days: "1y 12d",
-// "29d", "5h", or "expired 3d ago".
-func left(t, now time.Time) string {
-	if !t.After(now) {
-		return "expired " + span(t, now) + " ago"
-	}
-	return span(now, t) + " left"
-}
-
-// span is the time from a to b (a before b).
-func span(a, b time.Time) string {
-	years := 0
-	for a.AddDate(years+1, 0, 0).Before(b) || a.AddDate(years+1, 0, 0).Equal(b) {
-		years++
-	}
-	d := b.Sub(a.AddDate(years, 0, 0))
-	days := int(d / (24 * time.Hour))
-	switch {
-	case years > 0:
-		return fmt.Sprintf("%dy %dd", years, days)
-	case days >= 1:
-		return fmt.Sprintf("%dd", days)
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh", int(d/time.Hour))
-	}
-	return fmt.Sprintf("%dm", int(d/time.Minute))
-}
-
-// usedBy lists what points at a certificate. A kubeconfig's own embedded
-// certificate needs no mention, and kubeconfigs naming a CA are counted
-// unless verbose, so the tree stays one screen.
-func usedBy(c report.Certificate, verbose bool) string {
-	var out []string
-	kubeconfigs := 0
-	for _, u := range c.UsedBy {
-		if c.Source != "file" && u == "kubeconfig "+c.Path+" user "+strings.TrimPrefix(c.Source, "kubeconfig:") {
-			continue
-		}
-		if !verbose && strings.HasPrefix(u, "kubeconfig ") && strings.HasSuffix(u, " CA") {
-			kubeconfigs++
-			continue
-		}
-		out = append(out, u)
-	}
-	if kubeconfigs > 0 {
-		out = append(out, fmt.Sprintf("%d kubeconfigs as their cluster CA", kubeconfigs))
-	}
-	return strings.Join(out, "; ")
 }

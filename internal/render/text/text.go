@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubepki/kubepki/internal/render/present"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -72,17 +73,6 @@ var statusLabel = map[report.Status]string{
 	report.StatusNotEvaluated: "N/E",
 	report.StatusInfo:         "INFO",
 	report.StatusPass:         "PASS",
-}
-
-// otherSection holds findings that map to no PCI item, such as read errors.
-const otherSection = "other"
-
-// section returns the PCI item a finding is listed under: its first one.
-func section(f report.Finding) string {
-	if len(f.Controls.PCI) == 0 {
-		return otherSection
-	}
-	return f.Controls.PCI[0]
 }
 
 // Findings writes the report's findings, target by target, grouped by PCI
@@ -149,9 +139,9 @@ func describeTarget(t report.Target) string {
 func writeSections(p *printer, fs []report.Finding, opts Options) {
 	bySection := map[string][]report.Finding{}
 	for _, f := range fs {
-		bySection[section(f)] = append(bySection[section(f)], f)
+		bySection[present.Section(f)] = append(bySection[present.Section(f)], f)
 	}
-	order := append(append([]string(nil), report.PCIItems...), otherSection)
+	order := append(append([]string(nil), report.PCIItems...), present.OtherSection)
 	for s := range bySection {
 		if !slices.Contains(order, s) {
 			order = append(order, s)
@@ -163,7 +153,7 @@ func writeSections(p *printer, fs []report.Finding, opts Options) {
 			continue
 		}
 		title := "Other findings"
-		if s != otherSection {
+		if s != present.OtherSection {
 			title = "PCI " + s
 			if t := report.PCITitle(s); t != "" {
 				title += " · " + t

@@ -1,0 +1,156 @@
+// Package present holds what several renderers say the same way: a
+// certificate's name and place, the CA → leaf tree, time left before expiry,
+// and the PCI item a finding is listed under.
+package present
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kubepki/kubepki/internal/report"
+)
+
+// OtherSection holds findings that map to no PCI item, such as read errors.
+const OtherSection = "other"
+
+// Tree links each certificate to the CA that signed it: the CA at its
+// IssuerPath whose subject is its issuer. It returns the children of each
+// certificate and the roots, in report order.
+func Tree(certs []report.Certificate) (children map[int][]int, roots []int) {
+	type key struct{ path, subject string }
+	ca := map[key]int{}
+	for i, c := range certs {
+		k := key{c.Path, c.Subject}
+		if _, dup := ca[k]; c.IsCA && (!dup || c.Source == "file") {
+			ca[k] = i
+		}
+	}
+	children = map[int][]int{}
+	for i, c := range certs {
+		parent, ok := ca[key{c.IssuerPath, c.Issuer}]
+		if !ok || c.IssuerPath == "" || parent == i || c.SelfSigned {
+			roots = append(roots, i)
+			continue
+		}
+		children[parent] = append(children[parent], i)
+	}
+	// A cycle (two CAs naming each other) leaves certificates unreachable
+	// from any root; show them as roots rather than lose them.
+	reached := map[int]bool{}
+	var walk func(int)
+	walk = func(i int) {
+		if reached[i] {
+			return
+		}
+		reached[i] = true
+		for _, c := range children[i] {
+			walk(c)
+		}
+	}
+	for _, r := range roots {
+		walk(r)
+	}
+	for i := range certs {
+		if !reached[i] {
+			roots = append(roots, i)
+			walk(i)
+		}
+	}
+	return children, roots
+}
+
+// Name is how a certificate is called in the tree: its common name, or
+// its whole subject when it has none.
+func Name(c report.Certificate) string {
+	for _, part := range strings.Split(c.Subject, ",") {
+		if cn, ok := strings.CutPrefix(strings.TrimSpace(part), "CN="); ok {
+			return cn
+		}
+	}
+	if c.Subject == "" {
+		return "(empty subject)"
+	}
+	return c.Subject
+}
+
+// Place says where a certificate is stored.
+func Place(c report.Certificate) string {
+	s := c.Path
+	if c.Index > 0 {
+		s += fmt.Sprintf(" #%d", c.Index+1)
+	}
+	if c.Source != "" && c.Source != "file" {
+		s += " (" + c.Source + ")"
+	}
+	return s
+}
+
+func SANs(c report.Certificate) string {
+	var out []string
+	for _, d := range c.DNSNames {
+		out = append(out, "DNS:"+d)
+	}
+	for _, ip := range c.IPAddresses {
+		out = append(out, "IP:"+ip)
+	}
+	return strings.Join(out, ", ")
+}
+
+// Left says how long until t, in calendar years and days: "1y 12d",
+// "29d", "5h", or "expired 3d ago".
+func Left(t, now time.Time) string {
+	if !t.After(now) {
+		return "expired " + Span(t, now) + " ago"
+	}
+	return Span(now, t) + " left"
+}
+
+// Span is the time from a to b (a before b).
+func Span(a, b time.Time) string {
+	years := 0
+	for a.AddDate(years+1, 0, 0).Before(b) || a.AddDate(years+1, 0, 0).Equal(b) {
+		years++
+	}
+	d := b.Sub(a.AddDate(years, 0, 0))
+	days := int(d / (24 * time.Hour))
+	switch {
+	case years > 0:
+		return fmt.Sprintf("%dy %dd", years, days)
+	case days >= 1:
+		return fmt.Sprintf("%dd", days)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dm", int(d/time.Minute))
+}
+
+// UsedBy lists what points at a certificate. A kubeconfig's own embedded
+// certificate needs no mention, and kubeconfigs naming a CA are counted
+// unless verbose, so the tree stays one screen.
+func UsedBy(c report.Certificate, verbose bool) string {
+	var out []string
+	kubeconfigs := 0
+	for _, u := range c.UsedBy {
+		if c.Source != "file" && u == "kubeconfig "+c.Path+" user "+strings.TrimPrefix(c.Source, "kubeconfig:") {
+			continue
+		}
+		if !verbose && strings.HasPrefix(u, "kubeconfig ") && strings.HasSuffix(u, " CA") {
+			kubeconfigs++
+			continue
+		}
+		out = append(out, u)
+	}
+	if kubeconfigs > 0 {
+		out = append(out, fmt.Sprintf("%d kubeconfigs as their cluster CA", kubeconfigs))
+	}
+	return strings.Join(out, "; ")
+}
+
+// Section returns the PCI item a finding is listed under: its first one.
+func Section(f report.Finding) string {
+	if len(f.Controls.PCI) == 0 {
+		return OtherSection
+	}
+	return f.Controls.PCI[0]
+}
