@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/kubepki/kubepki/internal/render/html"
 	"github.com/kubepki/kubepki/internal/render/junit"
 	"github.com/kubepki/kubepki/internal/render/sarif"
 	"github.com/kubepki/kubepki/internal/render/text"
@@ -166,7 +167,7 @@ func (o *outputOptions) useColor(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-var reportFormats = []string{"text", "json", "sarif", "junit"}
+var reportFormats = []string{"text", "json", "sarif", "junit", "html"}
 
 // emit renders a report and applies --fail-on.
 func (o *outputOptions) emit(e *env, r *report.Report) error {
@@ -185,6 +186,8 @@ func (o *outputOptions) emit(e *env, r *report.Report) error {
 		err = sarif.Write(e.stdout, r)
 	case "junit":
 		err = junit.Write(e.stdout, r)
+	case "html":
+		err = html.Write(e.stdout, r)
 	default:
 		err = text.Findings(e.stdout, r, text.Options{Color: o.useColor(e.stdout), Verbose: o.verbose})
 	}

@@ -42,6 +42,8 @@ func TestNoSecretsInAnyOutput(t *testing.T) {
 		{"report", "--from", saved, "-o", "sarif"},
 		{"report", "--from", saved, "-o", "junit"},
 		{"audit", "node", "--root", node, now, "-o", "junit"},
+		{"audit", "node", "--root", node, now, "-o", "html"},
+		{"report", "--from", saved, "-o", "html"},
 		{"report", "--from", saved, "-v"},
 	}
 	var stdout, stderr bytes.Buffer

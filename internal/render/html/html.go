@@ -1,0 +1,353 @@
+// Package html renders a report as one self-contained HTML page for people
+// who read and hand over evidence: a summary per PCI item with a chart, the
+// certificate tree with an expiry timeline, and every finding with its
+// evidence, location, remediation and waiver, filterable by status,
+// severity, PCI item, component and target.
+//
+// The page makes no request of its own: styles and script are inline and
+// pinned by hash in a Content-Security-Policy that forbids everything else,
+// and the charts are SVG drawn here, not by a library. It reads offline,
+// prints without the filter bar, and shows every finding when scripts are
+// off.
+package html
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kubepki/kubepki/internal/render/present"
+	"github.com/kubepki/kubepki/internal/report"
+)
+
+var (
+	//go:embed page.html.tmpl
+	pageSource string
+	//go:embed page.css
+	pageCSS string
+	//go:embed page.js
+	pageJS string
+)
+
+var page = template.Must(template.New("page").Funcs(template.FuncMap{
+	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"join": strings.Join,
+	"num":  func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+}).Parse(pageSource))
+
+// csp allows the page's own inline style and script, by hash, and nothing
+// else: no fetch, no image from elsewhere, no frame, no form.
+var csp = fmt.Sprintf("default-src 'none'; style-src '%s'; script-src '%s'; img-src data:; base-uri 'none'; form-action 'none'", hash(pageCSS), hash(pageJS))
+
+func hash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// Write renders r as an HTML page.
+func Write(w io.Writer, r *report.Report) error {
+	var buf bytes.Buffer
+	if err := page.Execute(&buf, build(r)); err != nil {
+		return fmt.Errorf("rendering html: %w", err)
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// view is what the template shows.
+type view struct {
+	Tool      report.Tool
+	Generated string
+	CSP       string
+	CSS       template.CSS
+	JS        template.JS
+	Targets   []targetView
+	Totals    []count
+	Severity  []count
+	Waived    int
+	Sections  []sectionView
+	Chart     chart
+	Certs     []certRow
+	Timeline  timeline
+	Masters   []string
+	Findings  []findingView
+	Filters   filters
+}
+
+type count struct {
+	Name  string
+	Class string
+	N     int
+}
+
+type targetView struct {
+	Kind, Name, About string
+}
+
+// sectionView is one PCI item's line in the summary.
+type sectionView struct {
+	Item, Title, Group string
+	// Statuses counts the item's findings by status; Failing its failing
+	// (unwaived fail and warn) findings by severity.
+	Statuses []count
+	Failing  []count
+	Total    int
+}
+
+type findingView struct {
+	report.Finding
+	Sections  string
+	Location  string
+	Waived    bool
+	WaiverEnd string
+}
+
+type filters struct {
+	Sections, Components, Targets []string
+}
+
+type certRow struct {
+	report.Certificate
+	Depth   int
+	Indent  string
+	Name    string
+	Place   string
+	Tags    []string
+	Key     string
+	Left    string
+	Class   string
+	Purpose string
+	Uses    string
+}
+
+func build(r *report.Report) view {
+	v := view{
+		Tool:      r.Tool,
+		Generated: r.GeneratedAt.UTC().Format(time.RFC3339),
+		CSP:       csp,
+		CSS:       template.CSS(pageCSS),
+		JS:        template.JS(pageJS),
+	}
+	for _, t := range r.Targets {
+		v.Targets = append(v.Targets, targetView{Kind: string(t.Kind), Name: t.Name, About: about(t)})
+	}
+	byStatus := map[report.Status]int{}
+	bySeverity := map[report.Severity]int{}
+	for _, f := range r.Findings {
+		byStatus[f.Status]++
+		if f.Failing() && f.Waiver == nil {
+			bySeverity[f.Severity]++
+		}
+		if f.Failing() && f.Waiver != nil {
+			v.Waived++
+		}
+	}
+	for _, s := range report.Statuses {
+		v.Totals = append(v.Totals, count{Name: string(s), Class: "st-" + string(s), N: byStatus[s]})
+	}
+	for _, s := range report.Severities {
+		v.Severity = append(v.Severity, count{Name: string(s), Class: "sev-" + string(s), N: bySeverity[s]})
+	}
+	v.Sections = sections(r.Findings)
+	v.Chart = sectionChart(v.Sections)
+	v.Certs, v.Masters = certRows(r)
+	v.Timeline = expiryTimeline(r.Certificates, r.GeneratedAt)
+	components, targets := map[string]bool{}, map[string]bool{}
+	for _, f := range r.Findings {
+		fv := findingView{Finding: f, Location: f.Location.String(), Waived: f.Waiver != nil}
+		secs := f.Controls.PCI
+		if len(secs) == 0 {
+			secs = []string{present.OtherSection}
+		}
+		fv.Sections = strings.Join(secs, " ")
+		if f.Waiver != nil {
+			fv.WaiverEnd = f.Waiver.Expires.UTC().Format("2006-01-02")
+		}
+		v.Findings = append(v.Findings, fv)
+		if f.Component != "" {
+			components[f.Component] = true
+		}
+		targets[f.Target] = true
+	}
+	for _, s := range v.Sections {
+		v.Filters.Sections = append(v.Filters.Sections, s.Item)
+	}
+	v.Filters.Components = sortedKeys(components)
+	v.Filters.Targets = sortedKeys(targets)
+	return v
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func about(t report.Target) string {
+	var parts []string
+	if t.Root != "" && t.Root != t.Name {
+		parts = append(parts, "files at "+t.Root)
+	}
+	if t.Distribution != "" {
+		parts = append(parts, t.Distribution)
+	}
+	if len(t.Roles) > 0 {
+		parts = append(parts, strings.Join(t.Roles, ", "))
+	}
+	if t.Server != "" {
+		parts = append(parts, t.Server)
+	}
+	if t.Version != "" {
+		parts = append(parts, "Kubernetes "+t.Version)
+	}
+	if t.Identity != "" {
+		parts = append(parts, "read as "+t.Identity)
+	}
+	return strings.Join(parts, " · ")
+}
+
+// sectionGroups name the parts of the guidance kubepki covers.
+var sectionGroups = map[string]string{"1": "1 · Authentication", "5": "5 · PKI"}
+
+// sections counts findings under every PCI item they map to, items in
+// guidance order, then any other item a report names, then findings that
+// map to none.
+func sections(fs []report.Finding) []sectionView {
+	order := append([]string(nil), report.PCIItems...)
+	seen := map[string]bool{}
+	for _, s := range order {
+		seen[s] = true
+	}
+	other := false
+	for _, f := range fs {
+		if len(f.Controls.PCI) == 0 {
+			other = true
+		}
+		for _, c := range f.Controls.PCI {
+			if !seen[c] {
+				seen[c] = true
+				order = append(order, c)
+			}
+		}
+	}
+	slices.SortStableFunc(order[len(report.PCIItems):], strings.Compare)
+	if other {
+		order = append(order, present.OtherSection)
+	}
+	var out []sectionView
+	for _, item := range order {
+		s := sectionView{Item: item, Title: report.PCITitle(item)}
+		if item == present.OtherSection {
+			s.Title, s.Group = "Findings that map to no PCI item", "Other"
+		} else if g, ok := sectionGroups[strings.SplitN(item, ".", 2)[0]]; ok {
+			s.Group = g
+		} else {
+			s.Group = "Other PCI sections"
+		}
+		byStatus := map[report.Status]int{}
+		bySeverity := map[report.Severity]int{}
+		for _, f := range fs {
+			in := slices.Contains(f.Controls.PCI, item) || (item == present.OtherSection && len(f.Controls.PCI) == 0)
+			if !in {
+				continue
+			}
+			s.Total++
+			byStatus[f.Status]++
+			if f.Failing() && f.Waiver == nil {
+				bySeverity[f.Severity]++
+			}
+		}
+		for _, st := range report.Statuses {
+			s.Statuses = append(s.Statuses, count{Name: string(st), Class: "st-" + string(st), N: byStatus[st]})
+		}
+		for _, sev := range report.Severities {
+			s.Failing = append(s.Failing, count{Name: string(sev), Class: "sev-" + string(sev), N: bySeverity[sev]})
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// certRows lays the inventory out as its CA → leaf tree, depth first, and
+// names the holders of system:masters.
+func certRows(r *report.Report) (rows []certRow, masters []string) {
+	certs := r.Certificates
+	children, roots := present.Tree(certs)
+	seen := map[int]bool{}
+	var walk func(i, depth int)
+	walk = func(i, depth int) {
+		if seen[i] {
+			return
+		}
+		seen[i] = true
+		rows = append(rows, newCertRow(certs[i], depth, r.GeneratedAt))
+		for _, k := range children[i] {
+			walk(k, depth+1)
+		}
+	}
+	for _, i := range roots {
+		walk(i, 0)
+	}
+	for _, c := range certs {
+		if c.SystemMasters {
+			masters = append(masters, fmt.Sprintf("%s, %s", c.User, present.Place(c)))
+		}
+	}
+	return rows, masters
+}
+
+func newCertRow(c report.Certificate, depth int, now time.Time) certRow {
+	row := certRow{Certificate: c, Depth: depth, Name: present.Name(c), Place: present.Place(c), Left: present.Left(c.NotAfter, now), Class: expiryClass(c, now)}
+	row.Indent = strings.Repeat("\u00a0\u00a0\u00a0", depth)
+	if depth > 0 {
+		row.Indent += "└\u00a0"
+	}
+	if c.IsCA {
+		row.Tags = append(row.Tags, "CA")
+	}
+	if c.SelfSigned && !c.IsCA {
+		row.Tags = append(row.Tags, "self-signed")
+	}
+	if c.SystemMasters {
+		row.Tags = append(row.Tags, "system:masters")
+	}
+	row.Key = c.KeyAlgorithm
+	if c.KeyBits > 0 {
+		row.Key += fmt.Sprintf(" %d", c.KeyBits)
+	}
+	row.Purpose = strings.Join(c.ExtKeyUsage, ", ")
+	row.Uses = present.UsedBy(c, false)
+	return row
+}
+
+// Expiry windows: a leaf is shown as expiring within 30 days, a CA within
+// 90, the lead time a CA rotation needs.
+const (
+	leafSoon = 30 * 24 * time.Hour
+	caSoon   = 90 * 24 * time.Hour
+)
+
+func expiryClass(c report.Certificate, now time.Time) string {
+	left := c.NotAfter.Sub(now)
+	switch {
+	case left <= 0:
+		return "expired"
+	case left <= leafSoon || (c.IsCA && left <= caSoon):
+		return "soon"
+	case now.Before(c.NotBefore):
+		return "future"
+	}
+	return "ok"
+}

@@ -1,0 +1,202 @@
+package html_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	xhtml "golang.org/x/net/html"
+
+	"github.com/kubepki/kubepki/internal/render/html"
+	"github.com/kubepki/kubepki/internal/report"
+)
+
+func render(t *testing.T, r *report.Report) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := html.Write(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// parsed is what a page holds that the tests look at.
+type parsed struct {
+	csp          string
+	style, js    []string
+	refs         []string // every src and href
+	inlineStyles int      // style attributes, which the policy forbids
+	handlers     []string // on* attributes
+}
+
+func parse(t *testing.T, doc string) parsed {
+	t.Helper()
+	var p parsed
+	z := xhtml.NewTokenizer(strings.NewReader(doc))
+	in := ""
+	for {
+		switch z.Next() {
+		case xhtml.ErrorToken:
+			return p
+		case xhtml.StartTagToken, xhtml.SelfClosingTagToken:
+			tok := z.Token()
+			in = tok.Data
+			attrs := map[string]string{}
+			for _, a := range tok.Attr {
+				attrs[a.Key] = a.Val
+				switch {
+				case a.Key == "src" || a.Key == "href" || a.Key == "xlink:href":
+					p.refs = append(p.refs, a.Val)
+				case a.Key == "style":
+					p.inlineStyles++
+				case strings.HasPrefix(a.Key, "on"):
+					p.handlers = append(p.handlers, tok.Data+" "+a.Key)
+				}
+			}
+			if tok.Data == "meta" && attrs["http-equiv"] == "Content-Security-Policy" {
+				p.csp = attrs["content"]
+			}
+		case xhtml.TextToken:
+			switch in {
+			case "style":
+				p.style = append(p.style, string(z.Text()))
+			case "script":
+				p.js = append(p.js, string(z.Text()))
+			}
+		case xhtml.EndTagToken:
+			in = ""
+		}
+	}
+}
+
+func sum(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
+}
+
+func testReport() *report.Report {
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	r := &report.Report{
+		SchemaVersion: report.SchemaVersion, Tool: report.Tool{Name: "kubepki", Version: "devel"}, GeneratedAt: now,
+		Targets: []report.Target{{Kind: report.TargetNode, Name: "cp-1", Distribution: "kubeadm"}, {Kind: report.TargetCluster, Name: "prod", Server: "https://192.0.2.10:6443"}},
+		Findings: []report.Finding{
+			{Check: "apiserver-anonymous-auth", Title: "Anonymous", Status: report.StatusFail, Severity: report.SeverityMedium, Controls: report.Controls{PCI: []string{"1.1"}, CIS: []string{"1.2.1"}}, Target: "cp-1", Component: "kube-apiserver", Location: report.Location{Path: "/etc/kubernetes/manifests/kube-apiserver.yaml", Field: "--anonymous-auth"}, Message: `evil </script><script>alert(1)</script> & <b onmouseover="x">`, Remediation: "Set --anonymous-auth=false."},
+			{Check: "kubelet-read-only-port", Title: "Read-only port", Status: report.StatusFail, Severity: report.SeverityMedium, Controls: report.Controls{PCI: []string{"1.1", "1.4"}}, Target: "cp-1", Component: "kubelet", Message: "open", Waiver: &report.Waiver{Justification: "scraper moves in Q1", Owner: "platform-team", Expires: time.Date(2027, 3, 31, 23, 59, 59, 0, time.UTC), Source: "waivers.yaml#1"}},
+			{Check: "rbac-csr-approvers", Title: "CSR approvers", Status: report.StatusNotEvaluated, Severity: report.SeverityHigh, Controls: report.Controls{PCI: []string{"5.1"}}, Target: "prod", Component: "rbac", Message: "forbidden: list clusterrolebindings"},
+			{Check: "read-error", Title: "Read error", Status: report.StatusError, Severity: report.SeverityLow, Target: "cp-1", Message: "reading /etc/x: permission denied"},
+		},
+		Certificates: []report.Certificate{
+			{Path: "/etc/kubernetes/pki/ca.crt", Subject: "CN=kubernetes", Issuer: "CN=kubernetes", IsCA: true, SelfSigned: true, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(0, 0, 60), KeyAlgorithm: "RSA", KeyBits: 2048},
+			{Path: "/etc/kubernetes/super-admin.conf", Source: "kubeconfig:kubernetes-super-admin", Subject: "CN=kubernetes-super-admin,O=system:masters", Issuer: "CN=kubernetes", IssuerPath: "/etc/kubernetes/pki/ca.crt", User: "kubernetes-super-admin", Groups: []string{"system:masters"}, SystemMasters: true, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(0, 0, -2), KeyAlgorithm: "ECDSA", KeyBits: 256, CredentialID: "X509SHA256=ab"},
+		},
+	}
+	r.Finish()
+	return r
+}
+
+func TestPageIsSelfContained(t *testing.T) {
+	doc := render(t, testReport())
+	p := parse(t, doc)
+	if len(p.style) != 1 || len(p.js) != 1 {
+		t.Fatalf("want one style and one script element, got %d and %d", len(p.style), len(p.js))
+	}
+	for _, want := range []string{"default-src 'none'", "style-src " + sum(p.style[0]), "script-src " + sum(p.js[0]), "img-src data:"} {
+		if !strings.Contains(p.csp, want) {
+			t.Errorf("policy %q lacks %s", p.csp, want)
+		}
+	}
+	if strings.Contains(p.csp, "unsafe") {
+		t.Errorf("policy %q allows unsafe sources", p.csp)
+	}
+	for _, ref := range p.refs {
+		if !strings.HasPrefix(ref, "#") {
+			t.Errorf("reference %q leaves the page", ref)
+		}
+	}
+	if p.inlineStyles != 0 || len(p.handlers) != 0 {
+		t.Errorf("%d style attributes and handlers %v: the policy would block them", p.inlineStyles, p.handlers)
+	}
+}
+
+func TestUntrustedTextStaysText(t *testing.T) {
+	doc := render(t, testReport())
+	if strings.Contains(doc, "<script>alert(1)") || strings.Contains(doc, `<b onmouseover`) {
+		t.Error("a finding's message was written as markup")
+	}
+	if !strings.Contains(doc, "evil &lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b onmouseover=&#34;x&#34;&gt;") {
+		t.Error("the message is not shown escaped")
+	}
+}
+
+func TestPageContent(t *testing.T) {
+	doc := render(t, testReport())
+	for _, want := range []string{
+		// Targets, with what is known of them.
+		`<strong>cp-1</strong> <span class="about">kubeadm</span>`,
+		`<strong>prod</strong> <span class="about">https://192.0.2.10:6443</span>`,
+		// The PCI summary: both sections, the items named, failing counts
+		// per severity; the waived finding is not failing.
+		`<tr class="group"><th colspan="8">1 · Authentication</th></tr>`,
+		`<tr class="group"><th colspan="8">5 · PKI</th></tr>`,
+		`data-section="1.1">1.1 Authenticated access to every API</a>`,
+		`<span class="pill sev-medium">1 medium</span>`,
+		`<span class="pill waived"><b>1</b> waived</span>`,
+		`data-section="other">Findings that map to no PCI item</a>`,
+		// A finding with its evidence, location, remediation and controls.
+		`<dd class="mono">/etc/kubernetes/manifests/kube-apiserver.yaml --anonymous-auth</dd>`,
+		`<dt>remediation</dt><dd>Set --anonymous-auth=false.</dd>`,
+		`PCI 1.1 · CIS 1.2.1`,
+		// The waiver, kept and explained.
+		`accepted by platform-team until 2027-03-31: scraper moves in Q1`,
+		`data-waived="true"`,
+		// Filters over what the report holds, a target filter for two.
+		`<option value="kubelet">kubelet</option>`,
+		`<option value="prod">prod</option>`,
+		// The certificate tree: the leaf under its CA, system:masters named.
+		`<span class="tag tag-system:masters">system:masters</span>`,
+		`kubernetes-super-admin, /etc/kubernetes/super-admin.conf (kubeconfig:kubernetes-super-admin)`,
+		`<tr class="cert expired">`,
+		// The CA expiring within 90 days is drawn as expiring soon.
+		`<g class="bar soon">`,
+		`<g class="bar expired">`,
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+}
+
+func TestEmptyReport(t *testing.T) {
+	r := &report.Report{SchemaVersion: report.SchemaVersion, Tool: report.Tool{Name: "kubepki", Version: "devel"}, GeneratedAt: time.Unix(0, 0).UTC()}
+	r.Finish()
+	doc := render(t, r)
+	if !strings.Contains(doc, "No certificates were found.") || strings.Contains(doc, `id="timeline"`) {
+		t.Error("an empty inventory should say so, with no timeline")
+	}
+}
+
+func TestTimelineIsCapped(t *testing.T) {
+	r := testReport()
+	base := r.Certificates[0]
+	r.Certificates = nil
+	for i := range 450 {
+		c := base
+		c.Path = fmt.Sprintf("/pki/%03d.crt", i)
+		c.NotAfter = c.NotAfter.AddDate(0, 0, i)
+		r.Certificates = append(r.Certificates, c)
+	}
+	doc := render(t, r)
+	if n := strings.Count(doc, `<g class="bar `); n != 200 {
+		t.Errorf("%d timeline bars, want 200", n)
+	}
+	if !strings.Contains(doc, "the 200 expiring first are drawn; 250 more are in the table") {
+		t.Error("the cap is not explained")
+	}
+	if n := strings.Count(doc, `<tr class="cert `); n != 450 {
+		t.Errorf("%d table rows, want all 450", n)
+	}
+}
