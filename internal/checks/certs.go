@@ -284,6 +284,13 @@ func runKeyReuse(in *Input, r *Results) {
 		r.NotEvaluated(report.Location{}, "no certificate found on this node")
 		return
 	}
+	// The same certificate in two places is a copy, not reuse; a renewed
+	// certificate for the same subject keeps its key by design of kubeadm
+	// certs renew and is reported only once it differs. Both are told
+	// apart by set, so a node with thousands of certificates sharing one
+	// key (a rotation loop, a bulk-issued batch) is judged in linear time.
+	type seenKey struct{ key, what string }
+	seen := map[seenKey]bool{}
 	byKey := map[string][]*inventory.Entry{}
 	var order []string
 	for _, e := range in.Inventory.Entries {
@@ -291,18 +298,11 @@ func runKeyReuse(in *Input, r *Results) {
 		if len(byKey[k]) == 0 {
 			order = append(order, k)
 		}
-		dup := false
-		for _, o := range byKey[k] {
-			// The same certificate in two places is a copy, not reuse; a
-			// renewed certificate for the same subject keeps its key by design
-			// of kubeadm certs renew and is reported only once it differs.
-			if o.Report.SHA256 == e.Report.SHA256 || o.Cert.Subject.String() == e.Cert.Subject.String() {
-				dup = true
-			}
-		}
-		if !dup {
+		cert, subject := seenKey{k, "cert " + e.Report.SHA256}, seenKey{k, "subject " + e.Report.Subject}
+		if !seen[cert] && !seen[subject] {
 			byKey[k] = append(byKey[k], e)
 		}
+		seen[cert], seen[subject] = true, true
 	}
 	found := false
 	for _, k := range order {
