@@ -6,6 +6,9 @@
 #   hack/bench.sh [COUNT]          inventory: 10,000 certificates (default 10 runs)
 #   hack/bench.sh webhook [COUNT]  revocation webhook with 1,000,000 entries
 #                                  against a constant handler (default 6 runs)
+#   hack/bench.sh exporter [COUNT] exporter scrapes (node of 1,000 certificates;
+#                                  real apiserver with 10,000 issued CSRs, root)
+#                                  against a constant metrics handler (default 6)
 #   hack/bench.sh cluster [COUNT]  kubepki audit cluster on a large cluster
 #                                  loaded into the real apiserver (root; default 6
 #                                  runs; KUBEPKI_BENCH_SCALE=10 for a tenth)
@@ -13,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=inventory
 case "${1:-}" in
-cluster | webhook)
+cluster | webhook | exporter)
 	mode=$1
 	shift
 	;;
@@ -27,6 +30,24 @@ benchstat=$(go env GOPATH)/bin/benchstat
 if [ $mode = webhook ]; then
 	go test ./internal/webhook -run '^$' -bench '^BenchmarkWebhook$' -benchtime 5x -count "${1:-6}" | tee "$out/bench.txt"
 	"$benchstat" "$out/bench.txt"
+	exit 0
+fi
+
+if [ $mode = exporter ]; then
+	# One process: the cluster of 10,000 CSRs is loaded once, and each
+	# target's three scrapes run one after the other in every round.
+	go test ./internal/audit -run '^$' -bench '^BenchmarkExporter$' -benchtime 10x -count "${1:-6}" -timeout 60m | tee "$out/bench.txt"
+	"$benchstat" "$out/bench.txt"
+	med() {
+		awk -v b="$1" '$1 ~ "^BenchmarkExporter/" b "(-[0-9]+)?$" { for (i = 2; i < NF; i++) if ($(i+1) == "ns/op") print $i }' "$out/bench.txt" |
+			sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2 }'
+	}
+	for t in Node1000 Cluster10000; do
+		c=$(med "$t/Constant")
+		[ -n "$c" ] || continue
+		awk -v t="$t" -v c="$c" -v p="$(med "$t/Periodic")" -v a="$(med "$t/AtScrape")" 'BEGIN {
+			printf "%s: periodic / constant = %.2f, at-scrape / constant = %.1f (constant %.1f ms, periodic %.1f ms, at scrape %.1f ms)\n", t, p / c, a / c, c / 1e6, p / 1e6, a / 1e6 }'
+	done
 	exit 0
 fi
 

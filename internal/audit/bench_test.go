@@ -41,43 +41,51 @@ func benchNode(b *testing.B) string {
 		if benchErr != nil {
 			return
 		}
-		dir := filepath.Join(benchRoot, "etc/kubernetes/pki/many")
-		if benchErr = os.MkdirAll(dir, 0o755); benchErr != nil {
-			return
-		}
-		caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		now := time.Now()
-		caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench-ca"},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0), IsCA: true, BasicConstraintsValid: true,
-			KeyUsage: x509.KeyUsageCertSign}
-		caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-		if err != nil {
-			benchErr = err
-			return
-		}
-		ca, _ := x509.ParseCertificate(caDER)
-		os.WriteFile(filepath.Join(benchRoot, "etc/kubernetes/pki/ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
-		for i := 0; i < benchCerts; i++ {
-			tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)),
-				Subject:   pkix.Name{CommonName: fmt.Sprintf("user-%d", i), Organization: []string{"team"}},
-				NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0),
-				ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-			der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &leafKey.PublicKey, caKey)
-			if err != nil {
-				benchErr = err
-				return
-			}
-			p := filepath.Join(dir, fmt.Sprintf("user-%05d.crt", i))
-			if benchErr = os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); benchErr != nil {
-				return
-			}
-		}
+		benchErr = writeManyCerts(benchRoot, benchCerts)
 	})
 	if benchErr != nil {
 		b.Fatal(benchErr)
 	}
 	return benchRoot
+}
+
+// writeManyCerts writes a CA and n client certificates it signed into
+// /etc/kubernetes/pki of root. The leaves share one key: generating keys is
+// not what is measured.
+func writeManyCerts(root string, n int) error {
+	dir := filepath.Join(root, "etc/kubernetes/pki/many")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench-ca"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	if err := os.WriteFile(filepath.Join(root, "etc/kubernetes/pki/ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)),
+			Subject:   pkix.Name{CommonName: fmt.Sprintf("user-%d", i), Organization: []string{"team"}},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0),
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &leafKey.PublicKey, caKey)
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(dir, fmt.Sprintf("user-%05d.crt", i))
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // BenchmarkInventory reads a node holding 10,000 certificates and builds

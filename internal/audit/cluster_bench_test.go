@@ -44,7 +44,9 @@ import (
 // 20,000 pods and 2,000 issued CSRs. KUBEPKI_BENCH_SCALE divides it for a
 // quick run (10 gives a tenth).
 
-var large struct {
+// benchCluster is a real control plane loaded once per test binary and
+// shared by the benchmarks that read it.
+type benchCluster struct {
 	once sync.Once
 	dir  string
 	cp   *testbed.ControlPlaneProcess
@@ -54,51 +56,65 @@ var large struct {
 	load time.Duration
 }
 
-func stopLargeCluster() {
-	if large.cp != nil {
-		large.cp.Stop()
-	}
-	if large.dir != "" {
-		os.RemoveAll(large.dir)
+var (
+	// large is the large cluster of BenchmarkCluster.
+	large benchCluster
+	// issued holds 10,000 issued client certificates, for the exporter.
+	issued benchCluster
+)
+
+func stopBenchClusters() {
+	for _, c := range []*benchCluster{&large, &issued} {
+		if c.cp != nil {
+			c.cp.Stop()
+		}
+		if c.dir != "" {
+			os.RemoveAll(c.dir)
+		}
 	}
 }
 
-func largeCluster(b *testing.B) *rest.Config {
+// start starts the control plane and loads it with load, the first time.
+func (c *benchCluster) start(b *testing.B, load func(cfg *rest.Config, nodeDir string) (int, error)) *rest.Config {
 	b.Helper()
 	testbed.RequireRoot(b)
 	bin := testbed.BinDir(b)
 	node := testbed.ControlPlane(b) // removed with b's temp dirs; the node stays read while the cluster runs
-	large.once.Do(func() {
+	c.once.Do(func() {
 		// The node directory belongs to the first benchmark; copy it
 		// somewhere that lives as long as the process.
 		dir, err := os.MkdirTemp("", "kubepki-bench-node-")
 		if err != nil {
-			large.err = err
+			c.err = err
 			return
 		}
-		large.dir = dir
+		c.dir = dir
 		if err := testbed.CopyTree(node, dir); err != nil {
-			large.err = err
+			c.err = err
 			return
 		}
 		cp, err := testbed.StartControlPlane(context.Background(), testbed.ControlPlaneOptions{BinDir: bin, NodeDir: dir})
 		if err != nil {
-			large.err = err
+			c.err = err
 			return
 		}
-		large.cp = cp
+		c.cp = cp
 		cfg := rest.CopyConfig(cp.AdminConfig)
 		cfg.QPS, cfg.Burst = -1, 0 // no client-side rate limit while loading
 		start := time.Now()
-		large.objs, large.err = loadLargeCluster(cfg, dir, scale())
-		large.load = time.Since(start)
-		large.cfg = rest.CopyConfig(cp.AdminConfig)
-		fmt.Fprintf(os.Stderr, "loaded %d objects in %s\n", large.objs, large.load.Round(time.Second))
+		c.objs, c.err = load(cfg, dir)
+		c.load = time.Since(start)
+		c.cfg = rest.CopyConfig(cp.AdminConfig)
+		fmt.Fprintf(os.Stderr, "loaded %d objects in %s\n", c.objs, c.load.Round(time.Second))
 	})
-	if large.err != nil {
-		b.Fatal(large.err)
+	if c.err != nil {
+		b.Fatal(c.err)
 	}
-	return large.cfg
+	return c.cfg
+}
+
+func largeCluster(b *testing.B) *rest.Config {
+	return large.start(b, func(cfg *rest.Config, dir string) (int, error) { return loadLargeCluster(cfg, dir, scale()) })
 }
 
 func scale() int {
@@ -245,17 +261,28 @@ func loadLargeCluster(cfg *rest.Config, nodeDir string, div int) (int, error) {
 	}
 	objs += namespaces * (saPerNS + 1 + rbPerNS + podsPerNS)
 
+	if err := loadIssuedCSRs(ctx, cs, nodeDir, csrs); err != nil {
+		return 0, err
+	}
+	objs += csrs
+	return objs, nil
+}
+
+// loadIssuedCSRs creates n approved kube-apiserver-client CSRs, each with a
+// certificate signed by the node's cluster CA (one key for all: making keys
+// is not what is measured), expiring 1 to 400 days from now.
+func loadIssuedCSRs(ctx context.Context, cs kubernetes.Interface, nodeDir string, n int) error {
 	pki := filepath.Join(nodeDir, "etc/kubernetes/pki")
 	ca, err := certgen.Load(filepath.Join(pki, "ca.crt"), filepath.Join(pki, "ca.key"))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	key, err := certgen.NewKey(certgen.ECDSAP256)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	now := time.Now()
-	err = parallel(csrs, func(i int) error {
+	err = parallel(n, func(i int) error {
 		user := fmt.Sprintf("person-%04d", i)
 		der, err := x509.CreateCertificateRequest(nil, &x509.CertificateRequest{Subject: pkix.Name{CommonName: user, Organization: []string{"team-" + strconv.Itoa(i%50)}}}, key)
 		if err != nil {
@@ -284,10 +311,9 @@ func loadLargeCluster(cfg *rest.Config, nodeDir string, div int) (int, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("CSRs: %w", err)
+		return fmt.Errorf("CSRs: %w", err)
 	}
-	objs += csrs
-	return objs, nil
+	return nil
 }
 
 // peakHeap samples the Go heap while fn runs and returns its peak in MiB.

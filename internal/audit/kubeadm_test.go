@@ -22,7 +22,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	stopLargeCluster()
+	stopBenchClusters()
 	testbed.Cleanup()
 	if benchRoot != "" {
 		os.RemoveAll(benchRoot)

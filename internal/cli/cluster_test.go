@@ -9,15 +9,10 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubepki/kubepki/internal/checks"
@@ -25,42 +20,6 @@ import (
 	"github.com/kubepki/kubepki/internal/revocation"
 	"github.com/kubepki/kubepki/internal/testbed"
 )
-
-// applyManifest creates every object of a multi-document YAML file, as
-// kubectl apply would on an empty cluster, so a schema or RBAC mistake in
-// deploy/ fails the test.
-func applyManifest(t *testing.T, cs kubernetes.Interface, path string) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for i, doc := range strings.Split(string(data), "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
-		if err != nil {
-			t.Fatalf("%s document %d: %v", path, i+1, err)
-		}
-		switch o := obj.(type) {
-		case *corev1.Namespace:
-			_, err = cs.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
-		case *corev1.ServiceAccount:
-			_, err = cs.CoreV1().ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.ClusterRole:
-			_, err = cs.RbacV1().ClusterRoles().Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.ClusterRoleBinding:
-			_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, o, metav1.CreateOptions{})
-		default:
-			t.Fatalf("%s document %d: no test support for %T", path, i+1, runtime.Object(o))
-		}
-		if err != nil {
-			t.Fatalf("%s document %d: %v", path, i+1, err)
-		}
-	}
-}
 
 func auditClusterAs(t *testing.T, kubeconfig string, extra ...string) *report.Report {
 	t.Helper()
@@ -83,11 +42,7 @@ func auditClusterAs(t *testing.T, kubeconfig string, extra ...string) *report.Re
 // none passes.
 func TestAuditClusterLeastPrivilege(t *testing.T) {
 	c := testbed.StartCluster(t)
-	root, err := testbed.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyManifest(t, c.Admin, filepath.Join(root, "deploy/rbac.yaml"))
+	testbed.ApplyDeploy(t, c.AdminConfig, "namespace.yaml", "rbac.yaml")
 	const sa = "system:serviceaccount:kubepki:kubepki"
 
 	clusterChecks := map[string]bool{}
@@ -117,7 +72,7 @@ func TestAuditClusterLeastPrivilege(t *testing.T) {
 	}
 
 	// With the optional Secret listing too, every cluster check judges.
-	applyManifest(t, c.Admin, filepath.Join(root, "deploy/rbac-secrets.yaml"))
+	testbed.ApplyDeploy(t, c.AdminConfig, "rbac-secrets.yaml")
 	r = auditClusterAs(t, c.AdminKubeconfig, "--as", sa)
 	for _, f := range r.Findings {
 		if clusterChecks[f.Check] && f.Status == report.StatusNotEvaluated {

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -70,8 +72,9 @@ func newChecksCommand(e *env) *cobra.Command {
 }
 
 type reportOptions struct {
-	from string
-	out  outputOptions
+	from          string
+	ignoreMissing bool
+	out           outputOptions
 }
 
 func newReportCommand(e *env) *cobra.Command {
@@ -90,6 +93,11 @@ func newReportCommand(e *env) *cobra.Command {
 			if err := o.out.validate(reportFormats); err != nil {
 				return err
 			}
+			if o.ignoreMissing && o.from != "-" {
+				if _, err := os.Stat(o.from); errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+			}
 			r, err := readReport(e, o.from)
 			if err != nil {
 				return err
@@ -98,6 +106,7 @@ func newReportCommand(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.from, "from", "", "the JSON report to render (- for standard input)")
+	cmd.Flags().BoolVar(&o.ignoreMissing, "ignore-missing", false, "succeed with no output when the --from file does not exist (a scheduled job's first run)")
 	o.out.register(cmd, reportFormats)
 	cmd.AddCommand(newReportDiffCommand(e))
 	return cmd

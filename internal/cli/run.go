@@ -20,6 +20,7 @@ import (
 	"github.com/kubepki/kubepki/internal/render/sarif"
 	"github.com/kubepki/kubepki/internal/render/text"
 	"github.com/kubepki/kubepki/internal/report"
+	"github.com/kubepki/kubepki/internal/revocation"
 	"github.com/kubepki/kubepki/internal/version"
 	"github.com/kubepki/kubepki/internal/waiver"
 )
@@ -100,6 +101,7 @@ func newVersionCommand(e *env) *cobra.Command {
 
 // outputOptions are the flags of every command that prints a report.
 type outputOptions struct {
+	file    string
 	waivers string
 	format  string
 	failOn  string
@@ -114,6 +116,7 @@ func (o *outputOptions) register(cmd *cobra.Command, formats []string) {
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "text output: list every passing check instead of counting them")
 	cmd.Flags().StringVar(&o.color, "color", "auto", "text output colour: auto (on a terminal, unless NO_COLOR is set), always or never")
 	cmd.Flags().StringVar(&o.now, "now", "", "judge expiry at this instant (RFC 3339) instead of the current time, for reproducible reports")
+	cmd.Flags().StringVar(&o.file, "output-file", "", "write the report to this file (replaced atomically once complete) instead of standard output")
 	cmd.Flags().StringVar(&o.waivers, "waivers", "", "YAML file of accepted findings: they stay in the report marked as waived and do not count for --fail-on")
 }
 
@@ -178,18 +181,24 @@ func (o *outputOptions) emit(e *env, r *report.Report) error {
 		}
 		waiver.Apply(r, ws, o.waivers, o.clock(e))
 	}
+	render := func(w io.Writer) error {
+		switch o.format {
+		case "json":
+			return report.Write(w, r)
+		case "sarif":
+			return sarif.Write(w, r)
+		case "junit":
+			return junit.Write(w, r)
+		case "html":
+			return html.Write(w, r)
+		}
+		return text.Findings(w, r, text.Options{Color: o.color == "always" || o.file == "" && o.useColor(e.stdout), Verbose: o.verbose})
+	}
 	var err error
-	switch o.format {
-	case "json":
-		err = report.Write(e.stdout, r)
-	case "sarif":
-		err = sarif.Write(e.stdout, r)
-	case "junit":
-		err = junit.Write(e.stdout, r)
-	case "html":
-		err = html.Write(e.stdout, r)
-	default:
-		err = text.Findings(e.stdout, r, text.Options{Color: o.useColor(e.stdout), Verbose: o.verbose})
+	if o.file == "" {
+		err = render(e.stdout)
+	} else {
+		err = revocation.WriteAtomic(o.file, 0o644, render)
 	}
 	if err != nil {
 		return fmt.Errorf("writing %s report: %w", o.format, err)

@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,10 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubepki/kubepki/internal/certgen"
 	"github.com/kubepki/kubepki/internal/revocation"
@@ -32,46 +28,6 @@ import (
 func certID(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return revocation.PrefixX509 + hex.EncodeToString(sum[:])
-}
-
-var resources = map[string]schema.GroupVersionResource{
-	"CustomResourceDefinition": {Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"},
-	"Namespace":                {Version: "v1", Resource: "namespaces"},
-	"ServiceAccount":           {Version: "v1", Resource: "serviceaccounts"},
-	"ClusterRole":              {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
-	"ClusterRoleBinding":       {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
-}
-
-// apply creates every object of a deploy/ manifest on the real apiserver,
-// so a schema or RBAC mistake in it fails the test.
-func apply(t *testing.T, dc dynamic.Interface, name string) {
-	t.Helper()
-	root, err := testbed.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(root, "deploy", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, doc := range strings.Split(string(data), "\n---\n") {
-		var obj map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil || obj == nil {
-			t.Fatalf("%s document %d: %v", name, i+1, err)
-		}
-		u := &unstructured.Unstructured{Object: obj}
-		gvr, ok := resources[u.GetKind()]
-		if !ok {
-			t.Fatalf("%s document %d: no test support for %s", name, i+1, u.GetKind())
-		}
-		var ri dynamic.ResourceInterface = dc.Resource(gvr)
-		if u.GetNamespace() != "" {
-			ri = dc.Resource(gvr).Namespace(u.GetNamespace())
-		}
-		if _, err := ri.Create(context.Background(), u, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatalf("%s document %d (%s %s): %v", name, i+1, u.GetKind(), u.GetName(), err)
-		}
-	}
 }
 
 func as(cfg *rest.Config, user string) *rest.Config {
@@ -98,8 +54,7 @@ func TestInClusterStoreOnRealAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apply(t, dc, "crd.yaml")
-	apply(t, dc, "rbac-revocation.yaml")
+	testbed.ApplyDeploy(t, c.AdminConfig, "namespace.yaml", "crd.yaml", "rbac-revocation.yaml")
 	// Wait for the CRD to be served.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -112,11 +67,12 @@ func TestInClusterStoreOnRealAPIServer(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	// alice may revoke; mallory may not.
-	if _, err := dc.Resource(resources["ClusterRoleBinding"]).Create(context.Background(), &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": map[string]any{"name": "alice-revokes"},
-		"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubepki-revoker"},
-		"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}},
-	}}, metav1.CreateOptions{}); err != nil {
+	if _, err := testbed.Apply(context.Background(), c.AdminConfig, []byte(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: alice-revokes}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubepki-revoker}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
+`), testbed.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	alice, err := New(as(c.AdminConfig, "alice"))
