@@ -28,6 +28,27 @@ func TestChecksDocIsCurrent(t *testing.T) {
 	}
 }
 
+// TestAssessorsDocIsCurrent fails when docs/assessors.md differs from what
+// the registry generates, and when a PCI item has no note.
+func TestAssessorsDocIsCurrent(t *testing.T) {
+	var want bytes.Buffer
+	if err := checks.WriteAssessors(&want); err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range report.PCIItems {
+		if !bytes.Contains(want.Bytes(), []byte("### "+item+" ")) {
+			t.Errorf("no section for PCI %s", item)
+		}
+	}
+	if bytes.Contains(want.Bytes(), []byte(":** \n")) {
+		t.Error("a PCI item lacks its notes")
+	}
+	got, err := os.ReadFile(filepath.Join("..", "..", "docs", "assessors.md"))
+	if err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("docs/assessors.md is stale (%v); regenerate it with: go run ./cmd/kubepki checks -o assessors > docs/assessors.md", err)
+	}
+}
+
 // TestCatalogue keeps every check well formed: a stable kebab-case ID used
 // once, a title, a known severity, at least one PCI item among those
 // kubepki covers, well-formed CIS and MITRE IDs, a reason and a remediation.

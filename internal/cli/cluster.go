@@ -58,10 +58,49 @@ func (k *kubeFlags) config() (*rest.Config, string, error) {
 
 type auditClusterOptions struct {
 	kube        kubeFlags
+	allContexts bool
+	contexts    []string
+	clusters    int
 	pageSize    int64
 	concurrency int
 	progress    string
 	out         outputOptions
+}
+
+// contextConfigs returns the client configuration of each context to audit
+// when several are asked for: every context of the kubeconfig, or those
+// named, in the order given (every one sorted by name).
+func (k *kubeFlags) contextConfigs(all bool, names []string) ([]*rest.Config, []string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = k.kubeconfig
+	raw, err := rules.Load()
+	if err != nil {
+		return nil, nil, err
+	}
+	if all {
+		names = names[:0]
+		for n := range raw.Contexts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if len(names) == 0 {
+			return nil, nil, fmt.Errorf("the kubeconfig has no context")
+		}
+	}
+	var cfgs []*rest.Config
+	for _, n := range names {
+		if _, ok := raw.Contexts[n]; !ok {
+			return nil, nil, usagef("--contexts: the kubeconfig has no context %q", n)
+		}
+		over := k.overrides
+		over.CurrentContext = n
+		cfg, err := clientcmd.NewNonInteractiveClientConfig(*raw, n, &over, rules).ClientConfig()
+		if err != nil {
+			return nil, nil, fmt.Errorf("context %s: %w", n, err)
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	return cfgs, names, nil
 }
 
 func newAuditClusterCommand(e *env) *cobra.Command {
@@ -93,8 +132,11 @@ notEvaluated naming the missing permission.`,
 			default:
 				return usagef("--progress must be auto, always or never, not %q", o.progress)
 			}
-			if o.pageSize < 1 || o.concurrency < 1 {
-				return usagef("--page-size and --concurrency must be at least 1")
+			if o.pageSize < 1 || o.concurrency < 1 || o.clusters < 1 {
+				return usagef("--page-size, --concurrency and --clusters must be at least 1")
+			}
+			if o.allContexts || len(o.contexts) > 0 {
+				return o.auditContexts(e)
 			}
 			cfg, context, err := o.kube.config()
 			if err != nil {
@@ -113,11 +155,47 @@ notEvaluated naming the missing permission.`,
 		},
 	}
 	o.kube.register(cmd)
+	cmd.Flags().BoolVar(&o.allContexts, "all-contexts", false, "audit every context of the kubeconfig, into one report with a target per cluster")
+	cmd.Flags().StringSliceVar(&o.contexts, "contexts", nil, "audit these contexts (comma-separated), into one report with a target per cluster")
+	cmd.Flags().IntVar(&o.clusters, "clusters", 4, "with --all-contexts or --contexts: clusters audited at once")
 	cmd.Flags().Int64Var(&o.pageSize, "page-size", 500, "objects per LIST request")
 	cmd.Flags().IntVar(&o.concurrency, "concurrency", 4, "LIST requests in flight at once")
 	cmd.Flags().StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (on a terminal), always or never")
 	o.out.register(cmd, reportFormats)
 	return cmd
+}
+
+// auditContexts audits several contexts concurrently into one report. A
+// context that cannot be audited is reported as such, on stderr and as an
+// error finding of its target, and makes the exit status 1 once the report
+// of the others is written.
+func (o *auditClusterOptions) auditContexts(e *env) error {
+	if o.allContexts && len(o.contexts) > 0 {
+		return usagef("--all-contexts and --contexts do not go together")
+	}
+	if o.kube.overrides.CurrentContext != "" {
+		return usagef("--context names one cluster; use --contexts for several")
+	}
+	cfgs, names, err := o.kube.contextConfigs(o.allContexts, o.contexts)
+	if err != nil {
+		return fmt.Errorf("loading the cluster configuration: %w", err)
+	}
+	now := o.out.clock(e)
+	opts := make([]audit.ClusterOptions, len(cfgs))
+	for i := range cfgs {
+		opts[i] = audit.ClusterOptions{Config: cfgs[i], Context: names[i], Now: now, Policy: checks.DefaultPolicy(), PageSize: o.pageSize, Concurrency: o.concurrency}
+	}
+	r, failed := audit.Clusters(e.ctx, opts, o.clusters)
+	for _, f := range failed {
+		fmt.Fprintf(e.stderr, "kubepki: %v\n", f)
+	}
+	if err := o.out.emit(e, r); err != nil && len(failed) == 0 {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d contexts could not be audited", len(failed), len(names))
+	}
+	return nil
 }
 
 // progress shows on stderr how many objects of each resource have been

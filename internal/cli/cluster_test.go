@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubepki/kubepki/internal/checks"
@@ -191,5 +195,89 @@ func TestRevokeInClusterBackend(t *testing.T) {
 	}
 	if out, _ := run(t, "", append([]string{"revoke", "list", "--all"}, kube...)...); !strings.Contains(out, "unrevoked") {
 		t.Errorf("revoke list --all: %s", out)
+	}
+}
+
+// TestAuditAllContexts audits two real clusters and one that cannot be
+// reached, from one kubeconfig: one report with a target per context, each
+// cluster's findings and certificates under its own name, the unreachable
+// one reported as an error finding of its target, and exit status 1 once
+// the report is written.
+func TestAuditAllContexts(t *testing.T) {
+	prod, staging := testbed.StartCluster(t), testbed.StartCluster(t)
+	prod.IssueClientCertificate(t, "alice", []string{"dev"}, testNow.Add(-time.Hour), 24*time.Hour)
+	merged := clientcmdapi.NewConfig()
+	for name, path := range map[string]string{"prod": prod.AdminKubeconfig, "staging": staging.AdminKubeconfig, "gone": prod.AdminKubeconfig} {
+		cfg, err := clientcmd.LoadFromFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := cfg.Contexts[cfg.CurrentContext]
+		cluster, user := *cfg.Clusters[ctx.Cluster], *cfg.AuthInfos[ctx.AuthInfo]
+		if name == "gone" {
+			cluster.Server = "https://127.0.0.1:1"
+		}
+		merged.Clusters[name], merged.AuthInfos[name] = &cluster, &user
+		merged.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
+	}
+	merged.CurrentContext = "prod"
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*merged, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+
+	var out, errb bytes.Buffer
+	err := Run(context.Background(), []string{"audit", "cluster", "--kubeconfig", kubeconfig, "--all-contexts", "-o", "json", "--now", testNow.Format(time.RFC3339)}, nil, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "1 of 3 contexts could not be audited") || !strings.Contains(errb.String(), "context gone: reaching the API server https://127.0.0.1:1") {
+		t.Fatalf("err %v, stderr %q", err, errb.String())
+	}
+	r, err := report.Read(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tg := range r.Targets {
+		names = append(names, tg.Name)
+		if tg.Kind != report.TargetCluster || (tg.Name != "gone" && !strings.HasPrefix(tg.Version, "v1.34")) {
+			t.Errorf("target %+v", tg)
+		}
+	}
+	if strings.Join(names, ",") != "gone,prod,staging" {
+		t.Errorf("targets %v, want gone, prod and staging", names)
+	}
+	per := map[string]int{}
+	for _, f := range r.Findings {
+		per[f.Target]++
+		if f.Target == "gone" && (f.Check != checks.ReadErrorID || f.Status != report.StatusError) {
+			t.Errorf("unreachable context: %+v", f)
+		}
+	}
+	if per["gone"] != 1 || per["prod"] < 10 || per["staging"] < 10 {
+		t.Errorf("findings per target %v", per)
+	}
+	var alice int
+	for _, c := range r.Certificates {
+		if c.User == "alice" {
+			alice++
+			if c.Target != "prod" {
+				t.Errorf("alice's certificate under target %q, want prod", c.Target)
+			}
+		}
+	}
+	if alice != 1 {
+		t.Errorf("%d certificates for alice, want the one issued on prod", alice)
+	}
+
+	// The two ways of naming contexts do not mix, nor with --context.
+	for _, args := range [][]string{
+		{"--all-contexts", "--contexts", "prod"},
+		{"--all-contexts", "--context", "prod"},
+		{"--contexts", "nope"},
+	} {
+		err := Run(context.Background(), append([]string{"audit", "cluster", "--kubeconfig", kubeconfig}, args...), nil, io.Discard, io.Discard)
+		var ue *usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
 	}
 }

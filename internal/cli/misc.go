@@ -63,11 +63,13 @@ func newChecksCommand(e *env) *cobra.Command {
 				return checks.WriteJSON(e.stdout)
 			case "markdown":
 				return checks.WriteMarkdown(e.stdout)
+			case "assessors":
+				return checks.WriteAssessors(e.stdout)
 			}
-			return usagef("unknown output format %q (want text, json or markdown)", format)
+			return usagef("unknown output format %q (want text, json, markdown or assessors)", format)
 		},
 	}
-	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text, json or markdown")
+	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text, json, markdown (docs/checks.md) or assessors (docs/assessors.md)")
 	return cmd
 }
 

@@ -115,8 +115,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	seen := map[string]bool{}
 	for _, cert := range r.Certificates {
-		labels := []string{target, cert.Path, cert.Source, strconv.Itoa(cert.Index), cert.Subject, cert.Issuer, strconv.FormatBool(cert.IsCA), cert.CredentialID}
-		key := labels[1] + "\x00" + labels[2] + "\x00" + labels[3]
+		t := target
+		if cert.Target != "" {
+			t = cert.Target
+		}
+		labels := []string{t, cert.Path, cert.Source, strconv.Itoa(cert.Index), cert.Subject, cert.Issuer, strconv.FormatBool(cert.IsCA), cert.CredentialID}
+		key := labels[0] + "\x00" + labels[1] + "\x00" + labels[2] + "\x00" + labels[3]
 		if seen[key] {
 			continue // the same certificate at the same place twice
 		}

@@ -218,6 +218,10 @@ type Certificate struct {
 	// embeds it, or the Kubernetes object that holds it
 	// ("CertificateSigningRequest/<name>" for one issued through the CSR API).
 	Path string `json:"path"`
+	// Target is the Name of the target the certificate was found on. It is
+	// set in a report that combines several targets (kubepki audit cluster
+	// --all-contexts), where paths and objects alone may repeat.
+	Target string `json:"target,omitempty"`
 	// Index is the position of the certificate in its file when the file
 	// holds more than one (a bundle); 0 otherwise.
 	Index int `json:"index,omitempty"`
@@ -319,12 +323,37 @@ func (r *Report) Finish() {
 	})
 	sort.SliceStable(r.Certificates, func(i, j int) bool {
 		a, b := r.Certificates[i], r.Certificates[j]
+		if a.Target != b.Target {
+			return a.Target < b.Target
+		}
 		if a.Path != b.Path {
 			return a.Path < b.Path
 		}
 		return a.Index < b.Index
 	})
 	r.Summary = Summarize(r.Findings)
+}
+
+// Merge combines reports of different targets into one, as made at the
+// instant of the first: targets, findings and certificates side by side,
+// each certificate marked with its target, then sorted and summed up again.
+func Merge(parts ...*Report) *Report {
+	out := &Report{SchemaVersion: SchemaVersion, Targets: []Target{}, Findings: []Finding{}, Certificates: []Certificate{}}
+	for i, p := range parts {
+		if i == 0 {
+			out.Tool, out.GeneratedAt = p.Tool, p.GeneratedAt
+		}
+		out.Targets = append(out.Targets, p.Targets...)
+		out.Findings = append(out.Findings, p.Findings...)
+		for _, c := range p.Certificates {
+			if c.Target == "" && len(p.Targets) == 1 {
+				c.Target = p.Targets[0].Name
+			}
+			out.Certificates = append(out.Certificates, c)
+		}
+	}
+	out.Finish()
+	return out
 }
 
 // Summarize counts findings by status, and failing ones by severity and PCI item.

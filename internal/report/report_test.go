@@ -80,3 +80,23 @@ func TestFormatDoc(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeMarksCertificatesWithTheirTarget(t *testing.T) {
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	part := func(name string) *report.Report {
+		r := &report.Report{SchemaVersion: report.SchemaVersion, Tool: report.Tool{Name: "kubepki", Version: "devel"}, GeneratedAt: at,
+			Targets:      []report.Target{{Kind: report.TargetCluster, Name: name}},
+			Findings:     []report.Finding{{Check: "c", Status: report.StatusFail, Severity: report.SeverityHigh, Target: name, Controls: report.Controls{PCI: []string{"1.3"}}}},
+			Certificates: []report.Certificate{{Path: "CertificateSigningRequest/alice"}},
+		}
+		r.Finish()
+		return r
+	}
+	m := report.Merge(part("staging"), part("prod"))
+	if len(m.Targets) != 2 || len(m.Findings) != 2 || m.Summary.ByControl["1.3"] != 2 || !m.GeneratedAt.Equal(at) {
+		t.Fatalf("merged %+v", m)
+	}
+	if m.Certificates[0].Target != "prod" || m.Certificates[1].Target != "staging" {
+		t.Errorf("certificates %+v, want one per target, sorted by target", m.Certificates)
+	}
+}
