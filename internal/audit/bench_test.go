@@ -25,29 +25,53 @@ import (
 // many agents.
 const benchCerts = 10000
 
+// certNode is a node directory holding a CA and some number of leaves,
+// written once per test binary and removed by TestMain.
+type certNode struct {
+	once sync.Once
+	root string
+	err  error
+}
+
 var (
-	benchOnce sync.Once
-	benchRoot string
-	benchErr  error
+	certNodesMu sync.Mutex
+	certNodes   = map[int]*certNode{}
 )
 
-// benchNode writes benchCerts certificates signed by one CA into
-// /etc/kubernetes/pki of a temporary node, once per test binary. The leaves
-// share one key: generating keys is not what is measured.
-func benchNode(b *testing.B) string {
+// nodeWithCerts returns a node whose /etc/kubernetes/pki holds a CA and
+// leaves client certificates it signed, written the first time it is asked.
+func nodeWithCerts(b *testing.B, leaves int) string {
 	b.Helper()
-	benchOnce.Do(func() {
-		benchRoot, benchErr = os.MkdirTemp("", "kubepki-bench-")
-		if benchErr != nil {
-			return
-		}
-		benchErr = writeManyCerts(benchRoot, benchCerts)
-	})
-	if benchErr != nil {
-		b.Fatal(benchErr)
+	certNodesMu.Lock()
+	n := certNodes[leaves]
+	if n == nil {
+		n = &certNode{}
+		certNodes[leaves] = n
 	}
-	return benchRoot
+	certNodesMu.Unlock()
+	n.once.Do(func() {
+		if n.root, n.err = os.MkdirTemp("", "kubepki-bench-"); n.err == nil {
+			n.err = writeManyCerts(n.root, leaves)
+		}
+	})
+	if n.err != nil {
+		b.Fatal(n.err)
+	}
+	return n.root
 }
+
+func removeCertNodes() {
+	certNodesMu.Lock()
+	defer certNodesMu.Unlock()
+	for _, n := range certNodes {
+		if n.root != "" {
+			os.RemoveAll(n.root)
+		}
+	}
+}
+
+// benchNode is the node of benchCerts certificates signed by one CA.
+func benchNode(b *testing.B) string { return nodeWithCerts(b, benchCerts) }
 
 // writeManyCerts writes a CA and n client certificates it signed into
 // /etc/kubernetes/pki of root. The leaves share one key: generating keys is

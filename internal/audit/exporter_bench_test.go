@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,29 +37,9 @@ const (
 	exporterClusterCerts = 10000
 )
 
-var (
-	exporterNodeOnce sync.Once
-	exporterNodeRoot string
-	exporterNodeErr  error
-)
-
-func exporterNode(b *testing.B) string {
-	b.Helper()
-	exporterNodeOnce.Do(func() {
-		exporterNodeRoot, exporterNodeErr = os.MkdirTemp("", "kubepki-bench-exporter-")
-		if exporterNodeErr == nil {
-			exporterNodeErr = writeManyCerts(exporterNodeRoot, exporterNodeCerts-1) // and the CA
-		}
-	})
-	if exporterNodeErr != nil {
-		b.Fatal(exporterNodeErr)
-	}
-	return exporterNodeRoot
-}
-
 func BenchmarkExporter(b *testing.B) {
 	b.Run("Node1000", func(b *testing.B) {
-		root := exporterNode(b)
+		root := nodeWithCerts(b, exporterNodeCerts-1) // and the CA
 		benchScrapes(b, exporterNodeCerts, func(ctx context.Context) (*report.Report, error) {
 			return audit.Node(ctx, audit.NodeOptions{Root: root, Now: time.Now().UTC(), Policy: checks.DefaultPolicy()}), nil
 		})

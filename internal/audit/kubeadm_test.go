@@ -24,9 +24,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	stopBenchClusters()
 	testbed.Cleanup()
-	if benchRoot != "" {
-		os.RemoveAll(benchRoot)
-	}
+	removeCertNodes()
 	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() {
 		code = everyCheckFailedAndPassed()
 	}
