@@ -7,7 +7,6 @@ import (
 
 	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/report"
-	"github.com/kubepki/kubepki/internal/version"
 )
 
 // ContextError is a cluster that could not be audited at all.
@@ -36,14 +35,10 @@ func Clusters(ctx context.Context, opts []ClusterOptions, limit int) (*report.Re
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				errs[i] = &ContextError{o.Context, ctx.Err()}
-				parts[i] = unreachable(o, ctx.Err())
-				return
-			}
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			// A cancelled ctx fails the audit's first request, so a
+			// cluster not yet started is reported like an unreachable one.
 			r, err := Cluster(ctx, o)
 			if err != nil {
 				errs[i] = &ContextError{o.Context, err}
@@ -59,11 +54,7 @@ func Clusters(ctx context.Context, opts []ClusterOptions, limit int) (*report.Re
 			failed = append(failed, e)
 		}
 	}
-	merged := report.Merge(parts...)
-	if len(opts) > 0 {
-		merged.GeneratedAt = opts[0].Now
-	}
-	return merged, failed
+	return report.Merge(parts...), failed
 }
 
 // unreachable is the report of a cluster that could not be read: its
@@ -73,17 +64,13 @@ func unreachable(o ClusterOptions, err error) *report.Report {
 	if o.Config != nil {
 		server = o.Config.Host
 	}
-	r := &report.Report{
-		SchemaVersion: report.SchemaVersion,
-		Tool:          report.Tool{Name: "kubepki", Version: version.Version()},
-		GeneratedAt:   o.Now,
-		Targets:       []report.Target{{Kind: report.TargetCluster, Name: o.Context, Server: server}},
-		Findings: []report.Finding{{
-			Check: checks.ReadErrorID, Title: "Cluster could not be read", Status: report.StatusError, Severity: report.SeverityInfo,
-			Target: o.Context, Component: "kube-apiserver", Location: report.Location{Object: "context/" + o.Context},
-			Message: fmt.Sprintf("context %s could not be audited: %v; no check could judge this cluster", o.Context, err),
-		}},
-	}
+	r := New(o.Now)
+	r.Targets = []report.Target{{Kind: report.TargetCluster, Name: o.Context, Server: server}}
+	r.Findings = []report.Finding{{
+		Check: checks.ReadErrorID, Title: "Cluster could not be read", Status: report.StatusError, Severity: report.SeverityInfo,
+		Target: o.Context, Component: "kube-apiserver", Location: report.Location{Object: "context/" + o.Context},
+		Message: fmt.Sprintf("context %s could not be audited: %v; no check could judge this cluster", o.Context, err),
+	}}
 	r.Finish()
 	return r
 }

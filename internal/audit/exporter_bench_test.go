@@ -63,25 +63,12 @@ func benchScrapes(b *testing.B, wantCerts int, scan exporter.Scan) {
 	periodic := exporter.NewPeriodic(scan, 5*time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ready := make(chan struct{})
-	go func() {
-		// One scan, then Run's ticker never fires within the benchmark.
-		periodic.Run(ctx, time.Hour)
-	}()
-	go func() {
-		for {
-			n := countCerts(b, periodic)
-			if n >= wantCerts {
-				close(ready)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+	// One scan, then Run's ticker never fires within the benchmark.
+	go periodic.Run(ctx, time.Hour)
+	for deadline := time.Now().Add(5 * time.Minute); countCerts(b, periodic) < wantCerts; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("the periodic exporter did not finish its first scan")
 		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(5 * time.Minute):
-		b.Fatal("the periodic exporter did not finish its first scan")
 	}
 
 	reg := prometheus.NewPedanticRegistry()

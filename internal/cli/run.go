@@ -192,7 +192,12 @@ func (o *outputOptions) emit(e *env, r *report.Report) error {
 		case "html":
 			return html.Write(w, r)
 		}
-		return text.Findings(w, r, text.Options{Color: o.color == "always" || o.file == "" && o.useColor(e.stdout), Verbose: o.verbose})
+		// Colour follows the terminal on stdout; a file gets it only when asked.
+		color := o.color == "always"
+		if o.file == "" {
+			color = o.useColor(e.stdout)
+		}
+		return text.Findings(w, r, text.Options{Color: color, Verbose: o.verbose})
 	}
 	var err error
 	if o.file == "" {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -167,7 +168,7 @@ func TestSampleReportInChromium(t *testing.T) {
 	// The text filter looks for the rarest check of PCI 5.2 by its ID.
 	perCheck := map[string]int{}
 	for _, f := range r.Findings {
-		if contains(f.Controls.PCI, "5.2") {
+		if slices.Contains(f.Controls.PCI, "5.2") {
 			perCheck[f.Check]++
 		}
 	}
@@ -257,7 +258,7 @@ func TestSampleReportInChromium(t *testing.T) {
 			if s != "" && f.Status != s || sev != "" && f.Severity != sev {
 				continue
 			}
-			if item != "" && !contains(f.Controls.PCI, item) {
+			if item != "" && !slices.Contains(f.Controls.PCI, item) {
 				continue
 			}
 			if sub != "" && !strings.Contains(f.Message+f.Location.String()+f.Remediation, sub) {
@@ -295,15 +296,6 @@ func TestSampleReportInChromium(t *testing.T) {
 	if len(chartBox) != 2 || chartBox[0] < 600 || chartBox[1] < 100 || len(timelineBox) != 2 || timelineBox[0] < 600 || timelineBox[1] < 200 {
 		t.Errorf("PCI chart %v and timeline %v not drawn at a readable size", chartBox, timelineBox)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // browser runs actions in one Chromium tab and stops the test at the first

@@ -19,8 +19,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -140,23 +140,8 @@ func build(r *report.Report) view {
 	for _, t := range r.Targets {
 		v.Targets = append(v.Targets, targetView{Kind: string(t.Kind), Name: t.Name, About: about(t)})
 	}
-	byStatus := map[report.Status]int{}
-	bySeverity := map[report.Severity]int{}
-	for _, f := range r.Findings {
-		byStatus[f.Status]++
-		if f.Failing() && f.Waiver == nil {
-			bySeverity[f.Severity]++
-		}
-		if f.Failing() && f.Waiver != nil {
-			v.Waived++
-		}
-	}
-	for _, s := range report.Statuses {
-		v.Totals = append(v.Totals, count{Name: string(s), Class: "st-" + string(s), N: byStatus[s]})
-	}
-	for _, s := range report.Severities {
-		v.Severity = append(v.Severity, count{Name: string(s), Class: "sev-" + string(s), N: bySeverity[s]})
-	}
+	sum := report.Summarize(r.Findings)
+	v.Totals, v.Severity, v.Waived = statusCounts(sum), severityCounts(sum), sum.Waived
 	v.Sections = sections(r.Findings)
 	v.Chart = sectionChart(v.Sections)
 	v.Certs, v.Masters = certRows(r)
@@ -181,17 +166,26 @@ func build(r *report.Report) view {
 	for _, s := range v.Sections {
 		v.Filters.Sections = append(v.Filters.Sections, s.Item)
 	}
-	v.Filters.Components = sortedKeys(components)
-	v.Filters.Targets = sortedKeys(targets)
+	v.Filters.Components = slices.Sorted(maps.Keys(components))
+	v.Filters.Targets = slices.Sorted(maps.Keys(targets))
 	return v
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// statusCounts lists a summary's findings per status, in display order;
+// severityCounts its failing, unwaived ones per severity.
+func statusCounts(s report.Summary) []count {
+	var out []count
+	for _, st := range report.Statuses {
+		out = append(out, count{Name: string(st), Class: "st-" + string(st), N: s.ByStatus[st]})
 	}
-	sort.Strings(out)
+	return out
+}
+
+func severityCounts(s report.Summary) []count {
+	var out []count
+	for _, sev := range report.Severities {
+		out = append(out, count{Name: string(sev), Class: "sev-" + string(sev), N: s.BySeverity[sev]})
+	}
 	return out
 }
 
@@ -242,7 +236,7 @@ func sections(fs []report.Finding) []sectionView {
 			}
 		}
 	}
-	slices.SortStableFunc(order[len(report.PCIItems):], strings.Compare)
+	slices.Sort(order[len(report.PCIItems):])
 	if other {
 		order = append(order, present.OtherSection)
 	}
@@ -256,25 +250,14 @@ func sections(fs []report.Finding) []sectionView {
 		} else {
 			s.Group = "Other PCI sections"
 		}
-		byStatus := map[report.Status]int{}
-		bySeverity := map[report.Severity]int{}
+		var in []report.Finding
 		for _, f := range fs {
-			in := slices.Contains(f.Controls.PCI, item) || (item == present.OtherSection && len(f.Controls.PCI) == 0)
-			if !in {
-				continue
-			}
-			s.Total++
-			byStatus[f.Status]++
-			if f.Failing() && f.Waiver == nil {
-				bySeverity[f.Severity]++
+			if slices.Contains(f.Controls.PCI, item) || (item == present.OtherSection && len(f.Controls.PCI) == 0) {
+				in = append(in, f)
 			}
 		}
-		for _, st := range report.Statuses {
-			s.Statuses = append(s.Statuses, count{Name: string(st), Class: "st-" + string(st), N: byStatus[st]})
-		}
-		for _, sev := range report.Severities {
-			s.Failing = append(s.Failing, count{Name: string(sev), Class: "sev-" + string(sev), N: bySeverity[sev]})
-		}
+		sum := report.Summarize(in)
+		s.Total, s.Statuses, s.Failing = len(in), statusCounts(sum), severityCounts(sum)
 		out = append(out, s)
 	}
 	return out
