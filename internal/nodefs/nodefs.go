@@ -6,6 +6,14 @@
 // nodefs resolves every link inside the root, as chroot would, so that such a
 // copy audits the same as the live node. Every read is bounded in size, and
 // symbolic link loops end with an error instead of a hang.
+//
+// Where the kernel has openat2(2) (Linux 5.6 and later, unless a seccomp
+// filter hides it), every file and directory is opened with RESOLVE_IN_ROOT
+// relative to a descriptor of the root, and its metadata is taken from the
+// opened descriptor: a link swapped into the middle of a path after it was
+// resolved is still followed inside the root, never out of it. Elsewhere
+// paths are resolved in user space, which a swap between resolving and
+// opening can defeat.
 package nodefs
 
 import (
@@ -27,7 +35,8 @@ const maxLinkHops = 40
 // ErrTooLarge is returned for a file larger than the reader allows.
 var ErrTooLarge = errors.New("file too large")
 
-// ErrLinkLoop is returned for a path with too many levels of symbolic links.
+// ErrLinkLoop is returned for a path with too many levels of symbolic links,
+// and for a link found where a resolved path had none.
 var ErrLinkLoop = errors.New("too many levels of symbolic links")
 
 // FS reads files under Root. Paths given to its methods are node paths:
@@ -62,9 +71,140 @@ func (f FS) host(p string) string {
 	return filepath.Join(f.Root, filepath.FromSlash(path.Clean("/"+p)))
 }
 
+// forceFallback makes nodefs resolve paths in user space even where the
+// kernel has openat2, as it does where it has not; tests set it.
+var forceFallback bool
+
+// testHookOpen, when set, runs just before a resolved node path is opened
+// for reading or listing; tests swap files there.
+var testHookOpen func(resolved string)
+
+// root is the node's root, held open for one operation.
+type root struct {
+	fs FS
+	// fd is an O_PATH descriptor of the root that openat2 resolves every
+	// path under, or -1 where paths are resolved in user space.
+	fd int
+}
+
+// openRoot opens the root for one operation; close it after.
+func (f FS) openRoot() (root, error) {
+	if forceFallback {
+		return root{fs: f, fd: -1}, nil
+	}
+	fd, err := openRootFD(f.Root)
+	if err != nil {
+		return root{fs: f, fd: -1}, &fs.PathError{Op: "open", Path: "/", Err: err}
+	}
+	return root{fs: f, fd: fd}, nil
+}
+
+func (r root) close() {
+	if r.fd >= 0 {
+		closeFD(r.fd)
+	}
+}
+
+// The kinds of openat2 opens: a file to read and a directory to list, both
+// refused when the last element is a link, and a file or link itself, for
+// its metadata or target only.
+const (
+	openRead = iota
+	openList
+	openMeta
+)
+
+// lstat returns information about the node path p itself. Only the last
+// element of p may be a link.
+func (r root) lstat(p string) (fs.FileInfo, error) {
+	if r.fd < 0 {
+		return os.Lstat(r.fs.host(p))
+	}
+	fh, err := r.openat2(p, openMeta)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	return fh.Stat()
+}
+
+// stat returns information about the file at the resolved node path p.
+// With openat2 a link swapped in for p's last element is reported as the
+// link, so that ReadInfo refuses it.
+func (r root) stat(p string) (fs.FileInfo, error) {
+	if r.fd < 0 {
+		return os.Stat(r.fs.host(p))
+	}
+	return r.lstat(p)
+}
+
+// readlink returns the target of the link at node path p.
+func (r root) readlink(p string) (string, error) {
+	if r.fd < 0 {
+		return os.Readlink(r.fs.host(p))
+	}
+	return r.readlinkat(p)
+}
+
+// lookup tells whether the node path p is a link, and its target when it
+// is, as one step of resolving. Only the last element of p may be a link.
+func (r root) lookup(p string) (isLink bool, target string, err error) {
+	if r.fd >= 0 {
+		return r.lookupat(p)
+	}
+	fi, err := os.Lstat(r.fs.host(p))
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return false, "", err
+	}
+	target, err = os.Readlink(r.fs.host(p))
+	return true, target, err
+}
+
+// openFile opens the resolved node path p for reading, refusing a link.
+// O_NONBLOCK keeps a FIFO swapped in from blocking the open.
+func (r root) openFile(p string) (*os.File, error) {
+	if testHookOpen != nil {
+		testHookOpen(p)
+	}
+	if r.fd < 0 {
+		return os.OpenFile(r.fs.host(p), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	}
+	return r.openat2(p, openRead)
+}
+
+// readDir lists the directory at the resolved node path p, sorted by name.
+func (r root) readDir(p string) ([]fs.DirEntry, error) {
+	if testHookOpen != nil {
+		testHookOpen(p)
+	}
+	var fh *os.File
+	var err error
+	if r.fd < 0 {
+		fh, err = os.Open(r.fs.host(p))
+	} else {
+		fh, err = r.openat2(p, openList)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	entries, err := fh.ReadDir(-1)
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	return entries, err
+}
+
 // Resolve follows symbolic links in p component by component, keeping every
 // step inside the root, and returns the resolved node path.
 func (f FS) Resolve(p string) (string, error) {
+	r, err := f.openRoot()
+	if err != nil {
+		return "", err
+	}
+	defer r.close()
+	return r.resolve(p)
+}
+
+func (r root) resolve(p string) (string, error) {
 	p = path.Clean("/" + p)
 	todo := strings.Split(strings.TrimPrefix(p, "/"), "/")
 	done := "/"
@@ -80,21 +220,17 @@ func (f FS) Resolve(p string) (string, error) {
 			continue
 		}
 		next := path.Join(done, name)
-		fi, err := os.Lstat(f.host(next))
+		isLink, target, err := r.lookup(next)
 		if err != nil {
 			return "", err
 		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
+		if !isLink {
 			done = next
 			continue
 		}
 		hops++
 		if hops > maxLinkHops {
 			return "", &fs.PathError{Op: "resolve", Path: p, Err: ErrLinkLoop}
-		}
-		target, err := os.Readlink(f.host(next))
-		if err != nil {
-			return "", err
 		}
 		rest := strings.Split(target, "/")
 		if path.IsAbs(target) {
@@ -107,11 +243,20 @@ func (f FS) Resolve(p string) (string, error) {
 
 // Stat returns information about the file at p, following links.
 func (f FS) Stat(p string) (Info, error) {
-	resolved, err := f.Resolve(p)
+	r, err := f.openRoot()
 	if err != nil {
 		return Info{}, err
 	}
-	fi, err := os.Stat(f.host(resolved))
+	defer r.close()
+	return r.statInfo(p)
+}
+
+func (r root) statInfo(p string) (Info, error) {
+	resolved, err := r.resolve(p)
+	if err != nil {
+		return Info{}, err
+	}
+	fi, err := r.stat(resolved)
 	if err != nil {
 		return Info{}, err
 	}
@@ -120,25 +265,45 @@ func (f FS) Stat(p string) (Info, error) {
 
 // Lstat returns information about p itself, not following a final link.
 func (f FS) Lstat(p string) (Info, error) {
-	dir, err := f.Resolve(path.Dir(path.Clean("/" + p)))
+	r, err := f.openRoot()
 	if err != nil {
 		return Info{}, err
 	}
-	full := path.Join(dir, path.Base(p))
-	fi, err := os.Lstat(f.host(full))
+	defer r.close()
+	full, err := r.resolveDir(p)
+	if err != nil {
+		return Info{}, err
+	}
+	fi, err := r.lstat(full)
 	if err != nil {
 		return Info{}, err
 	}
 	return infoOf(p, full, fi), nil
 }
 
-// Readlink returns the target of the symbolic link at p.
-func (f FS) Readlink(p string) (string, error) {
-	dir, err := f.Resolve(path.Dir(path.Clean("/" + p)))
+// resolveDir resolves the directory part of p and returns it joined with
+// p's last element, which is left as it is.
+func (r root) resolveDir(p string) (string, error) {
+	p = path.Clean("/" + p)
+	dir, err := r.resolve(path.Dir(p))
 	if err != nil {
 		return "", err
 	}
-	return os.Readlink(f.host(path.Join(dir, path.Base(p))))
+	return path.Join(dir, path.Base(p)), nil
+}
+
+// Readlink returns the target of the symbolic link at p.
+func (f FS) Readlink(p string) (string, error) {
+	r, err := f.openRoot()
+	if err != nil {
+		return "", err
+	}
+	defer r.close()
+	full, err := r.resolveDir(p)
+	if err != nil {
+		return "", err
+	}
+	return r.readlink(full)
 }
 
 func infoOf(p, resolved string, fi fs.FileInfo) Info {
@@ -152,11 +317,16 @@ func infoOf(p, resolved string, fi fs.FileInfo) Info {
 // ReadFile reads the regular file at p, refusing files larger than max bytes.
 // The error names the node path.
 func (f FS) ReadFile(p string, max int64) ([]byte, Info, error) {
-	in, err := f.Stat(p)
+	r, err := f.openRoot()
 	if err != nil {
 		return nil, Info{}, err
 	}
-	return f.ReadInfo(in, max)
+	defer r.close()
+	in, err := r.statInfo(p)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	return r.readInfo(in, max)
 }
 
 // ReadInfo reads the file that in describes, as found by Stat or Walk,
@@ -164,6 +334,15 @@ func (f FS) ReadFile(p string, max int64) ([]byte, Info, error) {
 // of at most max bytes, judged on the opened file itself, so a file swapped
 // for a link or a larger file after in was taken is refused too.
 func (f FS) ReadInfo(in Info, max int64) ([]byte, Info, error) {
+	r, err := f.openRoot()
+	if err != nil {
+		return nil, in, &fs.PathError{Op: "open", Path: in.Path, Err: unwrapPath(err)}
+	}
+	defer r.close()
+	return r.readInfo(in, max)
+}
+
+func (r root) readInfo(in Info, max int64) ([]byte, Info, error) {
 	p := in.Path
 	if !in.Mode.IsRegular() {
 		return nil, in, &fs.PathError{Op: "read", Path: p, Err: fmt.Errorf("not a regular file (%s)", in.Mode.Type())}
@@ -172,7 +351,7 @@ func (f FS) ReadInfo(in Info, max int64) ([]byte, Info, error) {
 		return nil, in, &fs.PathError{Op: "read", Path: p, Err: fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, in.Size, max)}
 	}
 	// The path is resolved: a link in its last element now is a swap.
-	fh, err := os.OpenFile(f.host(in.Resolved), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	fh, err := r.openFile(in.Resolved)
 	if err != nil {
 		return nil, in, &fs.PathError{Op: "open", Path: p, Err: unwrapPath(err)}
 	}
@@ -226,33 +405,67 @@ func (f FS) Exists(p string) bool {
 
 // ReadDir lists the directory at p, sorted by name.
 func (f FS) ReadDir(p string) ([]fs.DirEntry, error) {
-	resolved, err := f.Resolve(p)
+	r, err := f.openRoot()
 	if err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(f.host(resolved))
+	defer r.close()
+	resolved, err := r.resolve(p)
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	return entries, nil
+	return r.readDir(resolved)
 }
 
 // Glob returns the node paths matching pattern, as filepath.Glob does, with
-// the pattern's directory part resolved inside the root.
+// the pattern's directory part resolved inside the root. The paths keep the
+// links they pass through, as the pattern names them.
 func (f FS) Glob(pattern string) ([]string, error) {
-	matches, err := filepath.Glob(f.host(pattern))
-	if err != nil {
+	// Check the whole pattern first, as filepath.Glob does, and fail with
+	// its error.
+	if _, err := filepath.Match(pattern, ""); err != nil {
 		return nil, err
 	}
-	root := filepath.Clean(f.Root)
-	out := make([]string, 0, len(matches))
-	for _, m := range matches {
-		rel, err := filepath.Rel(root, m)
-		if err != nil {
+	r, err := f.openRoot()
+	if err != nil {
+		// Like filepath.Glob, Glob ignores I/O errors: nothing matches.
+		return nil, nil
+	}
+	defer r.close()
+	matches := []string{"/"}
+	for _, elem := range strings.Split(path.Clean("/"+pattern), "/") {
+		if elem == "" {
 			continue
 		}
-		out = append(out, "/"+filepath.ToSlash(rel))
+		var next []string
+		for _, dir := range matches {
+			if !strings.ContainsAny(elem, `*?[\`) {
+				next = append(next, path.Join(dir, elem))
+				continue
+			}
+			resolved, err := r.resolve(dir)
+			if err != nil {
+				continue
+			}
+			entries, err := r.readDir(resolved)
+			if err != nil {
+				continue
+			}
+			for _, e := range entries {
+				if ok, _ := filepath.Match(elem, e.Name()); ok {
+					next = append(next, path.Join(dir, e.Name()))
+				}
+			}
+		}
+		matches = next
+	}
+	out := make([]string, 0, len(matches))
+	for _, m := range matches {
+		if full, err := r.resolveDir(m); err == nil {
+			if _, err := r.lstat(full); err == nil {
+				out = append(out, m)
+			}
+		}
 	}
 	return out, nil
 }
@@ -266,6 +479,15 @@ func (f FS) Glob(pattern string) ([]string, error) {
 // large PKI directories as cheap to read as a bare loop over their files.
 func (f FS) Walk(p string, maxFiles int, fn func(p string, in Info)) []error {
 	var errs []error
+	start := path.Clean("/" + p)
+	r, err := f.openRoot()
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, &fs.PathError{Op: "list", Path: start, Err: unwrapPath(err)})
+		}
+		return errs
+	}
+	defer r.close()
 	count := 0
 	full := false
 	var walk func(dir, resolved string, depth int)
@@ -274,7 +496,7 @@ func (f FS) Walk(p string, maxFiles int, fn func(p string, in Info)) []error {
 			errs = append(errs, &fs.PathError{Op: "walk", Path: dir, Err: errors.New("directory tree too deep")})
 			return
 		}
-		entries, err := os.ReadDir(f.host(resolved))
+		entries, err := r.readDir(resolved)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, &fs.PathError{Op: "list", Path: dir, Err: unwrapPath(err)})
@@ -289,7 +511,7 @@ func (f FS) Walk(p string, maxFiles int, fn func(p string, in Info)) []error {
 			var in Info
 			switch {
 			case e.Type()&fs.ModeSymlink != 0:
-				if in, err = f.Stat(child); err != nil {
+				if in, err = r.statInfo(child); err != nil {
 					errs = append(errs, &fs.PathError{Op: "stat", Path: child, Err: unwrapPath(err)})
 					continue
 				}
@@ -311,8 +533,7 @@ func (f FS) Walk(p string, maxFiles int, fn func(p string, in Info)) []error {
 			fn(child, in)
 		}
 	}
-	start := path.Clean("/" + p)
-	resolved, err := f.Resolve(start)
+	resolved, err := r.resolve(start)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, &fs.PathError{Op: "list", Path: start, Err: unwrapPath(err)})
@@ -324,11 +545,15 @@ func (f FS) Walk(p string, maxFiles int, fn func(p string, in Info)) []error {
 }
 
 // unwrapPath drops the host path an *fs.PathError carries, keeping its cause,
-// so that messages name node paths only.
+// so that messages name node paths only. A link met where a resolved path
+// had none (ELOOP from an open with O_NOFOLLOW) is ErrLinkLoop.
 func unwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return pe.Err
+		err = pe.Err
+	}
+	if errors.Is(err, syscall.ELOOP) {
+		return ErrLinkLoop
 	}
 	return err
 }
