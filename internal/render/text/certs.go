@@ -61,13 +61,13 @@ func writeExpiringFirst(p *printer, certs []report.Certificate, now time.Time) {
 	}
 	if len(soon) == 0 {
 		c := certs[idx[0]]
-		p.printf("Expiring first: %s %s, %s (%s)\n", present.Name(c), present.Place(c), c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))
+		p.printf("Expiring first: %s %s, %s (%s)\n", Escape(present.Name(c)), Escape(present.Place(c)), c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))
 		return
 	}
 	p.printf("%s\n", p.paint(bold, "Expired or expiring within 30 days:"))
 	for _, i := range soon {
 		c := certs[i]
-		p.printf("  %s  %s %s\n", p.paint(expiryColor(c, now), fmt.Sprintf("%-10s %-16s", c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))), present.Name(c), present.Place(c))
+		p.printf("  %s  %s %s\n", p.paint(expiryColor(c, now), fmt.Sprintf("%-10s %-16s", c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))), Escape(present.Name(c)), Escape(present.Place(c)))
 	}
 }
 
@@ -75,7 +75,7 @@ func writeMasters(p *printer, certs []report.Certificate) {
 	var holders []string
 	for _, c := range certs {
 		if c.SystemMasters {
-			holders = append(holders, fmt.Sprintf("%s %s", c.User, present.Place(c)))
+			holders = append(holders, Escape(c.User+" "+present.Place(c)))
 		}
 	}
 	if len(holders) == 0 {
@@ -108,7 +108,7 @@ func writeCert(p *printer, certs []report.Certificate, children map[int][]int, i
 		body = indent + "│  "
 	}
 
-	head := p.paint(bold, present.Name(c))
+	head := p.paint(bold, Escape(present.Name(c)))
 	var tags []string
 	if c.IsCA {
 		tags = append(tags, "CA")
@@ -125,7 +125,9 @@ func writeCert(p *printer, certs []report.Certificate, children map[int][]int, i
 	expiry := fmt.Sprintf("until %s (%s)", c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))
 	p.printf("%s%s  %s\n", lead, head, p.paint(expiryColor(c, now), expiry))
 
-	line := func(format string, args ...any) { p.printf("%s %s\n", body, fmt.Sprintf(format, args...)) }
+	// Each line below is report data and plain words, never colour, so it
+	// is escaped as a whole.
+	line := func(format string, args ...any) { p.printf("%s %s\n", body, Escape(fmt.Sprintf(format, args...))) }
 	line("%s", present.Place(c))
 	key := c.KeyAlgorithm
 	if c.KeyBits > 0 {

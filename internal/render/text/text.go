@@ -1,6 +1,8 @@
 // Package text renders reports for people at a terminal: findings grouped
 // by PCI item with a summary, and the certificate inventory as a CA → leaf
-// tree. Colour is used only when the caller asks for it.
+// tree. Colour is used only when the caller asks for it. Every string taken
+// from the report is written through Escape, so nothing in a report (a
+// certificate subject, an object name, a path) can drive the terminal.
 package text
 
 import (
@@ -81,13 +83,13 @@ var statusLabel = map[report.Status]string{
 // ones are counted unless opts.Verbose is set.
 func Findings(w io.Writer, r *report.Report, opts Options) error {
 	p := &printer{w: w, color: opts.Color}
-	p.printf("%s %s · %s\n", p.paint(bold, "kubepki"), r.Tool.Version, r.GeneratedAt.UTC().Format(time.RFC3339))
+	p.printf("%s %s · %s\n", p.paint(bold, "kubepki"), Escape(r.Tool.Version), r.GeneratedAt.UTC().Format(time.RFC3339))
 	byTarget := map[string][]report.Finding{}
 	for _, f := range r.Findings {
 		byTarget[f.Target] = append(byTarget[f.Target], f)
 	}
 	for _, t := range targets(r) {
-		p.printf("\n%s\n", p.paint(bold, describeTarget(t)))
+		p.printf("\n%s\n", p.paint(bold, Escape(describeTarget(t))))
 		fs := byTarget[t.Name]
 		delete(byTarget, t.Name)
 		if len(fs) == 0 {
@@ -159,7 +161,7 @@ func writeSections(p *printer, fs []report.Finding, opts Options) {
 				title += " · " + t
 			}
 		}
-		p.printf("\n  %s\n", p.paint(bold, title))
+		p.printf("\n  %s\n", p.paint(bold, Escape(title)))
 		var quiet []report.Finding
 		for _, f := range list {
 			if !opts.Verbose && (f.Status == report.StatusPass || f.Status == report.StatusInfo) {
@@ -177,22 +179,22 @@ func writeSections(p *printer, fs []report.Finding, opts Options) {
 func writeFinding(p *printer, f report.Finding) {
 	label := fmt.Sprintf("%-5s", statusLabel[f.Status])
 	if label == "     " {
-		label = fmt.Sprintf("%-5s", f.Status)
+		label = fmt.Sprintf("%-5s", Escape(string(f.Status)))
 	}
 	sev := ""
 	if f.Failing() {
-		sev = string(f.Severity)
+		sev = Escape(string(f.Severity))
 	}
-	p.printf("    %s %-8s %s\n", p.paint(statusColor[f.Status], label), sev, f.Check)
-	p.printf("          %s\n", f.Message)
+	p.printf("    %s %-8s %s\n", p.paint(statusColor[f.Status], label), sev, Escape(f.Check))
+	p.printf("          %s\n", Escape(f.Message))
 	if loc := f.Location.String(); loc != "" {
-		p.printf("          %s %s\n", p.paint(faint, "at"), loc)
+		p.printf("          %s %s\n", p.paint(faint, "at"), Escape(loc))
 	}
 	if w := f.Waiver; w != nil {
-		p.printf("          %s by %s until %s: %s\n", p.paint(faint, "waived"), w.Owner, w.Expires.Format("2006-01-02"), w.Justification)
+		p.printf("          %s by %s until %s: %s\n", p.paint(faint, "waived"), Escape(w.Owner), w.Expires.Format("2006-01-02"), Escape(w.Justification))
 	}
 	if f.Remediation != "" && f.Status != report.StatusPass {
-		p.printf("          %s %s\n", p.paint(faint, "fix"), f.Remediation)
+		p.printf("          %s %s\n", p.paint(faint, "fix"), Escape(f.Remediation))
 	}
 }
 
@@ -213,6 +215,7 @@ func writeQuiet(p *printer, fs []report.Finding) {
 		n := 0
 		for id, c := range counts[st] {
 			n += c
+			id = Escape(id)
 			if c > 1 {
 				id = fmt.Sprintf("%s ×%d", id, c)
 			}
