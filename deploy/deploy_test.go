@@ -19,9 +19,12 @@ import (
 
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -75,6 +78,7 @@ func name(u *unstructured.Unstructured) string {
 // workload is a pod template and where it runs.
 type workload struct {
 	name, namespace string
+	labels          map[string]string
 	spec            corev1.PodSpec
 }
 
@@ -99,7 +103,11 @@ func workloads(t *testing.T, objs []*unstructured.Unstructured) []workload {
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {
 			t.Fatalf("%s: %v", name(u), err)
 		}
-		out = append(out, workload{name: name(u), namespace: u.GetNamespace(), spec: spec})
+		podLabels, _, err := unstructured.NestedStringMap(u.Object, append(slices.Clone(path[:len(path)-1]), "metadata", "labels")...)
+		if err != nil {
+			t.Fatalf("%s: pod template labels: %v", name(u), err)
+		}
+		out = append(out, workload{name: name(u), namespace: u.GetNamespace(), labels: podLabels, spec: spec})
 	}
 	return out
 }
@@ -120,6 +128,7 @@ func TestKustomizeBuildsEverything(t *testing.T) {
 		"CronJob/kubepki/kubepki-cluster-audit", "PersistentVolumeClaim/kubepki/kubepki-reports",
 		"Deployment/kubepki/kubepki-exporter", "Service/kubepki/kubepki-exporter",
 		"Deployment/kubepki/kubepki-revocation-webhook", "PodDisruptionBudget/kubepki/kubepki-revocation-webhook", "Service/kubepki/kubepki-revocation-webhook",
+		"NetworkPolicy/kubepki-node/kubepki-node", "NetworkPolicy/kubepki/kubepki-exporter", "NetworkPolicy/kubepki/kubepki-revocation-webhook",
 	} {
 		if !slices.Contains(got, want) {
 			t.Errorf("kustomize build lacks %s (has %v)", want, got)
@@ -140,9 +149,13 @@ func TestKustomizeBuildsEverything(t *testing.T) {
 }
 
 // TestWorkloadsAreLockedDown reads every container's security settings:
-// no privilege, no capability, no writable root filesystem, a memory
-// limit; non-root everywhere but the node audit, which runs as uid 0 with
-// nothing else, reads the host read-only, and has no API token.
+// the RuntimeDefault seccomp profile, no privilege, no capability, no
+// writable root filesystem, a memory limit; non-root everywhere but the
+// node audit, which runs as uid 0 with nothing else, reads the host
+// read-only all the way down (recursiveReadOnly Enabled, never
+// IfPossible, which falls back to writable submounts), sets its seccomp
+// profile on the container too, since its privileged namespace checks
+// nothing, and has no API token.
 func TestWorkloadsAreLockedDown(t *testing.T) {
 	for _, w := range workloads(t, objects(t, build(t))) {
 		node := w.namespace == "kubepki-node"
@@ -177,6 +190,12 @@ func TestWorkloadsAreLockedDown(t *testing.T) {
 			if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 				t.Errorf("%s: writable root filesystem", where)
 			}
+			if sc.SeccompProfile != nil && sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Errorf("%s: seccomp profile %s overrides the pod's RuntimeDefault", where, sc.SeccompProfile.Type)
+			}
+			if node && sc.SeccompProfile == nil {
+				t.Errorf("%s: no seccomp profile of its own", where)
+			}
 			if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
 				t.Errorf("%s: capabilities %+v, want every one dropped and none added", where, sc.Capabilities)
 			}
@@ -187,17 +206,170 @@ func TestWorkloadsAreLockedDown(t *testing.T) {
 				if node && !m.ReadOnly {
 					t.Errorf("%s: host mount %s is writable", where, m.MountPath)
 				}
+				if node && (m.RecursiveReadOnly == nil || *m.RecursiveReadOnly != corev1.RecursiveReadOnlyEnabled) {
+					t.Errorf("%s: host mount %s has recursiveReadOnly %v, want Enabled", where, m.MountPath, ptrString(m.RecursiveReadOnly))
+				}
 			}
 		}
 	}
 }
 
+func ptrString[T ~string](p *T) string {
+	if p == nil {
+		return "unset"
+	}
+	return string(*p)
+}
+
+// egressPorts are the TCP ports each long-running workload may open
+// connections to, at any address: the kube-apiserver's (443 as the
+// kubernetes Service, 6443 where it listens on kubeadm, k3s and RKE2),
+// which a NetworkPolicy cannot select; none for the node audit. No DNS:
+// the in-cluster client dials the IP in KUBERNETES_SERVICE_HOST.
+var egressPorts = map[string][]int32{
+	"DaemonSet/kubepki-node/kubepki-node":           nil,
+	"Deployment/kubepki/kubepki-exporter":           {443, 6443},
+	"Deployment/kubepki/kubepki-revocation-webhook": {443, 6443},
+}
+
+func networkPolicies(t *testing.T, objs []*unstructured.Unstructured) []networkingv1.NetworkPolicy {
+	t.Helper()
+	var out []networkingv1.NetworkPolicy
+	for _, u := range objs {
+		if u.GetKind() != "NetworkPolicy" {
+			continue
+		}
+		var np networkingv1.NetworkPolicy
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &np); err != nil {
+			t.Fatalf("%s: %v", name(u), err)
+		}
+		out = append(out, np)
+	}
+	return out
+}
+
+// checkNetworkPolicies holds each workload of egressPorts to the
+// NetworkPolicies of its namespace that select its pods: together they
+// isolate it both ways; they admit in, from any source, its containers'
+// ports and no other (the apiserver calling the webhook, from the host
+// network, and Prometheus, wherever it runs, cannot be selected); they let
+// out TCP to egressPorts and nothing else. Every policy selects at least
+// one of them, so a mistyped selector is caught rather than protecting
+// nothing.
+func checkNetworkPolicies(t *testing.T, pols []networkingv1.NetworkPolicy, ws []workload) {
+	t.Helper()
+	used := map[string]bool{}
+	for _, w := range ws {
+		want, ok := egressPorts[w.name]
+		if !ok {
+			continue
+		}
+		var containerPorts []corev1.ContainerPort
+		for _, c := range w.spec.Containers {
+			containerPorts = append(containerPorts, c.Ports...)
+		}
+		// resolve gives a policy port's number: a name is looked up among
+		// the containers' ports, as network plugins do.
+		resolve := func(p networkingv1.NetworkPolicyPort) int32 {
+			if p.Port == nil {
+				t.Errorf("%s: a policy port without a number admits every port", w.name)
+				return 0
+			}
+			if p.Port.Type == intstr.Int {
+				return p.Port.IntVal
+			}
+			for _, cp := range containerPorts {
+				if cp.Name == p.Port.StrVal {
+					return cp.ContainerPort
+				}
+			}
+			t.Errorf("%s: policy port %q names no container port", w.name, p.Port.StrVal)
+			return 0
+		}
+		var isolated []networkingv1.PolicyType
+		var in, out []int32
+		for _, np := range pols {
+			sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+			if err != nil {
+				t.Fatalf("NetworkPolicy %s/%s: %v", np.Namespace, np.Name, err)
+			}
+			if np.Namespace != w.namespace || !sel.Matches(labels.Set(w.labels)) {
+				continue
+			}
+			used[np.Namespace+"/"+np.Name] = true
+			isolated = append(isolated, np.Spec.PolicyTypes...)
+			for _, r := range np.Spec.Ingress {
+				if len(r.From) > 0 {
+					t.Errorf("%s: NetworkPolicy %s admits only some sources; the apiserver and Prometheus cannot be selected", w.name, np.Name)
+				}
+				if len(r.Ports) == 0 {
+					t.Errorf("%s: NetworkPolicy %s admits every port", w.name, np.Name)
+				}
+				for _, p := range r.Ports {
+					if p.Protocol == nil || *p.Protocol != corev1.ProtocolTCP || p.EndPort != nil {
+						t.Errorf("%s: NetworkPolicy %s admits %v, want single TCP ports", w.name, np.Name, p)
+					}
+					in = append(in, resolve(p))
+				}
+			}
+			for _, r := range np.Spec.Egress {
+				if len(r.Ports) == 0 {
+					t.Errorf("%s: NetworkPolicy %s lets out every port", w.name, np.Name)
+				}
+				for _, p := range r.Ports {
+					if p.Protocol == nil || *p.Protocol != corev1.ProtocolTCP || p.EndPort != nil {
+						t.Errorf("%s: NetworkPolicy %s lets out %v, want single TCP ports", w.name, np.Name, p)
+					}
+					out = append(out, resolve(p))
+				}
+			}
+		}
+		if !slices.Contains(isolated, networkingv1.PolicyTypeIngress) || !slices.Contains(isolated, networkingv1.PolicyTypeEgress) {
+			t.Errorf("%s: its NetworkPolicies isolate %v, want both Ingress and Egress", w.name, isolated)
+		}
+		var serves []int32
+		for _, cp := range containerPorts {
+			if cp.Protocol != "" && cp.Protocol != corev1.ProtocolTCP {
+				t.Errorf("%s: container port %d is %s", w.name, cp.ContainerPort, cp.Protocol)
+			}
+			serves = append(serves, cp.ContainerPort)
+		}
+		for _, ports := range [][]int32{in, out, serves} {
+			slices.Sort(ports)
+		}
+		if !slices.Equal(slices.Compact(in), slices.Compact(serves)) {
+			t.Errorf("%s: NetworkPolicies admit ports %v, want its container ports %v", w.name, in, serves)
+		}
+		if !slices.Equal(slices.Compact(out), want) {
+			t.Errorf("%s: NetworkPolicies let out ports %v, want %v", w.name, out, want)
+		}
+	}
+	for _, np := range pols {
+		if !used[np.Namespace+"/"+np.Name] {
+			t.Errorf("NetworkPolicy %s/%s selects no kubepki workload", np.Namespace, np.Name)
+		}
+	}
+}
+
+// TestNetworkPolicies: the node audit, the exporter and the webhook each
+// have NetworkPolicies that admit their own ports only and let out only
+// what they need (see checkNetworkPolicies).
+func TestNetworkPolicies(t *testing.T) {
+	objs := objects(t, build(t))
+	pols := networkPolicies(t, objs)
+	if len(pols) == 0 {
+		t.Fatal("the build holds no NetworkPolicy")
+	}
+	checkNetworkPolicies(t, pols, workloads(t, objs))
+}
+
 // TestManifestsOnRealAPIServer applies the whole build, and the opt-in
 // Secret RBAC, to a real kube-apiserver: every object must pass its schema
-// and admission. Then each pod template is submitted as a Pod (dry run),
-// so Pod Security admission judges it against its namespace's enforced
-// level, and each service account's permissions are asked of the real
-// authorizer.
+// and admission, and the NetworkPolicies and the node audit's hardening
+// must be stored as written. Then each pod template is submitted as a Pod
+// (dry run), so Pod Security admission judges it against its namespace's
+// enforced level, and each service account's permissions are asked of the
+// real authorizer.
 func TestManifestsOnRealAPIServer(t *testing.T) {
 	c := testbed.StartCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -219,6 +391,37 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 	}
 
 	ws := workloads(t, objects(t, docs))
+	// What the apiserver stored, after its defaults and validation: the
+	// NetworkPolicies as the build has them, and the node audit's mount
+	// still recursively read-only (an apiserver without the
+	// RecursiveReadOnlyMounts feature drops the field without a word).
+	var stored []networkingv1.NetworkPolicy
+	for _, ns := range []string{"kubepki", "kubepki-node"} {
+		list, err := c.Admin.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, list.Items...)
+	}
+	if len(stored) != len(networkPolicies(t, objects(t, docs))) {
+		t.Errorf("the apiserver holds %d NetworkPolicies, the build %d", len(stored), len(networkPolicies(t, objects(t, docs))))
+	}
+	checkNetworkPolicies(t, stored, ws)
+	ds, err := c.Admin.AppsV1().DaemonSets("kubepki-node").Get(ctx, "kubepki-node", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ctr := range ds.Spec.Template.Spec.Containers {
+		for _, m := range ctr.VolumeMounts {
+			if m.RecursiveReadOnly == nil || *m.RecursiveReadOnly != corev1.RecursiveReadOnlyEnabled {
+				t.Errorf("stored DaemonSet kubepki-node, mount %s: recursiveReadOnly %s, want Enabled", m.MountPath, ptrString(m.RecursiveReadOnly))
+			}
+		}
+		if sp := ctr.SecurityContext.SeccompProfile; sp == nil || sp.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("stored DaemonSet kubepki-node, container %s: seccomp profile %v, want RuntimeDefault", ctr.Name, sp)
+		}
+	}
+
 	for _, w := range ws {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "pss-", Namespace: w.namespace}, Spec: w.spec}
 		if _, err := c.Admin.CoreV1().Pods(w.namespace).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
