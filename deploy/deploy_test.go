@@ -123,7 +123,7 @@ func TestKustomizeBuildsEverything(t *testing.T) {
 	for _, want := range []string{
 		"Namespace/kubepki", "Namespace/kubepki-node",
 		"CustomResourceDefinition/revokedcredentials.kubepki.io",
-		"ClusterRole/kubepki-reader", "ClusterRole/kubepki-revoker", "ClusterRole/kubepki-revocation-webhook",
+		"ClusterRole/kubepki-reader", "ClusterRole/kubepki-revoker", "ClusterRole/kubepki-revocation-admin", "ClusterRole/kubepki-revocation-webhook",
 		"DaemonSet/kubepki-node/kubepki-node",
 		"CronJob/kubepki/kubepki-cluster-audit", "PersistentVolumeClaim/kubepki/kubepki-reports",
 		"Deployment/kubepki/kubepki-exporter", "Service/kubepki/kubepki-exporter",

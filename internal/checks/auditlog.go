@@ -30,6 +30,14 @@ func init() {
 			Run:         runAuditRevoked,
 		},
 		&Check{
+			ID: "auditlog-revoked-credential-successors", Title: "Credentials minted with a revoked credential are revoked too",
+			Severity: report.SeverityHigh, Component: "audit-log", Scope: "auditlog",
+			Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1550", "T1098"}},
+			Why:         "A leaked credential may have minted others before it was revoked: service-account tokens through the TokenRequest API, client certificates through CertificateSigningRequests. Revoking the first leaves these working.",
+			Remediation: "Revoke them as well: kubepki revoke --id ID --with-successors --audit-log FILE (and with the cluster reachable, so CSRs name their certificates).",
+			Run:         runAuditSuccessors,
+		},
+		&Check{
 			ID: "auditlog-system-masters-use", Title: "No request is made as system:masters",
 			Severity: report.SeverityHigh, Component: "audit-log", Scope: "auditlog",
 			Controls:    report.Controls{PCI: []string{"1.2", "1.3"}, MITRE: []string{"T1078.004"}},
@@ -137,6 +145,42 @@ func runAuditRevoked(in *Input, r *Results) {
 	}
 	if found == 0 {
 		r.Pass(report.Location{}, "none of the %s revoked credentials was used after its revocation", fmt.Sprint(len(a.Revoked)))
+	}
+}
+
+func runAuditSuccessors(in *Input, r *Results) {
+	a := auditEvidence(in, r)
+	if a == nil {
+		return
+	}
+	if a.Revoked == nil {
+		r.NotEvaluated(report.Location{}, "no revocation list given (--store)")
+		return
+	}
+	revoked := make([]string, 0, len(a.Revoked))
+	for id := range a.Revoked {
+		revoked = append(revoked, id)
+	}
+	sort.Strings(revoked)
+	n := 0
+	for _, by := range revoked {
+		for _, is := range a.Issued[by] {
+			if is.ID != "" {
+				if _, ok := a.Revoked[is.ID]; ok {
+					continue
+				}
+				n++
+				r.Fail(report.Location{Object: is.ID}, "minted with the revoked credential %s: %s %s by user %q on %s, and not revoked itself",
+					by, is.Kind, is.Object, is.User, is.At.UTC().Format(time.RFC3339))
+				continue
+			}
+			n++
+			r.Fail(report.Location{Object: is.Object}, "minted with the revoked credential %s: %s by user %q on %s; the log does not show its certificate: revoke it by the CSR (kubepki revoke --csr) or with --with-successors against the cluster",
+				by, is.Object, is.User, is.At.UTC().Format(time.RFC3339))
+		}
+	}
+	if n == 0 {
+		r.Pass(report.Location{}, "no credential minted with one of the %d revoked credentials is left unrevoked", len(a.Revoked))
 	}
 }
 

@@ -36,6 +36,8 @@ func TestAuditLogChecks(t *testing.T) {
 			cert:         {ID: cert, User: "bob", Requests: 2, AfterRevocation: 2, AllowedAfterRevocation: 1, First: t0, Last: t0},
 			"user:admin": {User: "admin", Groups: []string{"system:masters"}, Requests: 2, First: t0, Last: t0},
 		},
+		// bob's certificate minted a token before its revocation.
+		Issued: map[string][]evidence.Issuance{cert: {{Kind: evidence.IssuedToken, ID: "JTI=child", Object: "serviceaccounts/ci/token in build", User: "bob", At: t0.Add(-time.Hour)}}},
 	}
 	good := &evidence.AuditLog{
 		Files: []string{"audit.log"}, Counted: 1, Events: 1, Grace: time.Minute,
@@ -51,6 +53,7 @@ func TestAuditLogChecks(t *testing.T) {
 		{"auditlog-revoked-credential-use", report.StatusFail},
 		{"auditlog-system-masters-use", report.StatusWarn},
 		{"auditlog-unknown-client-certificate", report.StatusWarn},
+		{"auditlog-revoked-credential-successors", report.StatusFail},
 	} {
 		if !has(badS[tt.check], tt.fail) {
 			t.Errorf("%s on the bad logs: %v, want %s", tt.check, badS[tt.check], tt.fail)

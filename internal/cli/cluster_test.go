@@ -136,6 +136,7 @@ func TestRevokeByCSR(t *testing.T) {
 	c := testbed.StartCluster(t)
 	leaf := c.IssueClientCertificate(t, "dana", []string{"devs"}, time.Now().Add(-time.Minute), time.Hour)
 	store := filepath.Join(t.TempDir(), "revoked.json")
+	run(t, "", "revoke", "init", "--store", store)
 	out, err := run(t, "", "revoke", "--store", store, "--csr", "dana", "--kubeconfig", c.AdminKubeconfig, "--reason", "left")
 	want := revocation.FromCertificate(leaf.Cert).ID
 	if err != nil || !strings.Contains(out, "revoked "+want) || !strings.Contains(out, `"dana" groups devs`) || !strings.Contains(out, "the cluster (v1.34.4) sends credential IDs") {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,10 +12,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/rest"
 
+	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/revocation"
+	"github.com/kubepki/kubepki/internal/sources/auditlog"
 	"github.com/kubepki/kubepki/internal/sources/cluster"
+	"github.com/kubepki/kubepki/internal/sources/node"
 )
 
 // defaultStore is where the revocation list lives unless --store says: a
@@ -42,17 +46,20 @@ func whoami() string {
 }
 
 type revokeOptions struct {
-	store      storeFlags
-	id         string
-	certFile   string
-	kubeconfig string
-	kcUser     string
-	tokenFile  string
-	csr        string
-	reason     string
-	by         string
-	force      bool
-	kube       kubeFlags
+	store          storeFlags
+	id             string
+	certFile       string
+	kubeconfig     string
+	kcUser         string
+	tokenFile      string
+	csr            string
+	root           string
+	reason         string
+	by             string
+	force          bool
+	withSuccessors bool
+	auditLogs      []string
+	kube           kubeFlags
 }
 
 func newRevokeCommand(e *env) *cobra.Command {
@@ -62,65 +69,88 @@ func newRevokeCommand(e *env) *cobra.Command {
 		Short: "Add a client certificate or service-account token to the revocation list",
 		Long: `Records a credential as revoked in kubepki's revocation list, which the revocation
 webhook (kubepki serve webhook) enforces. The credential is named by exactly one of
---id, --cert, --from-kubeconfig, --csr or --token-file. Before recording it, kubepki
-says what the credential is and whether a revocation can be enforced at all: a
-certificate in system:masters cannot be (the apiserver allows that group before any
-authorizer), and a legacy token Secret carries no token ID. A token is read only for its
-ID; it is never printed or stored.`,
-		Example: `  kubepki revoke --cert bob.crt --reason "left the team"
+--id, --cert, --from-kubeconfig, --csr or --token-file. The list must exist
+(kubepki revoke init creates it where the webhook reads it).
+
+Before recording it, kubepki says what the credential is and whether a revocation can
+be enforced at all, and refuses (exit 1) what cannot be: a certificate in system:masters
+(the apiserver allows that group before any authorizer), a CA certificate, a certificate
+without the clientAuth usage, a front-proxy (requestheader) client certificate, a
+certificate the cluster's client CA did not issue, a legacy token Secret (no token ID),
+a token the cluster rejects. --force records it anyway, for the audit-log checks.
+
+The cluster is read when the kubeconfig flags reach it: the client CA and front-proxy
+settings it publishes, and a TokenReview of a token, whose credential ID is then the
+one the apiserver reports (a token's claims alone are unverified, and marked so). Off
+the cluster, --root names a control-plane node whose kube-apiserver manifest says the
+same.
+
+--with-successors also revokes every credential the named one minted: tokens from the
+TokenRequest API (seen in --audit-log files) and certificates of CertificateSigningRequests
+it created (read from the cluster), and what those minted in turn.
+
+A token is read only for its ID and for the TokenReview; it is never printed or stored.`,
+		Example: `  kubepki revoke init --store /var/lib/kubepki/revoked.json
+  kubepki revoke --cert bob.crt --reason "left the team"
   kubepki revoke --from-kubeconfig ~/.kube/bob.conf --reason "laptop lost"
   kubepki revoke --csr bob-2026 --reason "left the team"
   kubectl create token ci -n build | kubepki revoke --token-file - --reason leaked
-  kubepki revoke --id X509SHA256=3b1f… --reason "seen in the audit log"`,
+  kubepki revoke --id JTI=6a3f… --with-successors --audit-log /var/log/kubernetes/audit.log --reason leaked`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n := 0
-			for _, s := range []string{o.id, o.certFile, o.kubeconfig, o.tokenFile, o.csr} {
-				if s != "" {
-					n++
-				}
-			}
-			if n != 1 {
-				return usagef("name the credential with exactly one of --id, --cert, --from-kubeconfig, --csr or --token-file")
-			}
-			if strings.TrimSpace(o.reason) == "" {
-				return usagef("--reason is required: the list records why each credential was revoked")
-			}
-			if err := o.store.validate(); err != nil {
+			if err := o.validate(); err != nil {
 				return err
-			}
-			cred, err := o.credential(e)
-			if err != nil {
-				return err
-			}
-			describe(e.stdout, cred)
-			if cred.Unenforceable == "" {
-				o.checkVersion(e)
-			}
-			if cred.Unenforceable != "" {
-				fmt.Fprintf(e.stdout, "cannot be enforced: %s.\n", cred.Unenforceable)
-				if cred.ID == "" || !o.force {
-					return fmt.Errorf("not revoked: the revocation could not be enforced (use --force to record it anyway, for the audit-log checks)")
-				}
 			}
 			st, err := o.store.open()
 			if err != nil {
 				return err
 			}
-			added := false
-			_, err = st.Update(func(l *revocation.List) error {
-				var err error
-				added, err = l.Revoke(cred.Entry(revocation.Action{By: o.by, At: e.now().UTC(), Reason: o.reason}))
-				return err
-			})
+			cl := o.kube.reach()
+			cred, err := o.identify(e, cl)
 			if err != nil {
 				return err
 			}
-			if !added {
-				fmt.Fprintf(e.stdout, "%s was already revoked (%s)\n", cred.ID, o.store.where())
-				return nil
+			describe(e.stdout, cred)
+			todo := []*revocation.Credential{cred}
+			if o.withSuccessors && cred.ID != "" {
+				succ, err := o.successors(e, cl, cred.ID)
+				if err != nil {
+					return err
+				}
+				todo = append(todo, succ...)
 			}
-			fmt.Fprintf(e.stdout, "revoked %s (%s)\n", cred.ID, o.store.where())
+			var entries []revocation.Entry
+			refused := 0
+			for _, c := range todo {
+				if c.Unenforceable != "" {
+					fmt.Fprintf(e.stdout, "%s cannot be enforced: %s.\n", orDash(c.ID), c.Unenforceable)
+					if c.ID == "" || !o.force {
+						refused++
+						continue
+					}
+				}
+				entries = append(entries, c.Entry(revocation.Action{By: o.by, At: e.now().UTC(), Reason: o.reason}))
+			}
+			if len(entries) == 0 {
+				return fmt.Errorf("not revoked: the revocation could not be enforced (use --force to record it anyway, for the audit-log checks)")
+			}
+			if cred.Unenforceable == "" {
+				versionNote(e, cl)
+			}
+			added, err := st.Revoke(entries...)
+			if err != nil {
+				return err
+			}
+			for i, en := range entries {
+				if added[i] {
+					fmt.Fprintf(e.stdout, "revoked %s (%s)\n", en.ID, o.store.where())
+				} else {
+					fmt.Fprintf(e.stdout, "%s was already revoked (%s)\n", en.ID, o.store.where())
+				}
+			}
+			if refused > 0 {
+				return fmt.Errorf("%d of %d credentials not revoked: their revocation could not be enforced (see above; --force records them anyway)", refused, len(todo))
+			}
 			return nil
 		},
 	}
@@ -131,138 +161,247 @@ ID; it is never printed or stored.`,
 	f.StringVar(&o.kcUser, "kubeconfig-user", "", "with --from-kubeconfig: the user entry to take the certificate from")
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding a service-account token, or - for standard input")
 	f.StringVar(&o.csr, "csr", "", "name of a CertificateSigningRequest whose issued certificate to revoke (reads the cluster)")
+	f.StringVar(&o.root, "root", "/", "off the cluster: the control-plane node (its files under this directory) whose kube-apiserver trust settings to check a certificate against")
 	f.StringVar(&o.reason, "reason", "", "why the credential is revoked (required)")
 	f.StringVar(&o.by, "by", whoami(), "who revokes it, for the record")
 	f.BoolVar(&o.force, "force", false, "record a revocation even when it cannot be enforced")
+	f.BoolVar(&o.withSuccessors, "with-successors", false, "also revoke the credentials it minted (TokenRequests in --audit-log files, CSRs in the cluster), and theirs")
+	f.StringSliceVar(&o.auditLogs, "audit-log", nil, "with --with-successors: kube-apiserver audit log files to find minted tokens in")
 	o.kube.register(cmd)
 	o.store.register(cmd, &o.kube)
-	cmd.AddCommand(newRevokeListCommand(e), newRevokeConfigCommand(e), newRevokePurgeCommand(e))
+	cmd.AddCommand(newRevokeInitCommand(e), newRevokeListCommand(e), newRevokeConfigCommand(e), newRevokePurgeCommand(e))
 	return cmd
 }
 
-// credential identifies the credential the flags name.
-func (o *revokeOptions) credential(e *env) (*revocation.Credential, error) {
+func (o *revokeOptions) validate() error {
+	n := 0
+	for _, s := range []string{o.id, o.certFile, o.kubeconfig, o.tokenFile, o.csr} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return usagef("name the credential with exactly one of --id, --cert, --from-kubeconfig, --csr or --token-file")
+	}
+	if strings.TrimSpace(o.reason) == "" {
+		return usagef("--reason is required: the list records why each credential was revoked")
+	}
+	if len(o.auditLogs) > 0 && !o.withSuccessors {
+		return usagef("--audit-log is read only with --with-successors")
+	}
+	return o.store.validate()
+}
+
+// clusterAccess is the cluster the kubeconfig flags reach, if they do.
+type clusterAccess struct {
+	cfg *rest.Config
+	// why says why there is none.
+	why string
+}
+
+// reach loads the kubeconfig flags' configuration; it does not contact
+// the cluster.
+func (k *kubeFlags) reach() clusterAccess {
+	cfg, _, err := k.config()
+	if err != nil {
+		return clusterAccess{why: "no cluster configuration: " + err.Error()}
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = 10 * time.Second
+	return clusterAccess{cfg: cfg}
+}
+
+// identify reads the credential the flags name and checks what can be
+// checked of it: against the cluster's trust settings (or the node's),
+// and a token against the cluster's TokenReview.
+func (o *revokeOptions) identify(e *env, cl clusterAccess) (*revocation.Credential, error) {
+	var cred *revocation.Credential
+	var err error
 	switch {
 	case o.id != "":
-		id, err := revocation.ParseID(o.id)
-		if err != nil {
+		if cred, err = revocation.FromID(o.id); err != nil {
 			return nil, usagef("--id: %v", err)
 		}
-		kind := "client certificate"
-		if strings.HasPrefix(id, revocation.PrefixJTI) {
-			kind = "service-account token"
-		}
-		return &revocation.Credential{ID: id, Kind: kind}, nil
+		return cred, nil
 	case o.certFile != "":
-		data, err := os.ReadFile(o.certFile)
-		if err != nil {
-			return nil, err
-		}
-		certs, err := certificates(data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.certFile, err)
-		}
-		return revocation.FromCertificate(certs[0]), nil
+		cred, err = revocation.FromCertificateFile(o.certFile)
 	case o.kubeconfig != "":
-		return fromKubeconfig(o.kubeconfig, o.kcUser)
+		cred, err = revocation.FromKubeconfig(o.kubeconfig, o.kcUser)
 	case o.csr != "":
-		cfg, _, err := o.kube.config()
-		if err != nil {
-			return nil, fmt.Errorf("loading the cluster configuration: %w", err)
+		if cl.cfg == nil {
+			return nil, fmt.Errorf("--csr reads the cluster: %s", cl.why)
 		}
-		cert, err := cluster.IssuedCertificate(e.ctx, cfg, o.csr)
+		cert, err := cluster.IssuedCertificate(e.ctx, cl.cfg, o.csr)
 		if err != nil {
 			return nil, err
 		}
-		return revocation.FromCertificate(cert), nil
+		cred = revocation.FromCertificate(cert)
 	default:
-		var r io.Reader = e.stdin
-		if o.tokenFile != "-" {
-			f, err := os.Open(o.tokenFile)
+		return o.token(e, cl)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cred.CheckTrust(trust(e, cl, o.root))
+	return cred, nil
+}
+
+// trust finds what the cluster trusts for client certificates: from the
+// cluster when reachable, else from the node's kube-apiserver manifest;
+// nil (and a note on the credential) when neither says.
+func trust(e *env, cl clusterAccess, root string) *revocation.Trust {
+	if cl.cfg != nil {
+		ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+		defer cancel()
+		t, err := cluster.AuthenticationTrust(ctx, cl.cfg)
+		if err == nil {
+			return t
+		}
+		fmt.Fprintf(e.stderr, "note: could not read the cluster's client CA settings: %v\n", err)
+	}
+	t, err := node.APIServerTrust(root)
+	if err == nil {
+		return t
+	}
+	if !errors.Is(err, node.ErrNoAPIServer) {
+		fmt.Fprintf(e.stderr, "note: could not read the node's kube-apiserver trust settings: %v\n", err)
+	}
+	return nil
+}
+
+// token reads a token and has the cluster review it when it can.
+func (o *revokeOptions) token(e *env, cl clusterAccess) (*revocation.Credential, error) {
+	var r io.Reader = e.stdin
+	if o.tokenFile != "-" {
+		f, err := os.Open(o.tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the token: %w", err)
+	}
+	tok, err := revocation.FromToken(string(data))
+	if err != nil {
+		return nil, err
+	}
+	if cl.cfg == nil {
+		tok.Unreviewed(cl.why)
+		return tok.Credential, nil
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	review, err := cluster.ReviewToken(ctx, cl.cfg, tok.Raw())
+	if err != nil {
+		tok.Unreviewed(err.Error())
+		return tok.Credential, nil
+	}
+	review.Cluster = "the cluster at " + cl.cfg.Host
+	if err := tok.Reviewed(review); err != nil {
+		if errors.Is(err, revocation.ErrRejectedToken) && o.force {
+			fmt.Fprintf(e.stdout, "warning: %v; recorded anyway (--force), with its unverified claims.\n", err)
+			tok.Unreviewed("the cluster rejected it")
+			return tok.Credential, nil
+		}
+		return nil, fmt.Errorf("not revoked: %w", err)
+	}
+	return tok.Credential, nil
+}
+
+// successors finds what the credential id minted, through the audit logs
+// given and the cluster's CSRs.
+func (o *revokeOptions) successors(e *env, cl clusterAccess, id string) ([]*revocation.Credential, error) {
+	var minted []revocation.Minted
+	fromCluster := map[string]bool{}
+	if cl.cfg != nil {
+		ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+		defer cancel()
+		csrs, err := cluster.IssuedCSRs(ctx, cl.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("--with-successors: %w", err)
+		}
+		for _, c := range csrs {
+			if c.RequesterCredentialID != "" {
+				what := "CertificateSigningRequest " + c.Name
+				fromCluster[what] = true
+				minted = append(minted, revocation.Minted{By: c.RequesterCredentialID, ID: revocation.FromCertificate(c.Certificate).ID, What: what + " (its certificate)", At: c.Created, Cert: c.Certificate})
+			}
+		}
+	} else if len(o.auditLogs) == 0 {
+		return nil, usagef("--with-successors needs --audit-log files or a reachable cluster (%s)", cl.why)
+	} else {
+		fmt.Fprintf(e.stdout, "note: certificates minted through CSRs are not looked for in the cluster: %s.\n", cl.why)
+	}
+	if len(o.auditLogs) > 0 {
+		ev := auditlog.Read(o.auditLogs, nil, 0)
+		for _, p := range ev.Problems {
+			fmt.Fprintf(e.stderr, "note: %s: %s\n", p.Path, p.Message)
+		}
+		for by, list := range ev.Issued {
+			for _, is := range list {
+				if fromCluster[is.Object] {
+					continue // the cluster's CSR names its certificate
+				}
+				what := is.Object
+				if is.Kind == evidence.IssuedToken {
+					what = "token " + is.Object
+				}
+				minted = append(minted, revocation.Minted{By: by, ID: is.ID, What: what, At: is.At})
+			}
+		}
+	}
+	var out []*revocation.Credential
+	var t *revocation.Trust
+	for _, m := range revocation.Successors([]string{id}, minted) {
+		fmt.Fprintf(e.stdout, "successor: %s, minted with %s on %s\n", m.What, m.By, m.At.UTC().Format(time.RFC3339))
+		switch {
+		case m.Cert != nil:
+			if t == nil {
+				t = trust(e, cl, o.root)
+			}
+			c := revocation.FromCertificate(m.Cert)
+			c.CheckTrust(t)
+			out = append(out, c)
+		case m.ID != "":
+			c, err := revocation.FromID(m.ID)
 			if err != nil {
 				return nil, err
 			}
-			defer f.Close()
-			r = f
+			c.Subject = m.What
+			out = append(out, c)
+		default:
+			fmt.Fprintf(e.stdout, "  its credential ID is unknown: the log does not show the certificate, and the cluster no longer holds the CSR or was not read; find the certificate and revoke it\n")
 		}
-		data, err := io.ReadAll(io.LimitReader(r, 1<<20))
-		if err != nil {
-			return nil, fmt.Errorf("reading the token: %w", err)
-		}
-		return revocation.FromToken(string(data))
 	}
+	if len(out) == 0 {
+		fmt.Fprintln(e.stdout, "no successor with a known credential ID found")
+	}
+	return out, nil
 }
 
-// checkVersion says when the revocation can take effect: only an
-// apiserver of 1.32 or later sends credential IDs. The cluster is asked
-// when it is reachable with the connection flags; otherwise the
-// requirement is stated.
-func (o *revokeOptions) checkVersion(e *env) {
+// versionNote says when the revocation can take effect: only an
+// apiserver of 1.32 or later sends credential IDs.
+func versionNote(e *env, cl clusterAccess) {
 	const note = "enforced where kube-apiserver is 1.32 or later (earlier versions send no credential IDs) and consults kubepki's webhook before Node and RBAC"
-	cfg, _, err := o.kube.config()
-	if err != nil {
+	if cl.cfg == nil {
 		fmt.Fprintf(e.stdout, "%s.\n", note)
 		return
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
 	defer cancel()
-	v, err := cluster.ServerVersion(ctx, cfg)
+	v, err := cluster.ServerVersion(ctx, cl.cfg)
 	if err != nil {
 		fmt.Fprintf(e.stdout, "%s.\n", note)
 		return
 	}
-	if major, minor := v.Major, strings.TrimSuffix(v.Minor, "+"); major == "1" && len(minor) > 0 && atoi(minor) < 32 {
+	if !revocation.SupportsCredentialIDs(v.Major, v.Minor) {
 		fmt.Fprintf(e.stdout, "warning: the cluster runs kube-apiserver %s, which sends no credential IDs: this revocation cannot be enforced there until it is upgraded to 1.32 or later.\n", v.GitVersion)
 		return
 	}
 	fmt.Fprintf(e.stdout, "the cluster (%s) sends credential IDs; the revocation is enforced once its webhook is consulted first (check apiserver-revocation-enforced).\n", v.GitVersion)
-}
-
-func atoi(s string) int {
-	n := 0
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			break
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
-}
-
-func fromKubeconfig(path, userName string) (*revocation.Credential, error) {
-	cfg, err := clientcmd.LoadFromFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if userName == "" {
-		ctx, ok := cfg.Contexts[cfg.CurrentContext]
-		if !ok {
-			return nil, fmt.Errorf("%s: no current context; name the user with --kubeconfig-user", path)
-		}
-		userName = ctx.AuthInfo
-	}
-	ai, ok := cfg.AuthInfos[userName]
-	if !ok {
-		return nil, fmt.Errorf("%s: no user %q", path, userName)
-	}
-	data := ai.ClientCertificateData
-	if len(data) == 0 && ai.ClientCertificate != "" {
-		p := ai.ClientCertificate
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(filepath.Dir(path), p)
-		}
-		if data, err = os.ReadFile(p); err != nil {
-			return nil, err
-		}
-	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("%s: user %q authenticates without a client certificate", path, userName)
-	}
-	certs, err := certificates(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s user %q: %w", path, userName, err)
-	}
-	return revocation.FromCertificate(certs[0]), nil
 }
 
 func describe(w io.Writer, c *revocation.Credential) {
@@ -283,6 +422,46 @@ func describe(w io.Writer, c *revocation.Credential) {
 		fmt.Fprintf(w, "\ncredential ID %s", c.ID)
 	}
 	fmt.Fprintln(w)
+	for _, n := range c.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+}
+
+func newRevokeInitCommand(e *env) *cobra.Command {
+	var store storeFlags
+	var kube kubeFlags
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create an empty revocation list where the webhook will read it",
+		Long: `Creates an empty revocation list file at --store (mode 0640), or checks that the
+cluster serves RevokedCredentials (--backend kubernetes). The webhook refuses to start
+without a list, and revoke refuses to write to a missing one: a moved file or a wrong
+--store must never look like "nothing is revoked".`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			st, err := store.open()
+			if err != nil {
+				return err
+			}
+			created, err := st.Init()
+			if err != nil {
+				return err
+			}
+			l, err := st.Load()
+			if err != nil {
+				return err
+			}
+			if created {
+				fmt.Fprintf(e.stdout, "created an empty revocation list at %s; run the webhook with the same --store\n", store.where())
+			} else {
+				fmt.Fprintf(e.stdout, "%s holds a revocation list already (%d revoked), left as it is\n", store.where(), len(l.ActiveIDs()))
+			}
+			return nil
+		},
+	}
+	kube.register(cmd)
+	store.register(cmd, &kube)
+	return cmd
 }
 
 type revokeListOptions struct {
@@ -318,6 +497,9 @@ func newRevokeListCommand(e *env) *cobra.Command {
 				state := "revoked"
 				if !en.Active() {
 					state = "unrevoked " + en.Unrevoked.At.Format(time.DateOnly) + " by " + en.Unrevoked.By
+				}
+				if en.Unverified {
+					state += ", unverified claims"
 				}
 				fmt.Fprintf(e.stdout, "%s  %s  %s by %s: %s  [%s]\n", en.ID, orDash(en.Subject), en.Revoked.At.Format(time.DateOnly), en.Revoked.By, en.Revoked.Reason, state)
 			}
@@ -361,10 +543,7 @@ func newUnrevokeCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = st.Update(func(l *revocation.List) error {
-				return l.Unrevoke(args[0], revocation.Action{By: o.by, At: e.now().UTC(), Reason: o.reason})
-			})
-			if err != nil {
+			if err := st.Unrevoke(args[0], revocation.Action{By: o.by, At: e.now().UTC(), Reason: o.reason}); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "unrevoked %s (%s)\n", args[0], o.store.where())
@@ -390,15 +569,16 @@ func newRevokePurgeCommand(e *env) *cobra.Command {
 		Short: "Drop entries whose credential has expired on its own",
 		Long: `Removes from the revocation list the entries whose credential expired before now
 (their notAfter): an expired certificate or token is refused by the apiserver anyway.
-Entries whose expiry is unknown (revoked by --id) are kept.`,
+Entries whose expiry is unknown (revoked by --id) or unverified (a token revoked off the
+cluster, whose claims nobody checked) are kept.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			st, err := o.store.open()
 			if err != nil {
 				return err
 			}
-			n := 0
-			if _, err := st.Update(func(l *revocation.List) error { n = l.Purge(e.now()); return nil }); err != nil {
+			n, err := st.Purge(e.now())
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "purged %d expired entries (%s)\n", n, o.store.where())

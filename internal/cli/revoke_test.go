@@ -41,7 +41,23 @@ func TestRevokeFlows(t *testing.T) {
 	}
 	bobID := revocation.FromCertificate(bob.Cert).ID
 
-	out, err := run(t, "", "revoke", "--store", store, "--cert", bobFile, "--reason", "left", "--by", "alice")
+	// No list yet: nothing is recorded, and nothing created where the
+	// webhook might not look.
+	out, err := run(t, "", "revoke", "--store", store, "--cert", bobFile, "--reason", "left")
+	if ExitCode(err) != 1 || !strings.Contains(err.Error(), "revoke init") {
+		t.Errorf("revoke without a list: exit %d\n%s", ExitCode(err), out)
+	}
+	if _, err := os.Stat(store); err == nil {
+		t.Error("revoke created the list")
+	}
+	if out, err := run(t, "", "revoke", "init", "--store", store); err != nil || !strings.Contains(out, "created an empty revocation list") {
+		t.Fatalf("revoke init: %v\n%s", err, out)
+	}
+	if out, err := run(t, "", "revoke", "init", "--store", store); err != nil || !strings.Contains(out, "left as it is") {
+		t.Errorf("revoke init again: %v\n%s", err, out)
+	}
+
+	out, err = run(t, "", "revoke", "--store", store, "--cert", bobFile, "--reason", "left", "--by", "alice")
 	if err != nil || !strings.Contains(out, `client certificate "bob" groups devs`) || !strings.Contains(out, "revoked "+bobID) {
 		t.Fatalf("revoke --cert: %v\n%s", err, out)
 	}
@@ -53,10 +69,11 @@ func TestRevokeFlows(t *testing.T) {
 	if ExitCode(err) != 1 || !strings.Contains(out, "system:masters") || !strings.Contains(out, "rotate the CA") {
 		t.Errorf("system:masters: exit %d\n%s", ExitCode(err), out)
 	}
-	// A bound token by its JTI, read from stdin and never printed.
+	// A bound token by its JTI, read from stdin and never printed; with
+	// no cluster to verify it, its claims are marked unverified.
 	tok := jwt(`{"iss":"https://kubernetes.default.svc","sub":"system:serviceaccount:build:ci","jti":"6a3f0e2c-1111-4222-8333-944455556666","exp":4102444800}`)
-	out, err = run(t, tok, "revoke", "--store", store, "--token-file", "-", "--reason", "leaked")
-	if err != nil || !strings.Contains(out, "revoked JTI=6a3f0e2c-1111-4222-8333-944455556666") || strings.Contains(out, tok) || strings.Contains(out, "not-a-signature") {
+	out, err = run(t, tok, "revoke", "--store", store, "--token-file", "-", "--reason", "leaked", "--kubeconfig", filepath.Join(dir, "none"))
+	if err != nil || !strings.Contains(out, "revoked JTI=6a3f0e2c-1111-4222-8333-944455556666") || strings.Contains(out, tok) || strings.Contains(out, "not-a-signature") || !strings.Contains(out, "NOT verified") {
 		t.Errorf("revoke token: %v\n%s", err, out)
 	}
 	// A legacy token has no JTI: delete its Secret instead.
@@ -70,7 +87,7 @@ func TestRevokeFlows(t *testing.T) {
 		t.Fatalf("unrevoke: %v\n%s", err, out)
 	}
 	out, _ = run(t, "", "revoke", "list", "--store", store)
-	if strings.Contains(out, bobID) || !strings.Contains(out, "JTI=6a3f0e2c") {
+	if strings.Contains(out, bobID) || !strings.Contains(out, "JTI=6a3f0e2c") || !strings.Contains(out, "unverified claims") {
 		t.Errorf("list: %s", out)
 	}
 	out, _ = run(t, "", "revoke", "list", "--store", store, "--all")
@@ -100,6 +117,7 @@ func TestRevokeConfig(t *testing.T) {
 	caFile := filepath.Join(dir, "ca.crt")
 	os.WriteFile(caFile, ca.CertPEM(), 0o600)
 	store := filepath.Join(dir, "revoked.json")
+	run(t, "", "revoke", "init", "--store", store)
 	out := filepath.Join(dir, "out")
 	args := []string{"revoke", "config", "--webhook-url", "https://127.0.0.1:8443/authorize", "--webhook-ca-file", caFile, "--out", out, "--store", store}
 	if o, err := run(t, "", args...); err != nil {
@@ -109,6 +127,38 @@ func TestRevokeConfig(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(out, name))
+		return string(b)
+	}
+	// The apiserver's client certificate, by path (the key is not copied),
+	// and the legacy flags' failure mode stated.
+	if kc := read("kubepki-webhook.kubeconfig"); !strings.Contains(kc, "client-certificate: /etc/kubernetes/pki/apiserver-kubelet-client.crt") || strings.Contains(kc, "client-key-data") || !strings.Contains(kc, "/authorize") {
+		t.Errorf("webhook kubeconfig:\n%s", kc)
+	}
+	if !strings.Contains(read("legacy-flags.txt"), "Failure mode") {
+		t.Errorf("legacy flags without their failure mode:\n%s", read("legacy-flags.txt"))
+	}
+	// Deny keeps the control plane on a NoOpinion authorizer, and says so.
+	if o, err := run(t, "", append(args, "--failure-policy", "Deny")...); err != nil || !strings.Contains(o, "system:kube-controller-manager") {
+		t.Errorf("Deny: %v\n%s", err, o)
+	}
+	if a := read("authorization.yaml"); !strings.Contains(a, "kubepki-revocation-control-plane") || strings.Count(a, "failurePolicy: Deny") != 1 {
+		t.Errorf("Deny configuration:\n%s", a)
+	}
+	// What kube-apiserver's validator refuses is never written.
+	before := read("authorization.yaml")
+	o, err := run(t, "", append(args, "--timeout", "31s")...)
+	if ExitCode(err) != 1 || !strings.Contains(err.Error(), "would refuse") {
+		t.Errorf("a timeout over 30s: exit %d %v\n%s", ExitCode(err), err, o)
+	}
+	// A zero TTL would be read as the apiserver's default of 30 s.
+	if _, err := run(t, "", append(args, "--unauthorized-ttl", "0s")...); ExitCode(err) != 2 || !strings.Contains(err.Error(), "30s") {
+		t.Errorf("a zero TTL: exit %d %v", ExitCode(err), err)
+	}
+	if read("authorization.yaml") != before {
+		t.Error("a refused configuration was written")
 	}
 	// Static mode with nothing revoked is refused; with a revocation it
 	// embeds the ID.
@@ -124,10 +174,14 @@ func TestRevokeConfig(t *testing.T) {
 	if !strings.Contains(string(data), id) || !strings.Contains(string(data), "failurePolicy: Deny") {
 		t.Errorf("static configuration:\n%s", data)
 	}
+	if kc := read("kubepki-webhook.kubeconfig"); !strings.Contains(kc, "https://127.0.0.1:8443/deny") {
+		t.Errorf("static mode does not call /deny:\n%s", kc)
+	}
 	for _, bad := range [][]string{
 		{"revoke", "config", "--webhook-url", "http://x/authorize", "--webhook-ca-file", caFile, "--out", out},
 		{"revoke", "config", "--webhook-ca-file", caFile, "--out", out},
-		{"revoke", "config", "--webhook-url", "https://x/authorize", "--webhook-ca-file", caFile, "--out", out, "--client-cert-file", caFile},
+		{"revoke", "config", "--webhook-url", "https://x/authorize", "--webhook-ca-file", caFile, "--out", out, "--client-cert-file", "relative.crt"},
+		{"revoke", "config", "--webhook-url", "https://x/authorize", "--webhook-ca-file", caFile, "--out", out, "--failure-policy", "Sometimes"},
 	} {
 		if _, err := run(t, "", bad...); ExitCode(err) != 2 {
 			t.Errorf("%v: exit %d", bad, ExitCode(err))

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,62 +15,73 @@ import (
 type revokeConfigOptions struct {
 	url, caFile, certFile, keyFile, out, kubeconfigPath, policy string
 	static                                                      bool
+	controlPlane                                                revocation.ControlPlane
 	store                                                       storeFlags
 	kube                                                        kubeFlags
 	authorizedTTL, unauthorizedTTL, timeout                     time.Duration
 }
 
 func newRevokeConfigCommand(e *env) *cobra.Command {
-	o := &revokeConfigOptions{}
+	o := &revokeConfigOptions{controlPlane: revocation.DefaultControlPlane()}
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Write the kube-apiserver configuration that puts the revocation webhook first",
 		Long: `Writes, into --out, what kube-apiserver needs to enforce the revocation list:
 authorization.yaml, an AuthorizationConfiguration with the webhook before Node and RBAC
 and a match condition that sends it only requests carrying a credential ID;
-kubepki-webhook.kubeconfig, how to reach the webhook; and legacy-flags.txt, the
-equivalent flags for clusters without --authorization-config.
-
-With --static, the revoked IDs of --store are written into the configuration itself,
-split across authorizers of ` + fmt.Sprint(revocation.IDsPerAuthorizer) + ` IDs: only requests made with a revoked
-credential reach the webhook, with failurePolicy Deny, so they are refused even when
-the webhook is down, and nothing else depends on it. Regenerate after each revocation;
-the apiserver reloads the file.
+kubepki-webhook.kubeconfig, how to reach the webhook, presenting the apiserver's client
+certificate (by default kubeadm's apiserver-kubelet-client: run the webhook with
+--client-ca-file /etc/kubernetes/pki/ca.crt --allowed-client-names
+kube-apiserver-kubelet-client); and legacy-flags.txt, the equivalent flags for clusters
+without --authorization-config, with what they cannot do. The configuration is checked
+with kube-apiserver's own loader and validator (CEL included) before anything is
+written.
 
 failurePolicy (dynamic mode): NoOpinion keeps the cluster working when the webhook is
-down, but revoked credentials then work again; Deny refuses every request that carries
-a credential ID (nearly all) while the webhook is down.`,
-		Example: `  kubepki revoke config --webhook-url https://127.0.0.1:8443/authorize --webhook-ca-file ca.crt --out /etc/kubernetes/kubepki
-  kubepki revoke config --static --store /var/lib/kubepki/revoked.json --webhook-url … --webhook-ca-file ca.crt --out dir`,
+down, but revoked credentials then work again. Deny refuses every request that carries a
+credential ID while the webhook is down, except the control plane's own identities
+(--control-plane-users, --control-plane-user-prefixes, --control-plane-groups; by
+default the controller-manager, the scheduler, kubelets and the in-cluster webhook's
+service account): their requests go to a second webhook authorizer with NoOpinion, so
+the cluster, and the webhook's own watch, keep running. Their credentials are still
+refused when revoked while the webhook is up, but not while it is down.
+
+With --static, the revoked IDs of --store are written into the configuration itself,
+split across authorizers of ` + fmt.Sprint(revocation.IDsPerAuthorizer) + ` IDs, each calling the webhook's /deny with
+failurePolicy Deny: only requests made with a revoked credential reach it, and they are
+refused whatever list the webhook holds, and even when it is down. Regenerate after each
+revocation; the apiserver reloads the file within a minute.`,
+		Example: `  kubepki revoke config --webhook-url https://127.0.0.1:8443 --webhook-ca-file ca.crt --out /etc/kubernetes/kubepki
+  kubepki revoke config --failure-policy Deny --webhook-url https://127.0.0.1:8443 --webhook-ca-file ca.crt --out dir
+  kubepki revoke config --static --store /var/lib/kubepki/revoked.json --webhook-url https://127.0.0.1:8443 --webhook-ca-file ca.crt --out dir`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if o.url == "" || o.caFile == "" || o.out == "" {
 				return usagef("--webhook-url, --webhook-ca-file and --out are required")
 			}
-			if !strings.HasPrefix(o.url, "https://") {
-				return usagef("--webhook-url must be https: the apiserver calls webhooks over TLS")
+			if _, err := revocation.Endpoint(o.url, revocation.AuthorizePath); err != nil {
+				return usagef("--webhook-url: %v (the apiserver calls webhooks over TLS)", err)
 			}
-			if (o.certFile == "") != (o.keyFile == "") {
-				return usagef("--client-cert-file and --client-key-file go together")
+			if o.certFile == "" || o.keyFile == "" || !filepath.IsAbs(o.certFile) || !filepath.IsAbs(o.keyFile) {
+				return usagef("--client-cert-file and --client-key-file are required, as absolute paths the apiserver reads: the webhook answers only the apiserver")
+			}
+			if o.authorizedTTL <= 0 || o.unauthorizedTTL <= 0 {
+				return usagef("--authorized-ttl and --unauthorized-ttl must be positive: kube-apiserver reads 0 as its default of 30s (authorized 5m)")
+			}
+			if o.policy != revocation.FailureNoOpinion && o.policy != revocation.FailureDeny {
+				return usagef("--failure-policy must be %s or %s, not %q", revocation.FailureNoOpinion, revocation.FailureDeny, o.policy)
 			}
 			ca, err := os.ReadFile(o.caFile)
 			if err != nil {
 				return err
 			}
-			if _, err := certificates(ca); err != nil {
-				return fmt.Errorf("--webhook-ca-file %s: %w", o.caFile, err)
+			if _, err := revocation.TrustFromPEM(o.caFile, ca, nil, nil); err != nil || len(ca) == 0 {
+				return fmt.Errorf("--webhook-ca-file %s: no PEM certificate (%v)", o.caFile, err)
 			}
 			opts := revocation.ConfigOptions{
-				WebhookURL: o.url, WebhookCA: ca, KubeconfigPath: o.kubeconfigPath, FailurePolicy: o.policy,
+				WebhookURL: o.url, WebhookCA: ca, ClientCertFile: o.certFile, ClientKeyFile: o.keyFile,
+				KubeconfigPath: o.kubeconfigPath, FailurePolicy: o.policy, ControlPlane: o.controlPlane,
 				AuthorizedTTL: o.authorizedTTL, UnauthorizedTTL: o.unauthorizedTTL, Timeout: o.timeout,
-			}
-			if o.certFile != "" {
-				if opts.ClientCert, err = os.ReadFile(o.certFile); err != nil {
-					return err
-				}
-				if opts.ClientKey, err = os.ReadFile(o.keyFile); err != nil {
-					return err
-				}
 			}
 			if o.static {
 				l, err := o.store.load()
@@ -83,44 +93,49 @@ a credential ID (nearly all) while the webhook is down.`,
 					return fmt.Errorf("--static: %s revoke nothing, so the configuration would send the webhook no request; revoke first, or use the dynamic mode", o.store.where())
 				}
 			}
-			authz, err := revocation.AuthorizationConfig(opts)
+			files, err := revocation.Config(opts)
 			if err != nil {
 				return err
 			}
-			kc, err := revocation.WebhookKubeconfig(opts)
-			if err != nil {
-				return err
-			}
-			legacy := "# kube-apiserver flags for clusters without --authorization-config.\n# No match conditions: every request reaches the webhook.\n" + strings.Join(revocation.LegacyFlags(opts), "\n") + "\n"
 			if err := os.MkdirAll(o.out, 0o700); err != nil {
 				return err
 			}
-			for name, data := range map[string][]byte{"authorization.yaml": authz, "kubepki-webhook.kubeconfig": kc, "legacy-flags.txt": []byte(legacy)} {
-				if err := revocation.WriteAtomic(filepath.Join(o.out, name), 0o600, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+			for _, f := range files {
+				if err := revocation.WriteAtomic(filepath.Join(o.out, f.Name), 0o600, func(w io.Writer) error { _, err := w.Write(f.Data); return err }); err != nil {
 					return err
 				}
 			}
-			fmt.Fprintf(e.stdout, "wrote %s/{authorization.yaml,kubepki-webhook.kubeconfig,legacy-flags.txt}\n", o.out)
+			fmt.Fprintf(e.stdout, "wrote %s/{authorization.yaml,kubepki-webhook.kubeconfig,legacy-flags.txt}, checked with kube-apiserver's own validator\n", o.out)
 			fmt.Fprintf(e.stdout, "copy kubepki-webhook.kubeconfig to %s on each control-plane node, and run kube-apiserver with --authorization-config=<path of authorization.yaml> instead of --authorization-mode\n", o.kubeconfigPath)
-			if o.static {
-				fmt.Fprintf(e.stdout, "static mode: %d revoked IDs in %d authorizers, failurePolicy Deny\n", len(opts.Static), (len(opts.Static)+revocation.IDsPerAuthorizer-1)/revocation.IDsPerAuthorizer)
+			fmt.Fprintf(e.stdout, "the apiserver presents %s to the webhook: run it with --client-ca-file set to that certificate's CA and --allowed-client-names set to its common name\n", o.certFile)
+			switch {
+			case o.static:
+				fmt.Fprintf(e.stdout, "static mode: %d revoked IDs in %d authorizers calling /deny, failurePolicy Deny: they are refused whatever the webhook holds, and while it is down\n",
+					len(opts.Static), (len(opts.Static)+revocation.IDsPerAuthorizer-1)/revocation.IDsPerAuthorizer)
+			case o.policy == revocation.FailureDeny:
+				fmt.Fprintf(e.stdout, "failurePolicy Deny: while the webhook is down, every request with a credential ID is refused, except those of %s, which go on to Node and RBAC; a revoked credential of theirs works while the webhook is down\n", o.controlPlane.Describe())
+			default:
+				fmt.Fprintln(e.stdout, "failurePolicy NoOpinion: while the webhook is down, revoked credentials work again; watch kubepki_webhook_decisions_total and the apiserver's webhook errors")
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.url, "webhook-url", "", "the webhook's /authorize URL as the apiserver reaches it")
+	f.StringVar(&o.url, "webhook-url", "", "the webhook's URL as the apiserver reaches it (https://host:port, or its /authorize URL)")
 	f.StringVar(&o.caFile, "webhook-ca-file", "", "CA that signed the webhook's serving certificate")
-	f.StringVar(&o.certFile, "client-cert-file", "", "client certificate the apiserver presents to the webhook")
-	f.StringVar(&o.keyFile, "client-key-file", "", "its key")
+	f.StringVar(&o.certFile, "client-cert-file", "/etc/kubernetes/pki/apiserver-kubelet-client.crt", "client certificate the apiserver presents to the webhook (a path the apiserver reads)")
+	f.StringVar(&o.keyFile, "client-key-file", "/etc/kubernetes/pki/apiserver-kubelet-client.key", "its key (a path the apiserver reads; not copied)")
 	f.StringVar(&o.out, "out", "", "directory to write the files into")
 	f.StringVar(&o.kubeconfigPath, "kubeconfig-path", "/etc/kubernetes/kubepki-webhook.kubeconfig", "where the apiserver will read the webhook kubeconfig")
-	f.StringVar(&o.policy, "failure-policy", "NoOpinion", "dynamic mode: NoOpinion or Deny when the webhook cannot be reached")
+	f.StringVar(&o.policy, "failure-policy", revocation.FailureNoOpinion, "dynamic mode: NoOpinion or Deny when the webhook cannot be reached")
+	f.StringSliceVar(&o.controlPlane.Users, "control-plane-users", o.controlPlane.Users, "with --failure-policy Deny: users kept working while the webhook is down")
+	f.StringSliceVar(&o.controlPlane.UserPrefixes, "control-plane-user-prefixes", o.controlPlane.UserPrefixes, "with --failure-policy Deny: user name prefixes kept working while the webhook is down")
+	f.StringSliceVar(&o.controlPlane.Groups, "control-plane-groups", o.controlPlane.Groups, "with --failure-policy Deny: groups kept working while the webhook is down")
 	f.BoolVar(&o.static, "static", false, "embed the revoked IDs in the configuration (fails closed for them alone)")
 	o.kube.register(cmd)
 	o.store.register(cmd, &o.kube)
 	f.DurationVar(&o.authorizedTTL, "authorized-ttl", 10*time.Second, "how long the apiserver caches an allow")
 	f.DurationVar(&o.unauthorizedTTL, "unauthorized-ttl", 10*time.Second, "how long it caches a denial or no opinion: the longest a revocation waits")
-	f.DurationVar(&o.timeout, "timeout", 3*time.Second, "webhook call timeout")
+	f.DurationVar(&o.timeout, "timeout", 3*time.Second, "webhook call timeout (at most 30s)")
 	return cmd
 }

@@ -23,8 +23,34 @@ type AuditLog struct {
 	Known map[string]bool
 	// KnownSource names where Known came from.
 	KnownSource string
-	Problems    []Problem
+	// Issued are the credentials minted by requests in the logs, by the
+	// credential ID of the request that minted them.
+	Issued   map[string][]Issuance
+	Problems []Problem
 }
+
+// Issuance is one credential minted by a request: a token from the
+// TokenRequest API, or a CertificateSigningRequest created.
+type Issuance struct {
+	// Kind is IssuedToken or IssuedCSR.
+	Kind string
+	// ID is the minted credential's ID (a token's JTI=…, from the audit
+	// annotation authentication.kubernetes.io/issued-credential-id); empty
+	// for a CSR, whose certificate the log does not show.
+	ID string
+	// Object names what was requested: "serviceaccounts/NAME/token in NS",
+	// "CertificateSigningRequest NAME".
+	Object string
+	// User is who minted it; At when.
+	User string
+	At   time.Time
+}
+
+// Kinds of issuance.
+const (
+	IssuedToken = "token"
+	IssuedCSR   = "certificate signing request"
+)
 
 // CredentialUse is one credential's use in the logs.
 type CredentialUse struct {
@@ -38,7 +64,10 @@ type CredentialUse struct {
 	First, Last time.Time
 	// SourceIPs are the client addresses seen.
 	SourceIPs []string
-	// Requests counts completed requests; Denied those answered 401 or 403.
+	// Requests counts completed requests; Denied those refused: by
+	// authorization (the authorization.k8s.io/decision annotation forbid,
+	// or an authorizer error, which a Deny failure policy turns into a 500),
+	// or by authentication (401).
 	Requests, Denied int
 	// AfterRevocation counts completed requests made after the credential
 	// was revoked; AllowedInGrace those not refused within the grace

@@ -133,7 +133,11 @@ type CSR struct {
 	// Requester is spec.username; RequesterGroups spec.groups.
 	Requester       string
 	RequesterGroups []string
-	Created         time.Time
+	// RequesterCredentialID is the credential ID the request was made with
+	// (spec.extra authentication.kubernetes.io/credential-id, 1.32+): the
+	// credential that minted this one. Empty when unknown.
+	RequesterCredentialID string
+	Created               time.Time
 	// ExpirationSeconds is spec.expirationSeconds, 0 when unset.
 	ExpirationSeconds int32
 	// Usages are spec.usages.

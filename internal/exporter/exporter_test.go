@@ -118,6 +118,11 @@ func TestAlertRulesParse(t *testing.T) {
 			t.Errorf("alert %s: %q", want, alerts[want])
 		}
 	}
+	// The webhook's stale-list gauge (internal/webhook, tested there to
+	// read 1 while the list cannot be read).
+	if alerts["KubepkiRevocationListStale"] != "kubepki_revocation_list_stale == 1" {
+		t.Errorf("KubepkiRevocationListStale: %q", alerts["KubepkiRevocationListStale"])
+	}
 	if !strings.Contains(alerts["KubernetesCAExpiringSoon"], "90 * 24 * 3600") || !strings.Contains(alerts["KubernetesCertificateExpiringSoon"], "14 * 24 * 3600") {
 		t.Errorf("thresholds: %v", alerts)
 	}

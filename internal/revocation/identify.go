@@ -6,18 +6,32 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Credential is what kubepki knows of a credential before revoking it.
+// Kinds of credential.
+const (
+	KindCertificate = "client certificate"
+	KindToken       = "service-account token"
+)
+
+// Credential is what kubepki knows of a credential before revoking it:
+// what it is, and whether a revocation of it can be enforced at all.
 type Credential struct {
 	// ID is the credential ID the apiserver attaches to its requests;
 	// empty when it has none (a legacy service-account token).
 	ID string
-	// Kind is "client certificate" or "service-account token".
+	// Kind is KindCertificate or KindToken.
 	Kind    string
 	Subject string
 	Groups  []string
@@ -25,43 +39,202 @@ type Credential struct {
 	Serial  string
 	// NotAfter is the credential's own expiry, zero when it has none.
 	NotAfter time.Time
+	// Unverified is set when the description (subject, expiry, the ID
+	// itself) comes from token claims nobody checked the signature of.
+	Unverified bool
 	// Unenforceable says why a revocation of this credential cannot be
 	// enforced by an authorizer, and what to do instead; "" when it can.
 	Unenforceable string
+	// Notes are what the user should know beyond that (what was and was
+	// not checked).
+	Notes []string
+
+	// cert is the certificate, when the credential is one.
+	cert *x509.Certificate
 }
 
 // Entry makes a revocation entry for the credential.
 func (c *Credential) Entry(a Action) Entry {
-	return Entry{ID: c.ID, Subject: c.Subject, Groups: c.Groups, Issuer: c.Issuer, Serial: c.Serial, NotAfter: c.NotAfter, Revoked: a}
+	return Entry{ID: c.ID, Subject: c.Subject, Groups: c.Groups, Issuer: c.Issuer, Serial: c.Serial, NotAfter: c.NotAfter, Unverified: c.Unverified, Revoked: a}
 }
 
-// FromCertificate describes a client certificate.
+// refuse records the first reason the revocation cannot be enforced.
+func (c *Credential) refuse(format string, args ...any) {
+	if c.Unenforceable == "" {
+		c.Unenforceable = fmt.Sprintf(format, args...)
+	}
+}
+
+// FromID describes a credential known only by its ID.
+func FromID(s string) (*Credential, error) {
+	id, err := ParseID(s)
+	if err != nil {
+		return nil, err
+	}
+	kind := KindCertificate
+	if strings.HasPrefix(id, PrefixJTI) {
+		kind = KindToken
+	}
+	return &Credential{ID: id, Kind: kind, Notes: []string{"known only by its ID: what it is, and whether the cluster would accept it, was not checked"}}, nil
+}
+
+// FromCertificate describes a client certificate, and refuses what no
+// authorizer can revoke whatever the cluster: system:masters, CA
+// certificates, certificates not usable for client authentication.
 func FromCertificate(cert *x509.Certificate) *Credential {
 	sum := sha256.Sum256(cert.Raw)
 	c := &Credential{
 		ID:       PrefixX509 + hex.EncodeToString(sum[:]),
-		Kind:     "client certificate",
+		Kind:     KindCertificate,
 		Subject:  cert.Subject.CommonName,
 		Groups:   cert.Subject.Organization,
 		Issuer:   cert.Issuer.String(),
 		Serial:   fmt.Sprintf("%x", cert.SerialNumber),
 		NotAfter: cert.NotAfter.UTC(),
+		cert:     cert,
 	}
-	if slices.Contains(c.Groups, "system:masters") {
-		c.Unenforceable = "it is in the group system:masters, which kube-apiserver allows before any authorizer runs, so no webhook can refuse it. " +
-			"The only way to end it before " + c.NotAfter.Format(time.DateOnly) + " is to rotate the CA that signed it (" + c.Issuer + ") and every certificate that CA issued"
+	switch {
+	case slices.Contains(c.Groups, "system:masters"):
+		c.refuse("it is in the group system:masters, which kube-apiserver allows before any authorizer runs, so no webhook can refuse it. "+
+			"The only way to end it before %s is to rotate the CA that signed it (%s) and every certificate that CA issued", c.NotAfter.Format(time.DateOnly), c.Issuer)
+	case cert.IsCA:
+		c.refuse("it is a CA certificate, not a client certificate: requests are never made with it, so its ID never reaches an authorizer. " +
+			"If its key leaked, every certificate it signs is trusted: rotate the CA")
+	case len(cert.ExtKeyUsage) > 0 && !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageAny):
+		c.refuse("it is not valid for client authentication (no clientAuth extended key usage): kube-apiserver already refuses it as a client certificate, so there is nothing to revoke")
 	}
 	return c
+}
+
+// CheckTrust refuses a certificate that the cluster's authentication setup
+// makes unrevocable: a front-proxy (requestheader) client certificate,
+// whose requests carry the identity of the headers it sends, never its own
+// credential ID; or a certificate the client CA did not issue, which the
+// cluster refuses anyway. Without a trust (nil), it notes what was not
+// checked.
+func (c *Credential) CheckTrust(t *Trust) {
+	if c.cert == nil {
+		return
+	}
+	if t == nil {
+		c.Notes = append(c.Notes, "not checked against the cluster's client CA and front-proxy (requestheader) settings: reach the cluster with the kubeconfig flags, or run on a control-plane node (--root)")
+		return
+	}
+	byRequestHeaderCA := issuedBy(c.cert, t.RequestHeaderCAs)
+	byClientCA := issuedBy(c.cert, t.ClientCAs)
+	named := slices.Contains(t.RequestHeaderAllowedNames, c.Subject)
+	frontProxy := byRequestHeaderCA && (len(t.RequestHeaderAllowedNames) == 0 || named)
+	if len(t.RequestHeaderCAs) == 0 && named {
+		frontProxy = true
+	}
+	switch {
+	case frontProxy:
+		c.refuse("it is a front-proxy (requestheader) client certificate (issued by the requestheader CA%s, per %s): "+
+			"kube-apiserver takes the identity of its requests from the headers it sends, and they carry no credential ID of this certificate, so no authorizer can refuse it. "+
+			"Rotate the front-proxy CA and its client certificate instead", allowedNote(named), t.From)
+	case len(t.ClientCAs) > 0 && !byClientCA:
+		c.refuse("it was not issued by the cluster's client CA (per %s): kube-apiserver refuses it as a client certificate already, so a revocation would do nothing", t.From)
+	default:
+		c.Notes = append(c.Notes, "issued by the cluster's client CA (per "+t.From+")")
+	}
+}
+
+func allowedNote(named bool) string {
+	if named {
+		return ", and named in --requestheader-allowed-names"
+	}
+	return ""
+}
+
+// issuedBy reports whether one of the CAs signed the certificate directly.
+func issuedBy(cert *x509.Certificate, cas []*x509.Certificate) bool {
+	return slices.ContainsFunc(cas, func(ca *x509.Certificate) bool { return cert.CheckSignatureFrom(ca) == nil })
+}
+
+// FromCertificateFile describes the first certificate of a PEM file.
+func FromCertificateFile(path string) (*Credential, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := firstCertificate(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return FromCertificate(cert), nil
+}
+
+// FromKubeconfig describes the client certificate of a kubeconfig user:
+// userName, or the current context's.
+func FromKubeconfig(path, userName string) (*Credential, error) {
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if userName == "" {
+		ctx, ok := cfg.Contexts[cfg.CurrentContext]
+		if !ok {
+			return nil, fmt.Errorf("%s: no current context; name the user with --kubeconfig-user", path)
+		}
+		userName = ctx.AuthInfo
+	}
+	ai, ok := cfg.AuthInfos[userName]
+	if !ok {
+		return nil, fmt.Errorf("%s: no user %q", path, userName)
+	}
+	data := ai.ClientCertificateData
+	if len(data) == 0 && ai.ClientCertificate != "" {
+		p := ai.ClientCertificate
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(path), p)
+		}
+		if data, err = os.ReadFile(p); err != nil {
+			return nil, err
+		}
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%s: user %q authenticates without a client certificate", path, userName)
+	}
+	cert, err := firstCertificate(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s user %q: %w", path, userName, err)
+	}
+	return FromCertificate(cert), nil
+}
+
+// firstCertificate parses the first CERTIFICATE block of PEM data.
+func firstCertificate(data []byte) (*x509.Certificate, error) {
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return nil, errors.New("no PEM CERTIFICATE block")
+		}
+		if b.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(b.Bytes)
+		}
+	}
 }
 
 // maxTokenBytes bounds a token read for its ID: service-account tokens
 // are about a kilobyte.
 const maxTokenBytes = 64 << 10
 
+// Token is a token's text with what its claims say. The text is kept only
+// to be sent to the cluster's TokenReview; it is never printed or stored.
+type Token struct {
+	raw string
+	// Credential is what the claims say, unverified.
+	*Credential
+}
+
+// Raw is the token's text, for a TokenReview.
+func (t *Token) Raw() string { return t.raw }
+
 // FromToken describes a service-account token from its claims. The
-// signature is not checked (kubepki only needs to know which token it is),
-// and the token itself is never kept or printed.
-func FromToken(token string) (*Credential, error) {
+// signature is not checked here: the result is marked Unverified until
+// Reviewed says what the cluster made of it.
+func FromToken(token string) (*Token, error) {
 	token = strings.TrimSpace(token)
 	if len(token) > maxTokenBytes {
 		return nil, fmt.Errorf("the token is over %d bytes: not a service-account token", maxTokenBytes)
@@ -75,32 +248,26 @@ func FromToken(token string) (*Credential, error) {
 		return nil, fmt.Errorf("decoding the token's claims: %w", err)
 	}
 	var claims struct {
-		JTI string `json:"jti"`
-		Sub string `json:"sub"`
-		Iss string `json:"iss"`
-		Exp int64  `json:"exp"`
-		K8s *struct {
-			Namespace      string `json:"namespace"`
-			ServiceAccount struct {
-				Name string `json:"name"`
-			} `json:"serviceaccount"`
-		} `json:"kubernetes.io"`
+		JTI          string `json:"jti"`
+		Sub          string `json:"sub"`
+		Iss          string `json:"iss"`
+		Exp          int64  `json:"exp"`
 		LegacySecret string `json:"kubernetes.io/serviceaccount/secret.name"`
 		LegacyNS     string `json:"kubernetes.io/serviceaccount/namespace"`
 	}
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		return nil, fmt.Errorf("decoding the token's claims: %w", err)
 	}
-	c := &Credential{Kind: "service-account token", Subject: claims.Sub, Issuer: claims.Iss}
+	c := &Credential{Kind: KindToken, Subject: claims.Sub, Issuer: claims.Iss, Unverified: true}
 	if claims.Exp > 0 {
 		c.NotAfter = time.Unix(claims.Exp, 0).UTC()
 	}
 	switch {
 	case claims.LegacySecret != "":
-		c.Unenforceable = fmt.Sprintf("it is a legacy token from the Secret %s/%s: it carries no token ID (JTI), so no authorizer can tell it apart. Delete the Secret instead (kubectl -n %s delete secret %s)",
+		c.refuse("it is a legacy token from the Secret %s/%s: it carries no token ID (JTI), so no authorizer can tell it apart. Delete the Secret instead (kubectl -n %s delete secret %s)",
 			claims.LegacyNS, claims.LegacySecret, claims.LegacyNS, claims.LegacySecret)
 	case claims.JTI == "":
-		c.Unenforceable = "the token carries no token ID (jti claim): kube-apiserver issues one in bound tokens since 1.29, so this token is older or not from kube-apiserver"
+		c.refuse("the token carries no token ID (jti claim): kube-apiserver issues one in bound tokens since 1.29, so this token is older or not from kube-apiserver")
 	default:
 		id, err := ParseID(PrefixJTI + claims.JTI)
 		if err != nil {
@@ -108,5 +275,77 @@ func FromToken(token string) (*Credential, error) {
 		}
 		c.ID = id
 	}
-	return c, nil
+	return &Token{raw: token, Credential: c}, nil
+}
+
+// TokenReview is what a cluster's TokenReview said of a token.
+type TokenReview struct {
+	Authenticated bool
+	// Error is the authenticator's error, when the token was rejected.
+	Error  string
+	User   string
+	Groups []string
+	// Extra is the user's extra; the credential ID is in
+	// authentication.kubernetes.io/credential-id.
+	Extra map[string][]string
+	// Cluster names the cluster that reviewed it, for messages.
+	Cluster string
+}
+
+// ErrRejectedToken is returned by Reviewed for a token the cluster does
+// not accept: it cannot be used there, so revoking it would do nothing,
+// and its claims may have been forged to name another token.
+var ErrRejectedToken = errors.New("the cluster rejects this token")
+
+// Reviewed replaces what the claims say with what the cluster verified:
+// the credential ID the apiserver attaches to the token's requests, its
+// user and groups. The expiry, from claims whose signature the cluster has
+// just checked, becomes trustworthy.
+func (t *Token) Reviewed(r TokenReview) error {
+	if !r.Authenticated {
+		msg := r.Error
+		if msg == "" {
+			msg = "not authenticated"
+		}
+		return fmt.Errorf("%w (%s, said %s): it is not valid there (expired, deleted, forged or for another cluster), so there is nothing to revoke", ErrRejectedToken, r.Cluster, msg)
+	}
+	t.Unverified = false
+	t.Subject, t.Groups = r.User, r.Groups
+	ids := r.Extra["authentication.kubernetes.io/credential-id"]
+	if len(ids) == 0 {
+		if t.ID != "" {
+			t.refuse("%s accepts the token but sends no credential ID for it (kube-apiserver before 1.32, or a token from another authenticator), so no authorizer can tell it apart", r.Cluster)
+		}
+		t.ID = ""
+		return nil
+	}
+	id, err := ParseID(ids[0])
+	if err != nil {
+		return fmt.Errorf("the credential ID %s reports: %w", r.Cluster, err)
+	}
+	if t.ID != "" && id != t.ID {
+		t.Notes = append(t.Notes, fmt.Sprintf("the token's claims name %s, but %s identifies it as %s: the cluster's ID is used", t.ID, r.Cluster, id))
+	}
+	t.ID = id
+	t.Notes = append(t.Notes, "verified by a TokenReview of "+r.Cluster)
+	return nil
+}
+
+// Unreviewed notes why the token could not be verified: its claims are
+// then taken as they are, and the entry is marked so (revoke purge keeps
+// it whatever its expiry says).
+func (t *Token) Unreviewed(why string) {
+	t.Notes = append(t.Notes, "the token's claims are NOT verified ("+why+"): a tampered token could name another token's ID or a false expiry; the entry is kept by revoke purge whatever its expiry")
+}
+
+// SupportsCredentialIDs reports whether a kube-apiserver of this version
+// sends credential IDs (1.32 and later). Minor may carry a "+" suffix, as
+// managed clusters report it.
+func SupportsCredentialIDs(major, minor string) bool {
+	maj, err1 := strconv.Atoi(major)
+	mi, err2 := strconv.Atoi(strings.TrimSuffix(minor, "+"))
+	if err1 != nil || err2 != nil {
+		return true // unknown: say nothing against it
+	}
+	return maj > 1 || (maj == 1 && mi >= 32)
 }

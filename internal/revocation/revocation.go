@@ -79,6 +79,10 @@ type Entry struct {
 	// NotAfter is when the credential expires on its own; zero when
 	// unknown. Past it, the entry may be purged.
 	NotAfter time.Time `json:"notAfter,omitzero"`
+	// Unverified is set when Subject, NotAfter and the ID itself come from
+	// token claims whose signature nobody checked (revoked offline): the
+	// entry is never purged on that expiry.
+	Unverified bool `json:"unverified,omitempty"`
 	// Revoked is who revoked it; Unrevoked, when set, who took the
 	// revocation back. A later revocation starts a new entry's history
 	// over, keeping the earlier one in History.
@@ -150,10 +154,10 @@ func (l *List) Unrevoke(id string, a Action) error {
 }
 
 // Purge drops the entries whose credential expired before now, and
-// returns how many.
+// returns how many. An entry whose expiry is unknown or unverified stays.
 func (l *List) Purge(now time.Time) int {
 	n := len(l.Entries)
-	l.Entries = slices.DeleteFunc(l.Entries, func(e Entry) bool { return !e.NotAfter.IsZero() && e.NotAfter.Before(now) })
+	l.Entries = slices.DeleteFunc(l.Entries, func(e Entry) bool { return !e.Unverified && !e.NotAfter.IsZero() && e.NotAfter.Before(now) })
 	return n - len(l.Entries)
 }
 

@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -81,8 +84,14 @@ func TestPurgeDropsOnlyExpiredCredentials(t *testing.T) {
 	l.Revoke(Entry{ID: x509ID("expired"), NotAfter: now.Add(-time.Hour)})
 	l.Revoke(Entry{ID: x509ID("valid"), NotAfter: now.Add(time.Hour)})
 	l.Revoke(Entry{ID: "JTI=unknown-expiry"})
-	if n := l.Purge(now); n != 1 || len(l.Entries) != 2 {
+	// A token revoked off the cluster: its exp claim may be forged to
+	// get the entry purged early.
+	l.Revoke(Entry{ID: "JTI=unverified", NotAfter: now.Add(-time.Hour), Unverified: true})
+	if n := l.Purge(now); n != 1 || len(l.Entries) != 3 {
 		t.Errorf("purged %d, left %d", n, len(l.Entries))
+	}
+	if _, ok := l.Get("JTI=unverified"); !ok {
+		t.Error("an entry with an unverified expiry was purged")
 	}
 }
 
@@ -131,6 +140,9 @@ func FuzzDecode(f *testing.F) {
 
 func TestFileStoreConcurrentUpdates(t *testing.T) {
 	s := FileStore{Path: filepath.Join(t.TempDir(), "revoked.json")}
+	if created, err := s.Init(); !created || err != nil {
+		t.Fatal(created, err)
+	}
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Add(1)
@@ -152,7 +164,7 @@ func TestFileStoreConcurrentUpdates(t *testing.T) {
 	if n := len(l.ActiveIDs()); n != 80 {
 		t.Errorf("%d entries after 80 concurrent revocations", n)
 	}
-	if fi, _ := os.Stat(s.Path); fi.Mode().Perm() != 0o600 {
+	if fi, _ := os.Stat(s.Path); fi.Mode().Perm() != FileListMode {
 		t.Errorf("list mode %v", fi.Mode().Perm())
 	}
 }
@@ -190,6 +202,9 @@ func TestFileStoreSurvivesKill9(t *testing.T) {
 		t.Skip("kills processes in a loop")
 	}
 	path := filepath.Join(t.TempDir(), "revoked.json")
+	if _, err := (FileStore{Path: path}).Init(); err != nil {
+		t.Fatal(err)
+	}
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	acked := map[string]bool{}
 	for round := range 12 {
@@ -283,5 +298,82 @@ func BenchmarkSetLookupMillion(b *testing.B) {
 		if s.Lookup(probe) == nil || s.Lookup(miss) != nil {
 			b.Fatal("wrong answer")
 		}
+	}
+}
+
+// TestFileStoreMissingListIsNotEmpty: a list file that does not exist is
+// an error naming the path, on load and on every change, never an empty
+// list; only Init creates one.
+func TestFileStoreMissingListIsNotEmpty(t *testing.T) {
+	s := FileStore{Path: filepath.Join(t.TempDir(), "moved", "revoked.json")}
+	if _, err := s.Load(); !errors.Is(err, ErrNoList) || !strings.Contains(err.Error(), s.Path) || !strings.Contains(err.Error(), "revoke init") {
+		t.Errorf("Load of a missing list: %v", err)
+	}
+	if _, err := s.Revoke(Entry{ID: x509ID("bob")}); !errors.Is(err, ErrNoList) {
+		t.Errorf("Revoke into a missing list: %v", err)
+	}
+	if _, err := os.Stat(s.Path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a revocation created the list: %v", err)
+	}
+	if err := s.Unrevoke(x509ID("bob"), Action{}); !errors.Is(err, ErrNoList) {
+		t.Errorf("Unrevoke: %v", err)
+	}
+	if _, err := s.Purge(time.Now()); !errors.Is(err, ErrNoList) {
+		t.Errorf("Purge: %v", err)
+	}
+	if created, err := s.Init(); !created || err != nil {
+		t.Fatalf("Init: %v %v", created, err)
+	}
+	if added, err := s.Revoke(Entry{ID: x509ID("bob")}); err != nil || !added[0] {
+		t.Fatalf("Revoke after Init: %v %v", added, err)
+	}
+	if created, err := s.Init(); created || err != nil {
+		t.Errorf("Init of an existing list: %v %v", created, err)
+	}
+	if l, _ := s.Load(); len(l.ActiveIDs()) != 1 {
+		t.Error("Init of an existing list emptied it")
+	}
+}
+
+// TestWriteAtomicKeepsModeAndOwner: replacing a file keeps its mode and
+// owner, so a webhook running as another user can still read the list
+// after sudo kubepki revoke; a new file gets the mode asked for.
+func TestWriteAtomicKeepsModeAndOwner(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "revoked.json")
+	write := func(s string) error {
+		return WriteAtomic(p, 0o600, func(w io.Writer) error { _, err := io.WriteString(w, s); return err })
+	}
+	if err := write("one"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Errorf("new file mode %v", fi.Mode().Perm())
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("two"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode after a rewrite %v, want the file's own 0644", fi.Mode().Perm())
+	}
+	if os.Geteuid() != 0 {
+		t.Log("not root: the owner part is not exercised")
+		return
+	}
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("three"); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(p)
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 || st.Gid != 65534 {
+		t.Errorf("owner after a rewrite by root %d:%d, want 65534:65534", st.Uid, st.Gid)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "three" {
+		t.Errorf("content %q", b)
 	}
 }

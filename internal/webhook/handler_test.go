@@ -62,7 +62,9 @@ func TestHandlerDecisions(t *testing.T) {
 			if got.Status.Allowed || got.Status.Denied != tt.denied || got.APIVersion != "authorization.k8s.io/v1" || got.Kind != "SubjectAccessReview" {
 				t.Errorf("answer %+v", got)
 			}
-			if tt.denied && !strings.Contains(got.Status.Reason, "revoked by") {
+			// The client is told it is revoked, and nothing of who
+			// revoked it or why: that stays in the log.
+			if tt.denied && (got.Status.Reason != Reason || strings.Contains(got.Status.Reason, "alice")) {
 				t.Errorf("reason %q", got.Status.Reason)
 			}
 		})
@@ -109,6 +111,42 @@ func TestHandlerReload(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(sarBody("authorization.k8s.io/v1", certID("bob")))))
 	if strings.Contains(rec.Body.String(), `"denied":true`) {
 		t.Error("a reloaded, empty list still denies")
+	}
+}
+
+// TestHandlerWithoutList: before a list is loaded the handler answers an
+// error, which the apiserver treats as its failure policy says, never
+// "not revoked".
+func TestHandlerWithoutList(t *testing.T) {
+	h := NewHandler(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/authorize", strings.NewReader(sarBody("authorization.k8s.io/v1", certID("bob")))))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status %d: %s", rec.Code, rec.Body)
+	}
+}
+
+// TestDenyHandler: /deny denies whatever it is sent, with or without a
+// credential ID, and still refuses what is not a SubjectAccessReview.
+func TestDenyHandler(t *testing.T) {
+	var logs bytes.Buffer
+	h := NewDenyHandler(slog.New(slog.NewTextHandler(&logs, nil)))
+	decided := ""
+	h.Decided = func(d string, _ time.Duration) { decided = d }
+	for _, body := range []string{sarBody("authorization.k8s.io/v1", certID("anyone")), sarBody("authorization.k8s.io/v1")} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/deny", strings.NewReader(body)))
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"denied":true`) || decided != StaticDenied {
+			t.Errorf("status %d, decision %q: %s", rec.Code, decided, rec.Body)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/deny", strings.NewReader(`{"kind":"TokenReview"}`)))
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("a TokenReview sent to /deny: %d", rec.Code)
+	}
+	if !strings.Contains(logs.String(), "/deny") {
+		t.Errorf("no log of the denial: %s", logs.String())
 	}
 }
 

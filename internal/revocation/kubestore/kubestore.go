@@ -9,8 +9,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"reflect"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -97,104 +98,204 @@ func fromObject(u *unstructured.Unstructured) (revocation.Entry, error) {
 	return e, nil
 }
 
-// Load lists every RevokedCredential.
-func (s *Store) Load() (*revocation.List, error) {
-	l, _, err := s.load(context.Background())
-	return l, err
+// notServed turns the apiserver's answer for a resource it does not serve
+// into ErrNoList: a cluster without the CRD holds no list, which is not an
+// empty one.
+func notServed(err error) error {
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("the cluster does not serve %s: %w (apply deploy/crd.yaml)", GVR.GroupResource(), revocation.ErrNoList)
+	}
+	return err
 }
 
-func (s *Store) load(ctx context.Context) (*revocation.List, map[string]*unstructured.Unstructured, error) {
-	objs := map[string]*unstructured.Unstructured{}
+// Load lists every RevokedCredential.
+func (s *Store) Load() (*revocation.List, error) {
 	l := &revocation.List{Version: revocation.Version}
+	err := s.each(func(u *unstructured.Unstructured) error {
+		e, err := fromObject(u)
+		if err != nil {
+			return err
+		}
+		l.Entries = append(l.Entries, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// each calls f for every RevokedCredential, listed in pages.
+func (s *Store) each(f func(*unstructured.Unstructured) error) error {
 	opts := metav1.ListOptions{Limit: 500}
 	for {
-		page, err := s.client.Resource(GVR).List(ctx, opts)
+		page, err := s.client.Resource(GVR).List(context.Background(), opts)
 		if err != nil {
-			return nil, nil, fmt.Errorf("listing RevokedCredentials: %w", err)
+			return fmt.Errorf("listing RevokedCredentials: %w", notServed(err))
 		}
 		for i := range page.Items {
-			e, err := fromObject(&page.Items[i])
-			if err != nil {
-				return nil, nil, err
+			if err := f(&page.Items[i]); err != nil {
+				return err
 			}
-			l.Entries = append(l.Entries, e)
-			objs[e.ID] = &page.Items[i]
 		}
 		if page.GetContinue() == "" {
-			break
+			return nil
 		}
 		opts.Continue = page.GetContinue()
 	}
-	return l, objs, nil
 }
 
-// Update applies change to the list and writes the entries it added,
-// changed or removed. A conflict with a concurrent update (another
-// revoker, another replica) retries the whole change on fresh data; the
-// call returns once the apiserver has stored every write.
-func (s *Store) Update(change func(*revocation.List) error) (*revocation.List, error) {
+// Init checks that the cluster serves RevokedCredentials: the list is the
+// set of those objects, so there is nothing to create beyond the CRD,
+// which kubepki leaves to whoever applies deploy/.
+func (s *Store) Init() (bool, error) {
+	_, err := s.client.Resource(GVR).List(context.Background(), metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return false, fmt.Errorf("listing RevokedCredentials: %w", notServed(err))
+	}
+	return false, nil
+}
+
+// retryable are the errors after which a change is tried again on fresh
+// data: another revoker or replica wrote the same object in between.
+func retryable(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+
+// change reads one entry (nil when there is none), lets f change it, and
+// writes it back: a create for a new entry, an update guarded by the
+// resource version for an existing one. It costs a get and a write,
+// whatever the size of the list. f returning nil writes nothing.
+func (s *Store) change(id string, f func(old *revocation.Entry) (*revocation.Entry, error)) error {
 	ctx := context.Background()
-	var out *revocation.List
-	err := retry.OnError(retry.DefaultRetry, func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }, func() error {
-		l, objs, err := s.load(ctx)
+	res := s.client.Resource(GVR)
+	return retry.OnError(retry.DefaultRetry, retryable, func() error {
+		var old *revocation.Entry
+		obj, err := res.Get(ctx, NameFor(id), metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			obj = nil
+		case err != nil:
+			return err
+		default:
+			e, err := fromObject(obj)
+			if err != nil {
+				return err
+			}
+			if e.ID != id {
+				return fmt.Errorf("RevokedCredential %s holds %s, not %s", obj.GetName(), e.ID, id)
+			}
+			old = &e
+		}
+		e, err := f(old)
+		if err != nil || e == nil {
+			return err
+		}
+		u, err := toObject(*e)
 		if err != nil {
 			return err
 		}
-		before := map[string]revocation.Entry{}
-		for _, e := range l.Entries {
-			before[e.ID] = e
+		if obj == nil {
+			// A create of a resource the cluster does not serve is the
+			// only NotFound here.
+			_, err = res.Create(ctx, u, metav1.CreateOptions{})
+			return notServed(err)
 		}
-		if err := change(l); err != nil {
+		u.SetResourceVersion(obj.GetResourceVersion())
+		_, err = res.Update(ctx, u, metav1.UpdateOptions{})
+		return err
+	})
+}
+
+// Revoke stores each entry with a get and a create (or, for an entry
+// revoked again after an unrevoke, an update).
+func (s *Store) Revoke(entries ...revocation.Entry) ([]bool, error) {
+	added := make([]bool, len(entries))
+	for i, e := range entries {
+		id, err := revocation.ParseID(e.ID)
+		if err != nil {
+			return added, err
+		}
+		e.ID = id
+		err = s.change(id, func(old *revocation.Entry) (*revocation.Entry, error) {
+			l := &revocation.List{}
+			if old != nil {
+				l.Entries = []revocation.Entry{*old}
+			}
+			ok, err := l.Revoke(e)
+			added[i] = ok
+			if err != nil || !ok {
+				return nil, err
+			}
+			return &l.Entries[0], nil
+		})
+		if err != nil {
+			return added, err
+		}
+	}
+	return added, nil
+}
+
+// Unrevoke records that a revocation is taken back.
+func (s *Store) Unrevoke(id string, a revocation.Action) error {
+	id, err := revocation.ParseID(id)
+	if err != nil {
+		return err
+	}
+	return s.change(id, func(old *revocation.Entry) (*revocation.Entry, error) {
+		l := &revocation.List{}
+		if old != nil {
+			l.Entries = []revocation.Entry{*old}
+		}
+		if err := l.Unrevoke(id, a); err != nil {
+			return nil, err
+		}
+		return &l.Entries[0], nil
+	})
+}
+
+// Purge deletes the entries whose credential expired before now, each
+// guarded by the resource version it was read at.
+func (s *Store) Purge(now time.Time) (int, error) {
+	n := 0
+	err := s.each(func(u *unstructured.Unstructured) error {
+		e, err := fromObject(u)
+		if err != nil {
 			return err
 		}
-		kept := map[string]bool{}
-		for _, e := range l.Entries {
-			kept[e.ID] = true
-			old, existed := before[e.ID]
-			if existed && equal(old, e) {
-				continue
-			}
-			obj, err := toObject(e)
-			if err != nil {
-				return err
-			}
-			if existed {
-				obj.SetResourceVersion(objs[e.ID].GetResourceVersion())
-				_, err = s.client.Resource(GVR).Update(ctx, obj, metav1.UpdateOptions{})
-			} else {
-				_, err = s.client.Resource(GVR).Create(ctx, obj, metav1.CreateOptions{})
-			}
-			if err != nil {
-				return err
-			}
+		if (&revocation.List{Entries: []revocation.Entry{e}}).Purge(now) == 0 {
+			return nil
 		}
-		for id, obj := range objs {
-			if kept[id] {
-				continue
-			}
-			rv := obj.GetResourceVersion()
-			if err := s.client.Resource(GVR).Delete(ctx, obj.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}}); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
+		rv := u.GetResourceVersion()
+		err = s.client.Resource(GVR).Delete(context.Background(), u.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+		switch {
+		case err == nil:
+			n++
+		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+			// Purged, or changed, by someone else meanwhile.
+		default:
+			return err
 		}
-		out = l
 		return nil
 	})
-	return out, err
+	return n, err
 }
 
-// equal compares entries as they are stored: their unstructured forms.
-func equal(a, b revocation.Entry) bool {
-	x, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(&a)
-	y, _ := runtime.DefaultUnstructuredConverter.ToUnstructured(&b)
-	return reflect.DeepEqual(x, y)
+// Handlers receive what a watch sees.
+type Handlers struct {
+	// Update gets the whole list once the first listing is in, and again
+	// after each change.
+	Update func(*revocation.List)
+	// Skipped is told of each object that does not decode; it is left
+	// out of the list.
+	Skipped func(error)
+	// Failing is told when the watch fails (the error) and when it works
+	// again (nil). The list last given to Update stays in force meanwhile.
+	Failing func(error)
 }
 
-// Watch calls update with the whole list once the first listing is in, and
-// again after each change (changes within debounce are gathered into one
-// call), until ctx ends. Objects that do not decode are skipped and
-// reported through problem.
-func (s *Store) Watch(ctx context.Context, debounce time.Duration, update func(*revocation.List), problem func(error)) error {
+// Watch calls h.Update with the whole list once the first listing is in,
+// and again after each change (changes within debounce are gathered into
+// one call), until ctx ends.
+func (s *Store) Watch(ctx context.Context, debounce time.Duration, h Handlers) error {
 	// A plain informer over the dynamic client: the dynamicinformer
 	// package would bring client-go's typed informers for every API
 	// group into the binary.
@@ -217,6 +318,26 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, update func(*
 	}); err != nil {
 		return err
 	}
+	// A failed list or watch leaves the informer's last state in force
+	// while the reflector retries; the failure is reported until the
+	// reflector has listed or watched successfully again (its resource
+	// version moves).
+	var failMu sync.Mutex
+	failedAt := ""
+	failing := false
+	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
+		if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+			return // a watch that ended normally, or must start over: the reflector relists
+		}
+		failMu.Lock()
+		failing, failedAt = true, inf.LastSyncResourceVersion()
+		failMu.Unlock()
+		if h.Failing != nil {
+			h.Failing(fmt.Errorf("watching RevokedCredentials: %w", notServed(err)))
+		}
+	}); err != nil {
+		return err
+	}
 	go inf.Run(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return fmt.Errorf("watching RevokedCredentials: %w", ctx.Err())
@@ -233,15 +354,19 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, update func(*
 			}
 			e, err := fromObject(u)
 			if err != nil {
-				problem(err)
+				if h.Skipped != nil {
+					h.Skipped(err)
+				}
 				continue
 			}
 			l.Entries = append(l.Entries, e)
 		}
 		sort.Slice(l.Entries, func(i, j int) bool { return l.Entries[i].ID < l.Entries[j].ID })
-		update(l)
+		h.Update(l)
 	}
 	publish()
+	recovered := time.NewTicker(time.Second)
+	defer recovered.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -249,6 +374,16 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, update func(*
 		case <-changed:
 			time.Sleep(debounce)
 			publish()
+		case <-recovered.C:
+			failMu.Lock()
+			back := failing && inf.LastSyncResourceVersion() != failedAt
+			if back {
+				failing = false
+			}
+			failMu.Unlock()
+			if back && h.Failing != nil {
+				h.Failing(nil)
+			}
 		}
 	}
 }

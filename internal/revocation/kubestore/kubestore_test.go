@@ -36,11 +36,8 @@ func as(cfg *rest.Config, user string) *rest.Config {
 	return c
 }
 
-func revoke(id string) func(*revocation.List) error {
-	return func(l *revocation.List) error {
-		_, err := l.Revoke(revocation.Entry{ID: id, Subject: "s", Revoked: revocation.Action{By: "test", At: time.Now().UTC().Truncate(time.Second), Reason: "test"}})
-		return err
-	}
+func entry(id string) revocation.Entry {
+	return revocation.Entry{ID: id, Subject: "s", Revoked: revocation.Action{By: "test", At: time.Now().UTC().Truncate(time.Second), Reason: "test"}}
 }
 
 // TestInClusterStoreOnRealAPIServer: the CRD and RBAC of deploy/ are
@@ -66,13 +63,24 @@ func TestInClusterStoreOnRealAPIServer(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// alice may revoke; mallory may not.
+	// alice may revoke; carol may take revocations back; mallory may
+	// do neither.
 	if _, err := testbed.Apply(context.Background(), c.AdminConfig, []byte(`apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata: {name: alice-revokes}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubepki-revoker}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: carol-administers}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubepki-revocation-admin}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: carol}]
 `), testbed.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	carol, err := New(as(c.AdminConfig, "carol"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	alice, err := New(as(c.AdminConfig, "alice"))
@@ -83,7 +91,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mallory.Update(revoke(certID("m"))); !apierrors.IsForbidden(err) {
+	if _, err := mallory.Revoke(entry(certID("m"))); !apierrors.IsForbidden(err) {
 		t.Errorf("mallory, without kubepki-revoker, revoking: %v", err)
 	}
 
@@ -110,8 +118,9 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
 		}
 		srv, err := webhook.NewServer(webhook.ServerOptions{
 			Listener: ln, CertFile: certFile, KeyFile: keyFile, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Source: func(ctx context.Context, update func(*revocation.List)) error {
-				return st.Watch(ctx, 50*time.Millisecond, update, func(err error) { t.Error(err) })
+			InsecureAllowAnyClient: true,
+			Source: func(ctx context.Context, update func(*revocation.List), failing func(error)) error {
+				return st.Watch(ctx, 50*time.Millisecond, Handlers{Update: update, Skipped: func(err error) { t.Error(err) }, Failing: failing})
 			},
 		})
 		if err != nil {
@@ -145,7 +154,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
 			defer rw.Done()
 			for i := range 5 {
 				id := certID(fmt.Sprint(w, "/", i))
-				if _, err := alice.Update(revoke(id)); err != nil {
+				if _, err := alice.Revoke(entry(id)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -171,18 +180,37 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]
 	// A token ID that is not a valid object name, and an unrevoke.
 	jti := "JTI=Odd_Token.ID"
 	one := time.Now()
-	if _, err := alice.Update(revoke(jti)); err != nil {
+	if _, err := alice.Revoke(entry(jti)); err != nil {
 		t.Fatal(err)
 	}
 	stored := time.Since(one)
 	seenBy(jti, true)
 	t.Logf("one revocation: stored in %s, in force on both replicas %s after the call", stored.Round(time.Millisecond), time.Since(one).Round(time.Millisecond))
-	if _, err := alice.Update(func(l *revocation.List) error {
-		return l.Unrevoke(acked[0], revocation.Action{By: "alice", At: time.Now().UTC(), Reason: "mistake"})
-	}); err != nil {
+	// A revoker cannot take a revocation back, nor erase it.
+	if err := alice.Unrevoke(acked[0], revocation.Action{By: "alice", At: time.Now().UTC(), Reason: "mistake"}); !apierrors.IsForbidden(err) {
+		t.Errorf("alice, a revoker, unrevoking: %v", err)
+	}
+	if err := dynamic.NewForConfigOrDie(as(c.AdminConfig, "alice")).Resource(GVR).Delete(context.Background(), NameFor(acked[0]), metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("alice, a revoker, deleting an entry: %v", err)
+	}
+	if err := carol.Unrevoke(acked[0], revocation.Action{By: "carol", At: time.Now().UTC(), Reason: "mistake"}); err != nil {
 		t.Fatal(err)
 	}
 	seenBy(acked[0], false)
+	// Revoked again by the admin: the history keeps both, and an update
+	// that drops it is refused by the CRD, whoever makes it.
+	if added, err := carol.Revoke(entry(acked[0])); err != nil || !added[0] {
+		t.Fatalf("revoking again: %v %v", added, err)
+	}
+	seenBy(acked[0], true)
+	obj, err := dc.Resource(GVR).Get(context.Background(), NameFor(acked[0]), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unstructured.RemoveNestedField(obj.Object, "spec", "history")
+	if _, err := dc.Resource(GVR).Update(context.Background(), obj, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) {
+		t.Errorf("an update erasing the history was stored: %v", err)
+	}
 	// The CRD refuses a malformed ID, whoever writes it.
 	bad := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "kubepki.io/v1", "kind": "RevokedCredential", "metadata": map[string]any{"name": "bad"},
 		"spec": map[string]any{"id": "X509SHA256=nothex", "revoked": map[string]any{"by": "x", "at": "2026-01-01T00:00:00Z"}}}}

@@ -23,6 +23,17 @@ import (
 // CredentialIDKey is the user extra that carries the credential ID.
 const CredentialIDKey = "authentication.kubernetes.io/credential-id"
 
+// Audit annotations kubepki reads: the authorization decision and its
+// reason (kube-apiserver's authorization filter writes "internal error" as
+// the reason when an authorizer failed, which with a Deny failure policy
+// refuses the request with a 500), and the ID of a credential a request
+// minted (TokenRequest, 1.32+).
+const (
+	decisionAnnotation = "authorization.k8s.io/decision"
+	reasonAnnotation   = "authorization.k8s.io/reason"
+	issuedAnnotation   = "authentication.kubernetes.io/issued-credential-id"
+)
+
 // maxLine bounds one event: events at the RequestResponse level carry
 // bodies, and a Secret or ConfigMap can be 1 MiB; longer lines are skipped
 // with a problem.
@@ -32,7 +43,7 @@ const maxLine = 4 << 20
 // line that is not an event, is a problem naming the file and line; the
 // rest is still read.
 func Read(files []string, revoked map[string]time.Time, grace time.Duration) *evidence.AuditLog {
-	ev := &evidence.AuditLog{Files: files, Credentials: map[string]*evidence.CredentialUse{}, Grace: grace}
+	ev := &evidence.AuditLog{Files: files, Credentials: map[string]*evidence.CredentialUse{}, Issued: map[string][]evidence.Issuance{}, Grace: grace}
 	if revoked != nil {
 		ev.Revoked = map[string]time.Time{}
 		for k, v := range revoked {
@@ -126,12 +137,20 @@ type event struct {
 		Groups   []string            `json:"groups"`
 		Extra    map[string][]string `json:"extra"`
 	} `json:"user"`
-	SourceIPs      []string `json:"sourceIPs"`
+	SourceIPs []string `json:"sourceIPs"`
+	Verb      string   `json:"verb"`
+	ObjectRef *struct {
+		Resource    string `json:"resource"`
+		Subresource string `json:"subresource"`
+		Namespace   string `json:"namespace"`
+		Name        string `json:"name"`
+	} `json:"objectRef"`
 	ResponseStatus *struct {
 		Code int32 `json:"code"`
 	} `json:"responseStatus"`
-	RequestReceivedTimestamp time.Time `json:"requestReceivedTimestamp"`
-	StageTimestamp           time.Time `json:"stageTimestamp"`
+	Annotations              map[string]string `json:"annotations"`
+	RequestReceivedTimestamp time.Time         `json:"requestReceivedTimestamp"`
+	StageTimestamp           time.Time         `json:"stageTimestamp"`
 }
 
 func add(ev *evidence.AuditLog, data []byte) error {
@@ -183,7 +202,12 @@ func add(ev *evidence.AuditLog, data []byte) error {
 	}
 	ev.Counted++
 	c.Requests++
-	refused := e.ResponseStatus != nil && (e.ResponseStatus.Code == 401 || e.ResponseStatus.Code == 403)
+	refused := e.refused()
+	if id != "" && !refused {
+		if is, ok := e.issuance(when); ok {
+			ev.Issued[id] = append(ev.Issued[id], is)
+		}
+	}
 	if refused {
 		c.Denied++
 	}
@@ -198,4 +222,40 @@ func add(ev *evidence.AuditLog, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// refused tells whether the apiserver refused the request, from the
+// authorization decision it recorded: "allow" went through whatever the
+// status code (a 404 after an allow was still authorized); "forbid", or an
+// authorizer error (reason "internal error", answered 500), was refused.
+// Without annotations (an event from an older apiserver), 401 and 403 are.
+func (e *event) refused() bool {
+	switch e.Annotations[decisionAnnotation] {
+	case "allow":
+		return false
+	case "forbid":
+		return true
+	}
+	if e.Annotations[reasonAnnotation] == "internal error" {
+		return true
+	}
+	return e.ResponseStatus != nil && (e.ResponseStatus.Code == 401 || e.ResponseStatus.Code == 403)
+}
+
+// issuance returns the credential a successful request minted, if any: a
+// TokenRequest (create serviceaccounts/token), or a
+// CertificateSigningRequest created.
+func (e *event) issuance(at time.Time) (evidence.Issuance, bool) {
+	o := e.ObjectRef
+	if o == nil || e.Verb != "create" || e.ResponseStatus == nil || e.ResponseStatus.Code >= 300 {
+		return evidence.Issuance{}, false
+	}
+	switch {
+	case o.Resource == "serviceaccounts" && o.Subresource == "token":
+		return evidence.Issuance{Kind: evidence.IssuedToken, ID: e.Annotations[issuedAnnotation],
+			Object: "serviceaccounts/" + o.Name + "/token in " + o.Namespace, User: e.User.Username, At: at}, true
+	case o.Resource == "certificatesigningrequests" && o.Subresource == "":
+		return evidence.Issuance{Kind: evidence.IssuedCSR, Object: "CertificateSigningRequest " + o.Name, User: e.User.Username, At: at}, true
+	}
+	return evidence.Issuance{}, false
 }

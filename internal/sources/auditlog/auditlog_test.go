@@ -66,3 +66,44 @@ func FuzzEvent(f *testing.F) {
 		add(ev, line) //nolint:errcheck // only must not panic
 	})
 }
+
+// TestDecisionsAndIssuances: a request is refused by what the apiserver
+// recorded of its authorization, not by its status code alone; requests
+// that minted credentials are kept with the ID of what they minted.
+func TestDecisionsAndIssuances(t *testing.T) {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	id := "JTI=leaked"
+	ev := func(verb, resource, sub, name string, code int, annotations string) string {
+		return fmt.Sprintf(`{"kind":"Event","stage":"ResponseComplete","verb":%q,"user":{"username":"ci","extra":{%q:[%q]}},"objectRef":{"resource":%q,"subresource":%q,"namespace":"build","name":%q},"responseStatus":{"code":%d},"annotations":{%s},"requestReceivedTimestamp":%q}`,
+			verb, CredentialIDKey, id, resource, sub, name, code, annotations, t0.Format(time.RFC3339))
+	}
+	lines := []string{
+		// Authorized, then not found: still allowed.
+		ev("get", "pods", "", "gone", 404, `"authorization.k8s.io/decision":"allow"`),
+		// Forbidden by an authorizer.
+		ev("get", "pods", "", "p", 403, `"authorization.k8s.io/decision":"forbid"`),
+		// An authorizer failed (a Deny failure policy): answered 500.
+		ev("get", "pods", "", "p", 500, `"authorization.k8s.io/reason":"internal error"`),
+		// No annotations at all: the status code decides.
+		ev("get", "pods", "", "p", 401, ``),
+		// A TokenRequest that minted a token, and a CSR created.
+		ev("create", "serviceaccounts", "token", "deployer", 201, `"authorization.k8s.io/decision":"allow","authentication.kubernetes.io/issued-credential-id":"JTI=child"`),
+		ev("create", "certificatesigningrequests", "", "ci-csr", 201, `"authorization.k8s.io/decision":"allow"`),
+		// A refused TokenRequest minted nothing.
+		ev("create", "serviceaccounts", "token", "admin", 403, `"authorization.k8s.io/decision":"forbid"`),
+	}
+	p := filepath.Join(t.TempDir(), "audit.log")
+	os.WriteFile(p, []byte(strings.Join(lines, "\n")), 0o600)
+	a := Read([]string{p}, map[string]time.Time{id: t0.Add(-time.Hour)}, time.Second)
+	if len(a.Problems) > 0 {
+		t.Fatalf("problems: %+v", a.Problems)
+	}
+	c := a.Credentials[id]
+	if c.Requests != 7 || c.Denied != 4 || c.AllowedAfterRevocation != 3 {
+		t.Errorf("requests %d, denied %d, allowed after revocation %d; want 7, 4, 3", c.Requests, c.Denied, c.AllowedAfterRevocation)
+	}
+	got := a.Issued[id]
+	if len(got) != 2 || got[0].ID != "JTI=child" || got[0].Object != "serviceaccounts/deployer/token in build" || got[1].ID != "" || got[1].Object != "CertificateSigningRequest ci-csr" {
+		t.Errorf("issued: %+v", got)
+	}
+}

@@ -112,6 +112,9 @@ func reduceCSR(in *certsv1.CertificateSigningRequest) (evidence.CSR, string) {
 		RequesterGroups: in.Spec.Groups,
 		Created:         in.CreationTimestamp.Time,
 	}
+	if ids := in.Spec.Extra[credentialIDKey]; len(ids) > 0 {
+		c.RequesterCredentialID = ids[0]
+	}
 	if in.Spec.ExpirationSeconds != nil {
 		c.ExpirationSeconds = *in.Spec.ExpirationSeconds
 	}
