@@ -89,7 +89,69 @@ func init() {
 			Remediation: "Delete kubelet-client-*.pem files other than the one kubelet-client-current.pem points to.",
 			Run:         runRotatedKubeletCerts,
 		},
+		&Check{
+			ID: "kubeconfig-files-outside-usual-places", Title: "Kubeconfigs name certificate, key and CA files in the usual places",
+			Severity: report.SeverityLow, Component: "kubeconfig",
+			Controls:    report.Controls{PCI: []string{"1.4"}, MITRE: []string{"T1552.004"}},
+			Why:         "A certificate, key or CA file that a kubeconfig names outside the installers' directories and the kubeconfig's own is out of sight of those directories' permissions, audit rules, backups and rotation; in /tmp or another person's home it may be read or replaced by others.",
+			Remediation: "Keep the files beside the kubeconfig or in the distribution's PKI directory, owned by root with mode 0600, or embed them (client-certificate-data, client-key-data, certificate-authority-data).",
+			Run:         runKubeconfigFilePlaces,
+		},
 	)
+}
+
+// usualCredentialDirs are where installers keep the files kubeconfigs name;
+// a kubeconfig's own directory is usual too.
+var usualCredentialDirs = []string{"/etc/kubernetes", "/var/lib/kubelet", "/etc/rancher", "/var/lib/rancher"}
+
+func runKubeconfigFilePlaces(in *Input, r *Results) {
+	if in.Node == nil || len(in.Node.Kubeconfigs) == 0 {
+		r.NotEvaluated(report.Location{}, "no kubeconfig found on this node")
+		return
+	}
+	resolved := map[[2]string]string{}
+	for _, ref := range in.Node.FileRefs {
+		resolved[[2]string{ref.By, ref.Field}] = ref.Resolved
+	}
+	named, outside := 0, 0
+	for i := range in.Node.Kubeconfigs {
+		kc := &in.Node.Kubeconfigs[i]
+		usual := append([]string{path.Dir(kc.Path)}, usualCredentialDirs...)
+		judge := func(field, what, p string) {
+			if p == "" {
+				return
+			}
+			named++
+			// Judge where the file is: addRef resolved every named path.
+			where := p
+			if res := resolved[[2]string{kc.Path, field}]; res != "" {
+				if res != path.Clean(p) {
+					where = p + " (a link to " + res + ")"
+				}
+				p = res
+			}
+			for _, dir := range usual {
+				if p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/") {
+					return
+				}
+			}
+			outside++
+			r.Warn(report.Location{Path: kc.Path, Field: field}, "%s names %s %s, outside %s and the kubeconfig's own directory", kc.Path, what, where, strings.Join(usualCredentialDirs, ", "))
+		}
+		for _, u := range kc.Users {
+			judge("users["+u.Name+"].client-certificate", "the client certificate of user "+u.Name, u.ClientCertPath)
+			judge("users["+u.Name+"].client-key", "the client key of user "+u.Name, u.ClientKeyPath)
+		}
+		for _, c := range kc.Clusters {
+			judge("clusters["+c.Name+"].certificate-authority", "the CA of cluster "+c.Name, c.CAPath)
+		}
+	}
+	switch {
+	case named == 0:
+		r.NotEvaluated(report.Location{}, "the %d kubeconfigs on this node embed their certificates and keys and name no file", len(in.Node.Kubeconfigs))
+	case outside == 0:
+		r.Pass(report.Location{}, "the %d files that kubeconfigs on this node name are in the usual places", named)
+	}
 }
 
 // noPKI reports notEvaluated when the node showed no certificate at all:
