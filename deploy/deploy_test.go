@@ -128,7 +128,7 @@ func TestKustomizeBuildsEverything(t *testing.T) {
 		"CronJob/kubepki/kubepki-cluster-audit", "PersistentVolumeClaim/kubepki/kubepki-reports",
 		"Deployment/kubepki/kubepki-exporter", "Service/kubepki/kubepki-exporter",
 		"Deployment/kubepki/kubepki-revocation-webhook", "PodDisruptionBudget/kubepki/kubepki-revocation-webhook", "Service/kubepki/kubepki-revocation-webhook",
-		"NetworkPolicy/kubepki-node/kubepki-node", "NetworkPolicy/kubepki/kubepki-exporter", "NetworkPolicy/kubepki/kubepki-revocation-webhook",
+		"NetworkPolicy/kubepki-node/kubepki-node", "NetworkPolicy/kubepki/kubepki-cluster-audit", "NetworkPolicy/kubepki/kubepki-exporter", "NetworkPolicy/kubepki/kubepki-revocation-webhook",
 	} {
 		if !slices.Contains(got, want) {
 			t.Errorf("kustomize build lacks %s (has %v)", want, got)
@@ -228,6 +228,7 @@ func ptrString[T ~string](p *T) string {
 // the in-cluster client dials the IP in KUBERNETES_SERVICE_HOST.
 var egressPorts = map[string][]int32{
 	"DaemonSet/kubepki-node/kubepki-node":           nil,
+	"CronJob/kubepki/kubepki-cluster-audit":         {443, 6443},
 	"Deployment/kubepki/kubepki-exporter":           {443, 6443},
 	"Deployment/kubepki/kubepki-revocation-webhook": {443, 6443},
 }

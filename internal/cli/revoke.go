@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/render/text"
 	"github.com/kubepki/kubepki/internal/revocation"
 	"github.com/kubepki/kubepki/internal/sources/auditlog"
 	"github.com/kubepki/kubepki/internal/sources/cluster"
@@ -123,7 +124,7 @@ A token is read only for its ID and for the TokenReview; it is never printed or 
 			refused := 0
 			for _, c := range todo {
 				if c.Unenforceable != "" {
-					fmt.Fprintf(e.stdout, "%s cannot be enforced: %s.\n", orDash(c.ID), c.Unenforceable)
+					fmt.Fprintf(e.stdout, "%s cannot be enforced: %s.\n", orDash(c.ID), text.Escape(c.Unenforceable))
 					if c.ID == "" || !o.force {
 						refused++
 						continue
@@ -356,7 +357,7 @@ func (o *revokeOptions) successors(e *env, cl clusterAccess, id string) ([]*revo
 	var out []*revocation.Credential
 	var t *revocation.Trust
 	for _, m := range revocation.Successors([]string{id}, minted) {
-		fmt.Fprintf(e.stdout, "successor: %s, minted with %s on %s\n", m.What, m.By, m.At.UTC().Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "successor: %s, minted with %s on %s\n", text.Escape(m.What), m.By, m.At.UTC().Format(time.RFC3339))
 		switch {
 		case m.Cert != nil:
 			if t == nil {
@@ -404,16 +405,18 @@ func versionNote(e *env, cl clusterAccess) {
 	fmt.Fprintf(e.stdout, "the cluster (%s) sends credential IDs; the revocation is enforced once its webhook is consulted first (check apiserver-revocation-enforced).\n", v.GitVersion)
 }
 
+// describe says what a credential is. Subjects, groups and issuers come
+// from certificates and tokens anyone can make: they are escaped.
 func describe(w io.Writer, c *revocation.Credential) {
 	fmt.Fprintf(w, "%s", c.Kind)
 	if c.Subject != "" {
 		fmt.Fprintf(w, " %q", c.Subject)
 	}
 	if len(c.Groups) > 0 {
-		fmt.Fprintf(w, " groups %s", strings.Join(c.Groups, ","))
+		fmt.Fprintf(w, " groups %s", text.Escape(strings.Join(c.Groups, ",")))
 	}
 	if c.Issuer != "" {
-		fmt.Fprintf(w, ", issued by %s", c.Issuer)
+		fmt.Fprintf(w, ", issued by %s", text.Escape(c.Issuer))
 	}
 	if !c.NotAfter.IsZero() {
 		fmt.Fprintf(w, ", expires %s", c.NotAfter.Format(time.RFC3339))
@@ -423,7 +426,7 @@ func describe(w io.Writer, c *revocation.Credential) {
 	}
 	fmt.Fprintln(w)
 	for _, n := range c.Notes {
-		fmt.Fprintf(w, "note: %s\n", n)
+		fmt.Fprintf(w, "note: %s\n", text.Escape(n))
 	}
 }
 
@@ -501,7 +504,7 @@ func newRevokeListCommand(e *env) *cobra.Command {
 				if en.Unverified {
 					state += ", unverified claims"
 				}
-				fmt.Fprintf(e.stdout, "%s  %s  %s by %s: %s  [%s]\n", en.ID, orDash(en.Subject), en.Revoked.At.Format(time.DateOnly), en.Revoked.By, en.Revoked.Reason, state)
+				fmt.Fprintf(e.stdout, "%s  %s  %s by %s: %s  [%s]\n", en.ID, text.Escape(orDash(en.Subject)), en.Revoked.At.Format(time.DateOnly), text.Escape(en.Revoked.By), text.Escape(en.Revoked.Reason), text.Escape(state))
 			}
 			if n == 0 {
 				fmt.Fprintf(e.stdout, "no revoked credentials in %s\n", o.store.where())
