@@ -46,7 +46,7 @@ func runRevocationEnforced(in *Input, r *Results) {
 	}
 	modes := c.FlagList("authorization-mode")
 	if len(modes) > 0 && strings.EqualFold(modes[0], "Webhook") {
-		r.Pass(at(c, "authorization-mode"), "%s sets --authorization-mode=%s: the webhook is consulted first", c.Source, strings.Join(modes, ","))
+		r.Pass(at(c, "authorization-mode"), "%s sets --authorization-mode=%s: the webhook is consulted first (the legacy webhook has no failure policy: when it cannot be reached, Node and RBAC decide, and revoked credentials work again; --authorization-config can fail closed)", c.Source, strings.Join(modes, ","))
 		return
 	}
 	r.Fail(at(c, "authorization-mode"), "%s: %s, so no authorizer can deny a revoked credential before Node and RBAC allow it", c.Source, flagState(c, "authorization-mode", "AlwaysAllow"))
