@@ -2,12 +2,8 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,14 +11,12 @@ import (
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
-	certsv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/kubepki/kubepki/internal/certgen"
 	"github.com/kubepki/kubepki/internal/revocation"
 	"github.com/kubepki/kubepki/internal/testbed"
 )
@@ -105,34 +99,9 @@ func TestRevokeChecksAgainstRealCluster(t *testing.T) {
 	}
 	childToken := mint(ciClient, "deployer")
 	child, _ := revocation.FromToken(childToken)
-	key, _ := certgen.NewKey(certgen.ECDSAP256)
-	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "mallory"}}, key)
-	csrs := ciClient.CertificatesV1().CertificateSigningRequests()
-	csr, err := csrs.Create(ctx, &certsv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: "minted-by-ci"},
-		Spec: certsv1.CertificateSigningRequestSpec{Request: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
-			SignerName: certsv1.KubeAPIServerClientSignerName, Usages: []certsv1.KeyUsage{certsv1.UsageDigitalSignature, certsv1.UsageClientAuth}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr.Status.Conditions = append(csr.Status.Conditions, certsv1.CertificateSigningRequestCondition{Type: certsv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test"})
-	if csr, err = c.Admin.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	pki := filepath.Join(c.NodeDir, "etc/kubernetes/pki")
-	ca, err := certgen.Load(filepath.Join(pki, "ca.crt"), filepath.Join(pki, "ca.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := certgen.New(certgen.Spec{CommonName: "mallory", Client: true, Signer: key, NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour)}, ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr.Status.Certificate = leaf.CertPEM()
-	if _, err := c.Admin.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, csr, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	key := testbed.RequestClientCertificate(t, ciClient, "minted-by-ci", "mallory", nil)
+	testbed.ApproveCSR(t, c.Admin, "minted-by-ci")
+	leaf := c.SignCSR(t, "minted-by-ci", key, time.Now().Add(-time.Minute), time.Hour)
 	leafID := revocation.FromCertificate(leaf.Cert).ID
 
 	// The genuine token, with its successors. The audit log is written

@@ -2,10 +2,7 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"log/slog"
@@ -18,7 +15,6 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
-	certsv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -421,21 +417,30 @@ func signWithNodeCA(t *testing.T, nodeDir string, names ...string) []*certgen.Pa
 	return out
 }
 
+// staticCluster starts a control plane whose authorization configuration
+// is kubepki's static mode for w, revoking bob's certificate, with carol's
+// not revoked; both are cluster admins through the group devs. It returns
+// the audit log's path.
+func staticCluster(t *testing.T, w *rig) (c *testbed.Cluster, bob, carol *certgen.Pair, auditLog string) {
+	t.Helper()
+	audit, auditLog := withAuditLog(t)
+	configure := func(o *testbed.ControlPlaneOptions) {
+		pairs := signWithNodeCA(t, o.NodeDir, "bob", "carol")
+		bob, carol = pairs[0], pairs[1]
+		withAuthorizationConfig(w.configure(t, revocation.ConfigOptions{Static: []string{revocation.FromCertificate(bob.Cert).ID}}))(o)
+	}
+	c = testbed.StartCluster(t, configure, audit)
+	bindClusterAdmin(t, c, "devs-admin", devs())
+	return c, bob, carol, auditLog
+}
+
 // TestStaticRevocationIndependentOfList: static mode sends the revoked
 // IDs it names to /deny, so they are refused even by a webhook whose own
 // list is empty; the refusal is a 403 and the audit log counts it as
 // refused; another certificate is untouched.
 func TestStaticRevocationIndependentOfList(t *testing.T) {
 	w := startWebhook(t, newStore(t)) // nothing revoked in the webhook's list
-	audit, auditLog := withAuditLog(t)
-	var bob, carol *certgen.Pair
-	configure := func(o *testbed.ControlPlaneOptions) {
-		pairs := signWithNodeCA(t, o.NodeDir, "bob", "carol")
-		bob, carol = pairs[0], pairs[1]
-		withAuthorizationConfig(w.configure(t, revocation.ConfigOptions{Static: []string{revocation.FromCertificate(bob.Cert).ID}}))(o)
-	}
-	c := testbed.StartCluster(t, configure, audit)
-	bindClusterAdmin(t, c, "devs-admin", devs())
+	c, bob, carol, auditLog := staticCluster(t, w)
 	if ok, err := canList(clientFor(t, c, carol)); !ok {
 		t.Errorf("carol, not revoked: %v", err)
 	}
@@ -461,15 +466,7 @@ func TestStaticRevocationIndependentOfList(t *testing.T) {
 func TestStaticRevocationWithWebhookDown(t *testing.T) {
 	w := startWebhook(t, newStore(t))
 	w.stop()
-	audit, auditLog := withAuditLog(t)
-	var bob, carol *certgen.Pair
-	configure := func(o *testbed.ControlPlaneOptions) {
-		pairs := signWithNodeCA(t, o.NodeDir, "bob", "carol")
-		bob, carol = pairs[0], pairs[1]
-		withAuthorizationConfig(w.configure(t, revocation.ConfigOptions{Static: []string{revocation.FromCertificate(bob.Cert).ID}}))(o)
-	}
-	c := testbed.StartCluster(t, configure, audit)
-	bindClusterAdmin(t, c, "devs-admin", devs())
+	c, bob, carol, auditLog := staticCluster(t, w)
 	if ok, err := canList(clientFor(t, c, carol)); !ok {
 		t.Errorf("carol, not revoked, with no webhook running: %v", err)
 	}
@@ -531,21 +528,9 @@ func TestDenyPolicyKeepsControlPlane(t *testing.T) {
 
 	// The controller-manager (its client certificate carries a credential
 	// ID) signs a CSR created and approved by the super-admin.
-	key, _ := certgen.NewKey(certgen.ECDSAP256)
-	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "dave"}}, key)
+	testbed.RequestClientCertificate(t, c.SuperAdmin, "dave", "dave", nil)
+	testbed.ApproveCSR(t, c.SuperAdmin, "dave")
 	csrs := c.SuperAdmin.CertificatesV1().CertificateSigningRequests()
-	csr, err := csrs.Create(ctx, &certsv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{Name: "dave"},
-		Spec: certsv1.CertificateSigningRequestSpec{Request: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
-			SignerName: certsv1.KubeAPIServerClientSignerName, Usages: []certsv1.KeyUsage{certsv1.UsageDigitalSignature, certsv1.UsageClientAuth}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr.Status.Conditions = append(csr.Status.Conditions, certsv1.CertificateSigningRequestCondition{Type: certsv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test"})
-	if _, err := csrs.UpdateApproval(ctx, "dave", csr, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got, err := csrs.Get(ctx, "dave", metav1.GetOptions{})

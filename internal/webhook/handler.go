@@ -85,7 +85,7 @@ func (h *Handler) revoked() int {
 	return 0
 }
 
-// Set returns the set in use.
+// Set returns the set in use; nil before the first list is loaded.
 func (h *Handler) Set() *revocation.Set { return h.set.Load() }
 
 // ServeHTTP answers one SubjectAccessReview.

@@ -134,7 +134,8 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: carol}]
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for i, r := range replicas {
-			for (r.Handler().Set().Lookup(id) != nil) != want {
+			// A replica that has not synced yet has no set at all.
+			for set := r.Handler().Set(); (set != nil && set.Lookup(id) != nil) != want; set = r.Handler().Set() {
 				if time.Now().After(deadline) {
 					t.Fatalf("replica %d: revoked(%s) is not %v", i, id, want)
 				}
