@@ -150,7 +150,7 @@ func TestRevokeConfig(t *testing.T) {
 	// What kube-apiserver's validator refuses is never written.
 	before := read("authorization.yaml")
 	o, err := run(t, "", append(args, "--timeout", "31s")...)
-	if ExitCode(err) != 1 || !strings.Contains(err.Error(), "would refuse") {
+	if ExitCode(err) != 2 || !strings.Contains(err.Error(), "at most 30s") {
 		t.Errorf("a timeout over 30s: exit %d %v\n%s", ExitCode(err), err, o)
 	}
 	// A zero TTL would be read as the apiserver's default of 30 s.

@@ -33,9 +33,9 @@ kubepki-webhook.kubeconfig, how to reach the webhook, presenting the apiserver's
 certificate (by default kubeadm's apiserver-kubelet-client: run the webhook with
 --client-ca-file /etc/kubernetes/pki/ca.crt --allowed-client-names
 kube-apiserver-kubelet-client); and legacy-flags.txt, the equivalent flags for clusters
-without --authorization-config, with what they cannot do. The configuration is checked
-with kube-apiserver's own loader and validator (CEL included) before anything is
-written.
+without --authorization-config, with what they cannot do. Nothing kube-apiserver would
+refuse is written: what the flags control is checked first, and kubepki's tests hold
+every configuration it can write against kube-apiserver's own validator.
 
 failurePolicy (dynamic mode): NoOpinion keeps the cluster working when the webhook is
 down, but revoked credentials then work again. Deny refuses every request that carries a
@@ -65,9 +65,6 @@ revocation; the apiserver reloads the file within a minute.`,
 			if o.certFile == "" || o.keyFile == "" || !filepath.IsAbs(o.certFile) || !filepath.IsAbs(o.keyFile) {
 				return usagef("--client-cert-file and --client-key-file are required, as absolute paths the apiserver reads: the webhook answers only the apiserver")
 			}
-			if o.authorizedTTL <= 0 || o.unauthorizedTTL <= 0 {
-				return usagef("--authorized-ttl and --unauthorized-ttl must be positive: kube-apiserver reads 0 as its default of 30s (authorized 5m)")
-			}
 			if o.policy != revocation.FailureNoOpinion && o.policy != revocation.FailureDeny {
 				return usagef("--failure-policy must be %s or %s, not %q", revocation.FailureNoOpinion, revocation.FailureDeny, o.policy)
 			}
@@ -82,6 +79,9 @@ revocation; the apiserver reloads the file within a minute.`,
 				WebhookURL: o.url, WebhookCA: ca, ClientCertFile: o.certFile, ClientKeyFile: o.keyFile,
 				KubeconfigPath: o.kubeconfigPath, FailurePolicy: o.policy, ControlPlane: o.controlPlane,
 				AuthorizedTTL: o.authorizedTTL, UnauthorizedTTL: o.unauthorizedTTL, Timeout: o.timeout,
+			}
+			if err := opts.Check(); err != nil {
+				return usagef("%v", err)
 			}
 			if o.static {
 				l, err := o.store.load()
@@ -105,7 +105,7 @@ revocation; the apiserver reloads the file within a minute.`,
 					return err
 				}
 			}
-			fmt.Fprintf(e.stdout, "wrote %s/{authorization.yaml,kubepki-webhook.kubeconfig,legacy-flags.txt}, checked with kube-apiserver's own validator\n", o.out)
+			fmt.Fprintf(e.stdout, "wrote %s/{authorization.yaml,kubepki-webhook.kubeconfig,legacy-flags.txt}\n", o.out)
 			fmt.Fprintf(e.stdout, "copy kubepki-webhook.kubeconfig to %s on each control-plane node, and run kube-apiserver with --authorization-config=<path of authorization.yaml> instead of --authorization-mode\n", o.kubeconfigPath)
 			fmt.Fprintf(e.stdout, "the apiserver presents %s to the webhook: run it with --client-ca-file set to that certificate's CA and --allowed-client-names set to its common name\n", o.certFile)
 			switch {

@@ -174,11 +174,6 @@ func AuthorizationConfig(o ConfigOptions) ([]byte, error) {
 	if o.KubeconfigPath == "" {
 		return nil, fmt.Errorf("the webhook kubeconfig path is required")
 	}
-	if o.AuthorizedTTL <= 0 || o.UnauthorizedTTL <= 0 {
-		// kube-apiserver would read 0 as its default (30 s unauthorized),
-		// not as "no cache".
-		return nil, fmt.Errorf("cache TTLs must be positive (authorized %s, unauthorized %s)", o.AuthorizedTTL, o.UnauthorizedTTL)
-	}
 	webhook := func(name, policy string, conditions ...string) apiserverv1.AuthorizerConfiguration {
 		w := &apiserverv1.WebhookConfiguration{
 			AuthorizedTTL:                            metav1.Duration{Duration: o.AuthorizedTTL},

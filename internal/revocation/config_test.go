@@ -91,6 +91,54 @@ func TestAuthorizationConfigStatic(t *testing.T) {
 	}
 }
 
+// FuzzConfig holds Config to its promise: whatever it accepts, from any
+// TTLs, timeout, failure policy, control-plane identities and revoked IDs,
+// kube-apiserver's own loader and validator (CEL compilation included)
+// accept too. Config refuses the rest itself, so kubepki need not compile
+// the apiserver's validator in.
+func FuzzConfig(f *testing.F) {
+	f.Add(uint8(0), int64(10e9), int64(10e9), int64(3e9), "system:kube-scheduler", "system:node:", "system:nodes", "JTI=a")
+	f.Add(uint8(1), int64(1e9), int64(1e9), int64(30e9), "u", "p", "g", x509ID("x"))
+	f.Add(uint8(2), int64(1e9), int64(0), int64(31e9), "it's", "a\\b", "", "JTI=quote'd")
+	f.Add(uint8(1), int64(-1), int64(5e9), int64(0), "", "", "system:masters", "X509SHA256=zz")
+	f.Fuzz(func(t *testing.T, mode uint8, authorized, unauthorized, timeout int64, user, prefix, group, id string) {
+		o := baseOptions(t)
+		o.AuthorizedTTL, o.UnauthorizedTTL, o.Timeout = time.Duration(authorized), time.Duration(unauthorized), time.Duration(timeout)
+		o.ControlPlane = ControlPlane{Users: []string{user}, UserPrefixes: []string{prefix}, Groups: []string{group}}
+		switch mode % 3 {
+		case 0:
+			o.FailurePolicy = FailureNoOpinion
+		case 1:
+			o.FailurePolicy = FailureDeny
+		default:
+			o.Static = []string{id}
+		}
+		files, err := Config(o)
+		if err != nil {
+			return
+		}
+		validate(t, files[0].Data)
+	})
+}
+
+func TestConfigRefusesWhatTheAPIServerWould(t *testing.T) {
+	for name, change := range map[string]func(*ConfigOptions){
+		"zero unauthorized TTL":   func(o *ConfigOptions) { o.UnauthorizedTTL = 0 },
+		"negative authorized TTL": func(o *ConfigOptions) { o.AuthorizedTTL = -time.Second },
+		"timeout over 30s":        func(o *ConfigOptions) { o.Timeout = 31 * time.Second },
+		"zero timeout":            func(o *ConfigOptions) { o.Timeout = 0 },
+		"relative kubeconfig":     func(o *ConfigOptions) { o.KubeconfigPath = "webhook.kubeconfig" },
+		"quote in an identity":    func(o *ConfigOptions) { o.FailurePolicy = FailureDeny; o.ControlPlane.Users = []string{"it's"} },
+		"malformed static ID":     func(o *ConfigOptions) { o.Static = []string{"X509SHA256=zz"} },
+	} {
+		o := baseOptions(t)
+		change(&o)
+		if _, err := Config(o); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
 func TestWebhookKubeconfig(t *testing.T) {
 	o := baseOptions(t)
 	data, err := WebhookKubeconfig(o)
