@@ -322,6 +322,12 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, h Handlers) e
 		},
 	}
 	inf := cache.NewSharedIndexInformer(lw, &unstructured.Unstructured{}, 10*time.Minute, cache.Indexers{})
+	// The cache keeps, for each object, its entry, decoded once as it
+	// arrives, instead of the object as it came (an unstructured map,
+	// managed fields and all).
+	if err := inf.SetTransform(toCached); err != nil {
+		return err
+	}
 	changed := make(chan struct{}, 1)
 	poke := func(any) {
 		select {
@@ -364,18 +370,17 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, h Handlers) e
 		defer mu.Unlock()
 		l := &revocation.List{Version: revocation.Version}
 		for _, o := range inf.GetStore().List() {
-			u, ok := o.(*unstructured.Unstructured)
+			c, ok := o.(*cached)
 			if !ok {
 				continue
 			}
-			e, err := fromObject(u)
-			if err != nil {
+			if c.err != nil {
 				if h.Skipped != nil {
-					h.Skipped(err)
+					h.Skipped(c.err)
 				}
 				continue
 			}
-			l.Entries = append(l.Entries, e)
+			l.Entries = append(l.Entries, c.entry)
 		}
 		sort.Slice(l.Entries, func(i, j int) bool { return l.Entries[i].ID < l.Entries[j].ID })
 		h.Update(l)
@@ -402,4 +407,33 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, h Handlers) e
 			}
 		}
 	}
+}
+
+// cached is what the watch's cache holds for one RevokedCredential: its
+// name and resource version (all the cache needs to key and compare it)
+// and its entry, or why it does not decode.
+type cached struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+	entry revocation.Entry
+	err   error
+}
+
+// DeepCopyObject returns a copy; the entry is never changed once made.
+func (c *cached) DeepCopyObject() runtime.Object {
+	out := *c
+	out.ObjectMeta = *c.ObjectMeta.DeepCopy()
+	return &out
+}
+
+// toCached turns an object from the list or watch into what the cache
+// keeps. Anything else (a tombstone of a deleted object) goes on as it is.
+func toCached(o any) (any, error) {
+	u, ok := o.(*unstructured.Unstructured)
+	if !ok {
+		return o, nil
+	}
+	c := &cached{ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), ResourceVersion: u.GetResourceVersion(), UID: u.GetUID()}}
+	c.entry, c.err = fromObject(u)
+	return c, nil
 }
