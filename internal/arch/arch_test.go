@@ -40,7 +40,12 @@ var transitive = []rule{
 	{mod + "sources", after("sources")},
 	{mod + "inventory", append([]string{mod + "sources", mod + "nodefs"}, after("inventory")...)},
 	{mod + "checks", append([]string{mod + "sources", mod + "nodefs"}, after("checks")...)},
-	{mod + "render", []string{mod + "sources", mod + "nodefs", mod + "evidence", mod + "inventory", mod + "checks", mod + "audit", mod + "cli", mod + "sample"}},
+	// Renderers present the report's verdicts: the policy that made them
+	// is out of their reach, and so is the exporter's.
+	{mod + "render", []string{mod + "sources", mod + "nodefs", mod + "evidence", mod + "inventory", mod + "checks", mod + "audit", mod + "cli", mod + "sample", mod + "policy"}},
+	{mod + "exporter", []string{mod + "policy", mod + "checks", mod + "audit", mod + "sources", mod + "inventory"}},
+	// The policy is decided from the report's vocabulary alone.
+	{mod + "policy", []string{mod + "sources", mod + "nodefs", mod + "evidence", mod + "parse", mod + "inventory", mod + "checks", mod + "audit", mod + "render", mod + "cli", mod + "exporter"}},
 	{mod + "audit", []string{mod + "render", mod + "cli", mod + "sample", mod + "certgen", mod + "testbed"}},
 }
 

@@ -46,8 +46,9 @@ func Node(ctx context.Context, opts NodeOptions) *report.Report {
 	if ev.Kubelet != nil && ev.Component("kube-apiserver") == nil {
 		target.Roles = append(target.Roles, "worker")
 	}
-	findings := checks.Run("node", &checks.Input{Target: target.Name, Node: ev, Inventory: inv, Now: opts.Now, Policy: opts.Policy})
+	findings := checks.Run(report.TargetNode, &checks.Input{Target: target.Name, Node: ev, Inventory: inv, Now: opts.Now, Policy: opts.Policy})
 	r := New(opts.Now)
+	r.Policy = opts.Policy.Record()
 	r.Targets = []report.Target{target}
 	r.Findings = findings
 	r.Certificates = inv.Certificates()

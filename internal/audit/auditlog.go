@@ -37,8 +37,9 @@ func AuditLog(opts AuditLogOptions) *report.Report {
 	}
 	target := report.Target{Kind: report.TargetAuditLog, Name: strings.Join(names, ",")}
 	r := New(opts.Now)
+	r.Policy = opts.Policy.Record()
 	r.Targets = []report.Target{target}
-	r.Findings = checks.Run("auditlog", &checks.Input{Target: target.Name, AuditLog: ev, Now: opts.Now, Policy: opts.Policy})
+	r.Findings = checks.Run(report.TargetAuditLog, &checks.Input{Target: target.Name, AuditLog: ev, Now: opts.Now, Policy: opts.Policy})
 	r.Finish()
 	return r
 }

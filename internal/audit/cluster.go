@@ -54,7 +54,7 @@ func ClusterReport(ev *evidence.Cluster, now time.Time, policy checks.Policy) *r
 		target.Distribution = "kubeadm"
 	}
 	in := &checks.Input{Target: target.Name, Cluster: ev, RBAC: ix, Inventory: inv, Now: now, Policy: policy}
-	findings := checks.Run("cluster", in)
+	findings := checks.Run(report.TargetCluster, in)
 
 	// The control plane's flags, where kube-system shows its pods.
 	cp := &evidence.Node{FromAPI: true, Components: ev.ControlPlane}
@@ -69,6 +69,7 @@ func ClusterReport(ev *evidence.Cluster, now time.Time, policy checks.Policy) *r
 	})...)
 
 	r := New(now)
+	r.Policy = policy.Record()
 	r.Targets = []report.Target{target}
 	r.Findings = findings
 	r.Certificates = inv.Certificates()

@@ -75,9 +75,10 @@ func Probe(ctx context.Context, opts ProbeOptions) (*report.Report, error) {
 		return nil, fmt.Errorf("probing: %w", err)
 	}
 	r := New(opts.Now)
+	r.Policy = opts.Policy.Record()
 	for _, ev := range evs {
 		r.Targets = append(r.Targets, report.Target{Kind: report.TargetProbe, Name: ev.Host})
-		r.Findings = append(r.Findings, checks.Run("probe", &checks.Input{Target: ev.Host, Probe: ev, Now: opts.Now, Policy: opts.Policy})...)
+		r.Findings = append(r.Findings, checks.Run(report.TargetProbe, &checks.Input{Target: ev.Host, Probe: ev, Now: opts.Now, Policy: opts.Policy})...)
 	}
 	r.Finish()
 	return r, nil

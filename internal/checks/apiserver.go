@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubepki/kubepki/internal/phrase"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -168,7 +169,7 @@ func runStaticTokenFile(in *Input, r *Results) {
 				}
 			}
 		}
-		detail = plural(len(tf.Entries), "static token", "static tokens") + " in clear text, mode " + modeString(tf.Mode)
+		detail = phrase.Plural(len(tf.Entries), "static token", "static tokens") + " in clear text, mode " + modeString(tf.Mode)
 		if len(masters) > 0 {
 			detail += "; in system:masters: " + strings.Join(masters, ", ")
 		}

@@ -47,7 +47,7 @@ var itemNotes = map[string]itemNote{
 	},
 	"5.1": {
 		asks:     "Certificates that cannot be revoked are not used for authentication, and certificates are rotated on schedule or after a compromise.",
-		evidence: "The certificate inventory (CA → leaf, identity, key, validity, where each is used) with expired and expiring certificates and CAs, lifetimes longer than policy, weak keys and signatures, chains not matching the CA a component names; kubelet certificate rotation; CSR signing duration; the revocation webhook and the credentials beyond its reach; the expiry metrics and alerts of `kubepki serve exporter`.",
+		evidence: "The certificate inventory (CA → leaf, identity, key, validity, where each is used) with expired and expiring certificates and CAs, lifetimes longer than policy, weak keys and signatures, chains not matching the CA a component names; kubelet certificate rotation; CSR signing duration; the revocation webhook and the credentials beyond its reach; the expiry metrics and alerts of `kubepki serve exporter`. Expiry windows, lifetimes, key sizes, signature algorithms and the signing duration are judged against the customer's policy (`--policy FILE`, recorded in every report; [policy.md](policy.md) maps them to this item).",
 		cannot:   "Whether rotation happens as the policy says between two audits (compare reports with `kubepki report diff`, or alert on the exporter's metrics); whether a compromise was detected.",
 	},
 	"5.2": {
@@ -67,7 +67,8 @@ func WriteAssessors(w io.Writer) error {
 	b.WriteString("This page maps each item of sections 1 (authentication) and 5 (PKI) of the PCI SSC guidance for containers and container orchestration tools (2022) to the checks kubepki runs, the evidence they record and the limits of what a scanner can judge. ")
 	b.WriteString("Every finding in a report names the file, flag, field or Kubernetes object it was judged from (`location`), so each can be verified by hand. ")
 	b.WriteString("A check without its evidence (a managed control plane, a permission kubepki was not given) reports `notEvaluated` with the reason, never `pass`: treat it as a gap to cover by other means. ")
-	b.WriteString("Waived findings stay in every report with their justification, owner and expiry date.\n\n")
+	b.WriteString("Waived findings stay in every report with their justification, owner and expiry date. ")
+	b.WriteString("Thresholds (expiry windows, lifetimes, key sizes, signature algorithms) are the customer's policy, given with `--policy FILE`; each report records the policy that judged it (see [policy.md](policy.md)).\n\n")
 	b.WriteString("For evidence to hand over: `kubepki audit node -o html` and `kubepki audit cluster -o html` (a self-contained page with a summary per item), or `-o json` for the record (docs/report-format.md).\n")
 	group := ""
 	for _, item := range report.PCIItems {
@@ -94,7 +95,7 @@ func WriteAssessors(w io.Writer) error {
 	b.WriteString("- node: `kubepki audit node`, from a node's files (or a copy, with `--root`).\n")
 	b.WriteString("- cluster: `kubepki audit cluster`, through the API with read-only permissions (deploy/rbac.yaml).\n")
 	b.WriteString("- probe: `kubepki audit probe HOST`, unauthenticated requests to the components' ports.\n")
-	b.WriteString("- auditlog: `kubepki audit-log`, from kube-apiserver audit log files.\n")
+	b.WriteString("- audit-log: `kubepki audit-log`, from kube-apiserver audit log files.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/phrase"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -15,7 +16,7 @@ func init() {
 	register(
 		&Check{
 			ID: "auditlog-credential-ids", Title: "Every authenticated request carries a revocable credential ID",
-			Severity: report.SeverityMedium, Component: "audit-log", Scope: "auditlog",
+			Severity: report.SeverityMedium, Component: "audit-log", Scope: report.TargetAuditLog,
 			Controls:    report.Controls{PCI: []string{"1.3"}, MITRE: []string{"T1078"}},
 			Why:         "A request without a credential ID was made with a credential no authorizer can single out: a static or legacy service-account token, or any credential on an apiserver before 1.32. Such credentials cannot be revoked by kubepki's webhook. Each credential seen is listed with its use, to answer \"who still uses this?\" before revoking it.",
 			Remediation: "Replace static and legacy tokens with bound tokens or client certificates issued through the CSR API, and upgrade the apiserver to 1.32 or later.",
@@ -23,7 +24,7 @@ func init() {
 		},
 		&Check{
 			ID: "auditlog-revoked-credential-use", Title: "Revoked credentials are refused",
-			Severity: report.SeverityCritical, Component: "audit-log", Scope: "auditlog",
+			Severity: report.SeverityCritical, Component: "audit-log", Scope: report.TargetAuditLog,
 			Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1550"}},
 			Why:         "A request made with a credential after its revocation shows either that the revocation is not enforced (the request succeeded) or that someone still holds and tries the credential (it was refused).",
 			Remediation: "If requests succeeded: put the revocation webhook first (kubepki revoke config) and check it runs. If they were refused: find who still uses the credential from its source addresses.",
@@ -31,7 +32,7 @@ func init() {
 		},
 		&Check{
 			ID: "auditlog-revoked-credential-successors", Title: "Credentials minted with a revoked credential are revoked too",
-			Severity: report.SeverityHigh, Component: "audit-log", Scope: "auditlog",
+			Severity: report.SeverityHigh, Component: "audit-log", Scope: report.TargetAuditLog,
 			Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1550", "T1098"}},
 			Why:         "A leaked credential may have minted others before it was revoked: service-account tokens through the TokenRequest API, client certificates through CertificateSigningRequests. Revoking the first leaves these working.",
 			Remediation: "Revoke them as well: kubepki revoke --id ID --with-successors --audit-log FILE (and with the cluster reachable, so CSRs name their certificates).",
@@ -39,7 +40,7 @@ func init() {
 		},
 		&Check{
 			ID: "auditlog-system-masters-use", Title: "No request is made as system:masters",
-			Severity: report.SeverityHigh, Component: "audit-log", Scope: "auditlog",
+			Severity: report.SeverityHigh, Component: "audit-log", Scope: report.TargetAuditLog,
 			Controls:    report.Controls{PCI: []string{"1.2", "1.3"}, MITRE: []string{"T1078.004"}},
 			Why:         "A credential in system:masters bypasses every authorizer and cannot be revoked; it should be kept for break-glass use only, and every use deserves a look.",
 			Remediation: "Find who used it from its source addresses; give people identity-provider groups bound through RBAC instead.",
@@ -47,7 +48,7 @@ func init() {
 		},
 		&Check{
 			ID: "auditlog-unknown-client-certificate", Title: "Every client certificate used is in the inventory",
-			Severity: report.SeverityMedium, Component: "audit-log", Scope: "auditlog",
+			Severity: report.SeverityMedium, Component: "audit-log", Scope: report.TargetAuditLog,
 			Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1649"}},
 			Why:         "A client certificate that authenticates requests but is not in the inventory of the cluster's nodes and CSRs was issued some other way (a copied CA key, an old CSR since deleted) and is unaccounted for.",
 			Remediation: "Find who holds it from its user, groups and source addresses; revoke it (kubepki revoke --id) and rotate the CA if it was not issued on purpose.",
@@ -99,6 +100,17 @@ func auditEvidence(in *Input, r *Results) *evidence.AuditLog {
 	return in.AuditLog
 }
 
+// revokedEvidence is auditEvidence for checks that need the revocation
+// list too.
+func revokedEvidence(in *Input, r *Results) *evidence.AuditLog {
+	a := auditEvidence(in, r)
+	if a != nil && a.Revoked == nil {
+		r.NotEvaluated(report.Location{}, "no revocation list given (--store)")
+		return nil
+	}
+	return a
+}
+
 func runAuditCredentialIDs(in *Input, r *Results) {
 	a := auditEvidence(in, r)
 	if a == nil {
@@ -117,17 +129,13 @@ func runAuditCredentialIDs(in *Input, r *Results) {
 		r.Warn(credLoc(c), "requests without a credential ID, %s", useOf(c))
 	}
 	if missing == 0 {
-		r.Pass(report.Location{}, "every authenticated request in %s carries a credential ID", plural(len(a.Files), "file", "files"))
+		r.Pass(report.Location{}, "every authenticated request in %s carries a credential ID", phrase.Plural(len(a.Files), "file", "files"))
 	}
 }
 
 func runAuditRevoked(in *Input, r *Results) {
-	a := auditEvidence(in, r)
+	a := revokedEvidence(in, r)
 	if a == nil {
-		return
-	}
-	if a.Revoked == nil {
-		r.NotEvaluated(report.Location{}, "no revocation list given (--store)")
 		return
 	}
 	found := 0
@@ -149,12 +157,8 @@ func runAuditRevoked(in *Input, r *Results) {
 }
 
 func runAuditSuccessors(in *Input, r *Results) {
-	a := auditEvidence(in, r)
+	a := revokedEvidence(in, r)
 	if a == nil {
-		return
-	}
-	if a.Revoked == nil {
-		r.NotEvaluated(report.Location{}, "no revocation list given (--store)")
 		return
 	}
 	revoked := make([]string, 0, len(a.Revoked))
@@ -223,6 +227,6 @@ func runAuditUnknown(in *Input, r *Results) {
 		}
 	}
 	if n == 0 {
-		r.Pass(report.Location{}, "all %s used are in %s", plural(certs, "client certificate", "client certificates"), a.KnownSource)
+		r.Pass(report.Location{}, "all %s used are in %s", phrase.Plural(certs, "client certificate", "client certificates"), a.KnownSource)
 	}
 }

@@ -11,7 +11,7 @@ import (
 func auditStatuses(t *testing.T, a *evidence.AuditLog) map[string][]report.Status {
 	t.Helper()
 	out := map[string][]report.Status{}
-	for _, f := range Run("auditlog", &Input{Target: "logs", AuditLog: a, Now: time.Now(), Policy: DefaultPolicy()}) {
+	for _, f := range Run(report.TargetAuditLog, &Input{Target: "logs", AuditLog: a, Now: time.Now(), Policy: DefaultPolicy()}) {
 		out[f.Check] = append(out[f.Check], f.Status)
 	}
 	return out

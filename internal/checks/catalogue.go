@@ -11,14 +11,14 @@ import (
 
 // catalogueEntry is the JSON form of a check for `kubepki checks -o json`.
 type catalogueEntry struct {
-	ID          string          `json:"id"`
-	Title       string          `json:"title"`
-	Severity    report.Severity `json:"severity"`
-	Scope       string          `json:"scope"`
-	Component   string          `json:"component"`
-	Controls    report.Controls `json:"controls"`
-	Why         string          `json:"why"`
-	Remediation string          `json:"remediation"`
+	ID          string            `json:"id"`
+	Title       string            `json:"title"`
+	Severity    report.Severity   `json:"severity"`
+	Scope       report.TargetKind `json:"scope"`
+	Component   string            `json:"component"`
+	Controls    report.Controls   `json:"controls"`
+	Why         string            `json:"why"`
+	Remediation string            `json:"remediation"`
 }
 
 // WriteJSON writes the catalogue as a JSON array.

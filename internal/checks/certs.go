@@ -42,16 +42,16 @@ func init() {
 			ID: "cert-weak-key", Title: "Certificate keys are strong enough",
 			Severity: report.SeverityHigh, Component: "pki",
 			Controls:    report.Controls{PCI: []string{"5.1"}, MITRE: []string{"T1600"}},
-			Why:         "RSA keys under 2048 bits and elliptic curves under 256 bits can be broken, and with them the identity they prove.",
-			Remediation: "Reissue the certificate with an RSA key of at least 2048 bits or an ECDSA P-256 key.",
+			Why:         "RSA keys under 2048 bits and elliptic curves under 256 bits can be broken, and with them the identity they prove. The policy's minRSABits and minECBits set the minimums (2048 and 256 by default).",
+			Remediation: "Reissue the certificate with a key the policy allows: by default an RSA key of at least 2048 bits or an ECDSA P-256 key.",
 			Run:         runWeakKey,
 		},
 		&Check{
-			ID: "cert-weak-signature", Title: "Certificates are not signed with SHA-1 or MD5",
+			ID: "cert-weak-signature", Title: "Certificates are signed with an algorithm the policy allows",
 			Severity: report.SeverityHigh, Component: "pki",
 			Controls:    report.Controls{PCI: []string{"5.1"}, MITRE: []string{"T1600"}},
-			Why:         "SHA-1 and MD5 signatures can be forged by collision, and Go-based components refuse them.",
-			Remediation: "Reissue the certificate signed with SHA-256 or better.",
+			Why:         "SHA-1 and MD5 signatures can be forged by collision, and Go-based components refuse them. The policy's signatureAlgorithms lists the algorithms allowed; by default every one Go knows except those using SHA-1 or MD5.",
+			Remediation: "Reissue the certificate signed with an algorithm the policy allows, such as SHA256-RSA or ECDSA-SHA256.",
 			Run:         runWeakSignature,
 		},
 		&Check{
@@ -73,11 +73,9 @@ func init() {
 	)
 }
 
+// runExpiry reports the policy's expiry verdict on each certificate, which
+// the runner gave it before any check ran.
 func runExpiry(in *Input, r *Results, ca bool) {
-	window := in.Policy.LeafExpiryWarning
-	if ca {
-		window = in.Policy.CAExpiryWarning
-	}
 	n := 0
 	seen := map[string]bool{}
 	for _, e := range in.Inventory.Entries {
@@ -88,12 +86,12 @@ func runExpiry(in *Input, r *Results, ca bool) {
 		n++
 		left := e.Cert.NotAfter.Sub(in.Now)
 		what := fmt.Sprintf("%s %s", e.Report.Path, certName(e.Cert))
-		switch {
-		case left <= 0:
+		switch e.Report.Expiry {
+		case report.ExpiryExpired:
 			r.Fail(certLoc(e), "%s expired on %s (%s ago)", what, e.Cert.NotAfter.UTC().Format(time.DateOnly), days(-left.Hours()/24))
-		case left < window:
+		case report.ExpiryExpiring:
 			r.Warn(certLoc(e), "%s expires on %s, in %s", what, e.Cert.NotAfter.UTC().Format(time.DateOnly), days(left.Hours()/24))
-		case in.Now.Before(e.Cert.NotBefore):
+		case report.ExpiryNotYetValid:
 			r.Warn(certLoc(e), "%s is not valid before %s", what, e.Cert.NotBefore.UTC().Format(time.RFC3339))
 		default:
 			r.Pass(certLoc(e), "%s is valid until %s (%s left)", what, e.Cert.NotAfter.UTC().Format(time.DateOnly), days(left.Hours()/24))
@@ -114,10 +112,7 @@ func runValidityPeriod(in *Input, r *Results) {
 		return
 	}
 	for _, e := range in.Inventory.Entries {
-		limit := in.Policy.MaxLeafValidity
-		if e.Cert.IsCA {
-			limit = in.Policy.MaxCAValidity
-		}
+		limit := in.Policy.MaxValidity(e.Cert.IsCA)
 		life := e.Cert.NotAfter.Sub(e.Cert.NotBefore)
 		if life > limit {
 			r.Warn(certLoc(e), "%s %s is valid for %s, more than the policy's %s", e.Report.Path, certName(e.Cert), days(life.Hours()/24), days(limit.Hours()/24))
@@ -134,21 +129,19 @@ func runWeakKey(in *Input, r *Results) {
 	}
 	for _, e := range in.Inventory.Entries {
 		pk := e.PublicKey
-		weak := (pk.Algorithm == "RSA" && pk.Bits < in.Policy.MinRSABits) || (pk.Algorithm == "ECDSA" && pk.Bits < in.Policy.MinECBits)
-		if weak {
-			r.Fail(certLoc(e), "%s %s has a %d-bit %s key", e.Report.Path, certName(e.Cert), pk.Bits, pk.Algorithm)
+		least := 0
+		switch pk.Algorithm {
+		case "RSA":
+			least = in.Policy.MinRSABits
+		case "ECDSA":
+			least = in.Policy.MinECBits
+		}
+		if pk.Bits < least {
+			r.Fail(certLoc(e), "%s %s has a %d-bit %s key, under the policy's %d bits", e.Report.Path, certName(e.Cert), pk.Bits, pk.Algorithm, least)
 		} else {
 			r.Pass(certLoc(e), "%s %s has a %d-bit %s key", e.Report.Path, certName(e.Cert), pk.Bits, pk.Algorithm)
 		}
 	}
-}
-
-func weakSignature(a x509.SignatureAlgorithm) bool {
-	switch a {
-	case x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1, x509.MD5WithRSA, x509.MD2WithRSA:
-		return true
-	}
-	return false
 }
 
 func runWeakSignature(in *Input, r *Results) {
@@ -163,8 +156,8 @@ func runWeakSignature(in *Input, r *Results) {
 			r.Pass(certLoc(e), "%s %s is self-signed (%s); its signature is not relied on", e.Report.Path, certName(e.Cert), e.Cert.SignatureAlgorithm)
 			continue
 		}
-		if weakSignature(e.Cert.SignatureAlgorithm) {
-			r.Fail(certLoc(e), "%s %s is signed with %s", e.Report.Path, certName(e.Cert), e.Cert.SignatureAlgorithm)
+		if !in.Policy.AllowsSignature(e.Report.SignatureAlgorithm) {
+			r.Fail(certLoc(e), "%s %s is signed with %s, which the policy does not allow", e.Report.Path, certName(e.Cert), e.Cert.SignatureAlgorithm)
 		} else {
 			r.Pass(certLoc(e), "%s %s is signed with %s", e.Report.Path, certName(e.Cert), e.Cert.SignatureAlgorithm)
 		}

@@ -15,44 +15,17 @@ import (
 
 	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/inventory"
+	"github.com/kubepki/kubepki/internal/policy"
 	"github.com/kubepki/kubepki/internal/rbac"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
-// Policy holds the thresholds checks judge against.
-type Policy struct {
-	// LeafExpiryWarning and CAExpiryWarning: warn when a certificate
-	// expires within this long.
-	LeafExpiryWarning time.Duration
-	CAExpiryWarning   time.Duration
-	// MaxLeafValidity and MaxCAValidity: warn when a certificate's whole
-	// validity period is longer.
-	MaxLeafValidity time.Duration
-	MaxCAValidity   time.Duration
-	// MaxSigningDuration: the longest lifetime the controller-manager may
-	// give certificates it signs for CSRs.
-	MaxSigningDuration time.Duration
-	// MinRSABits and MinECBits: smaller keys are weak.
-	MinRSABits int
-	MinECBits  int
-}
-
-const day = 24 * time.Hour
+// Policy holds the thresholds checks judge against: the customer's policy,
+// decided in package policy.
+type Policy = policy.Policy
 
 // DefaultPolicy is what kubepki judges against unless told otherwise.
-// kubeadm's own lifetimes (CA 10 years, leaves 1 year) pass; anything
-// longer is a choice someone should have made on purpose.
-func DefaultPolicy() Policy {
-	return Policy{
-		LeafExpiryWarning:  30 * day,
-		CAExpiryWarning:    180 * day,
-		MaxLeafValidity:    398 * day,
-		MaxCAValidity:      3653 * day,
-		MaxSigningDuration: 30 * day,
-		MinRSABits:         2048,
-		MinECBits:          256,
-	}
-}
+func DefaultPolicy() Policy { return policy.Default() }
 
 // Input is what a check reads.
 type Input struct {
@@ -94,9 +67,9 @@ type Check struct {
 	Severity  report.Severity
 	Controls  report.Controls
 	Component string
-	// Scope says what the check audits: "node" (a node's files),
-	// "cluster" (the live API) or "probe" (network probes of a host).
-	Scope string
+	// Scope is the kind of target the check audits: a node's files, a
+	// live cluster's API, network probes of a host, or audit logs.
+	Scope report.TargetKind
 	// ControlPlanePods is true for node checks that judge only a
 	// component's flags, so that kubepki audit cluster can run them on the
 	// control-plane pods kube-system shows.
@@ -168,7 +141,7 @@ func register(cs ...*Check) {
 			panic("checks: duplicate check ID " + c.ID)
 		}
 		if c.Scope == "" {
-			c.Scope = "node"
+			c.Scope = report.TargetNode
 		}
 		registry[c.ID] = c
 	}
@@ -192,7 +165,7 @@ func Lookup(id string) (*Check, bool) {
 
 // Run runs every check of the scope against in and returns the findings,
 // plus an error finding for each problem met while reading the evidence.
-func Run(scope string, in *Input) []report.Finding {
+func Run(scope report.TargetKind, in *Input) []report.Finding {
 	return run(in, func(c *Check) bool { return c.Scope == scope })
 }
 
@@ -203,6 +176,13 @@ func RunControlPlanePods(in *Input) []report.Finding {
 }
 
 func run(in *Input, want func(*Check) bool) []report.Finding {
+	// The policy judges every certificate's expiry once, before any check
+	// runs: the expiry checks, the report and every output read the verdict.
+	if in.Inventory != nil {
+		for _, e := range in.Inventory.Entries {
+			in.Policy.Judge(&e.Report, in.Now)
+		}
+	}
 	var out []report.Finding
 	for _, c := range All() {
 		if !want(c) {

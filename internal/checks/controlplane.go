@@ -37,7 +37,7 @@ func init() {
 		Severity: report.SeverityMedium, Component: "kube-controller-manager",
 		Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1649"}},
 		Why:         "Every client certificate the controller-manager signs through the CSR API lives for --cluster-signing-duration (default one year) unless the request asks for less, and Kubernetes cannot revoke it. A leaked certificate stays valid that long.",
-		Remediation: "Set --cluster-signing-duration to the longest lifetime a person's certificate should have (kubepki's policy: 30 days), and have requesters set spec.expirationSeconds.",
+		Remediation: "Set --cluster-signing-duration to the longest lifetime a person's certificate should have (the policy's maxSigningDuration: 30 days by default), and have requesters set spec.expirationSeconds.",
 		Run:         runSigningDuration,
 	})
 }

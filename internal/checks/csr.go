@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/inventory"
+	"github.com/kubepki/kubepki/internal/phrase"
 	"github.com/kubepki/kubepki/internal/rbac"
 	"github.com/kubepki/kubepki/internal/report"
 )
@@ -23,7 +24,7 @@ func init() {
 	register(
 		&Check{
 			ID: "csr-client-certificate-lifetime", Title: "Client certificates issued through the CSR API are short-lived",
-			Severity: report.SeverityMedium, Component: "certificates", Scope: "cluster",
+			Severity: report.SeverityMedium, Component: "certificates", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1649"}},
 			Why:         "A client certificate issued for an approved kube-apiserver-client CSR authenticates until it expires: Kubernetes has no way to revoke it. Its lifetime is how long a leaked or forgotten one stays usable.",
 			Remediation: "Ask for short certificates (spec.expirationSeconds) and cap --cluster-signing-duration; for revocation before expiry, see kubepki's revocation webhook.",
@@ -31,7 +32,7 @@ func init() {
 		},
 		&Check{
 			ID: "csr-client-certificate-holders", Title: "Valid CSR-issued client certificates belong to current, non-administrative identities",
-			Severity: report.SeverityHigh, Component: "certificates", Scope: "cluster",
+			Severity: report.SeverityHigh, Component: "certificates", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.3", "1.2"}, MITRE: []string{"T1649", "T1078"}},
 			Why:         "A still-valid client certificate whose user or groups can act as cluster-admin is an unrevocable administrator credential; one whose identity no binding names any more belongs to someone whose access was taken away, and comes back to life with the next binding to its group.",
 			Remediation: "Bind administrator permissions to identity-provider groups, not to certificate groups; for a certificate that should no longer work, rotate the CA or revoke it with kubepki's revocation webhook.",
@@ -39,7 +40,7 @@ func init() {
 		},
 		&Check{
 			ID: "csr-system-masters", Title: "No CSR asks for system:masters",
-			Severity: report.SeverityCritical, Component: "certificates", Scope: "cluster",
+			Severity: report.SeverityCritical, Component: "certificates", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.2", "1.3"}, MITRE: []string{"T1649", "T1078.004"}},
 			Why:         "A certificate in the group system:masters is allowed everything before any authorizer runs and cannot be revoked. The apiserver refuses such CSRs for the kube-apiserver-client signer, so one asking for it under another signer is an attempt to get around that guard.",
 			Remediation: "Deny and delete the CSR, find who created it (spec.username), and make sure no signer that issues client certificates trusted by the apiserver will sign it.",
@@ -47,7 +48,7 @@ func init() {
 		},
 		&Check{
 			ID: "bootstrap-tokens", Title: "Bootstrap tokens are few and expire within a day",
-			Severity: report.SeverityHigh, Component: "bootstrap-tokens", Scope: "cluster",
+			Severity: report.SeverityHigh, Component: "bootstrap-tokens", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.3", "1.4"}, MITRE: []string{"T1078.001"}},
 			Why:         "A bootstrap token lets a machine join the cluster and get a node client certificate; kubeadm makes it live 24 hours. A token without an expiration, or an expired one still present, means nodes can be added by whoever finds it.",
 			Remediation: "kubeadm token delete the tokens that are not in use; create join tokens with --ttl 1h or less when a node joins.",
@@ -204,7 +205,7 @@ func runCSRMasters(in *Input, r *Results) {
 	case len(in.Cluster.CSRs) == 0:
 		r.Pass(report.Location{}, "no CSR in the API")
 	default:
-		r.Pass(report.Location{}, "none of the %s asks for system:masters", plural(len(in.Cluster.CSRs), "CSR", "CSRs"))
+		r.Pass(report.Location{}, "none of the %s asks for system:masters", phrase.Plural(len(in.Cluster.CSRs), "CSR", "CSRs"))
 	}
 }
 

@@ -191,11 +191,4 @@ func days(d float64) string {
 	return fmt.Sprintf("%.0f days", d)
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
 func modeString(m uint32) string { return fmt.Sprintf("%04o", m) }

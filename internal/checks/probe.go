@@ -30,7 +30,7 @@ var publicPaths = map[string]bool{"/healthz": true, "/livez": true, "/readyz": t
 func init() {
 	register(
 		&Check{
-			ID: "probe-apiserver-anonymous", Scope: "probe", Component: "kube-apiserver",
+			ID: "probe-apiserver-anonymous", Scope: report.TargetProbe, Component: "kube-apiserver",
 			Title:       "The API server serves only health and version paths without credentials",
 			Severity:    report.SeverityCritical,
 			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"1.2.1"}, MITRE: []string{"T1190", "T1613"}},
@@ -43,7 +43,7 @@ func init() {
 			},
 		},
 		&Check{
-			ID: "probe-kubelet-anonymous", Scope: "probe", Component: "kubelet",
+			ID: "probe-kubelet-anonymous", Scope: report.TargetProbe, Component: "kubelet",
 			Title:       "The kubelet API refuses requests without credentials",
 			Severity:    report.SeverityCritical,
 			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"4.2.1", "4.2.2"}, MITRE: []string{"T1609", "T1613"}},
@@ -56,7 +56,7 @@ func init() {
 			},
 		},
 		&Check{
-			ID: "probe-kubelet-read-only-port", Scope: "probe", Component: "kubelet",
+			ID: "probe-kubelet-read-only-port", Scope: report.TargetProbe, Component: "kubelet",
 			Title:       "The kubelet read-only port is closed",
 			Severity:    report.SeverityMedium,
 			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"4.2.4"}, MITRE: []string{"T1613"}},
@@ -69,7 +69,7 @@ func init() {
 			},
 		},
 		&Check{
-			ID: "probe-controller-manager-anonymous", Scope: "probe", Component: "kube-controller-manager",
+			ID: "probe-controller-manager-anonymous", Scope: report.TargetProbe, Component: "kube-controller-manager",
 			Title:       "kube-controller-manager serves only health paths without credentials",
 			Severity:    report.SeverityMedium,
 			Controls:    report.Controls{PCI: []string{"1.1"}, MITRE: []string{"T1613"}},
@@ -82,7 +82,7 @@ func init() {
 			},
 		},
 		&Check{
-			ID: "probe-scheduler-anonymous", Scope: "probe", Component: "kube-scheduler",
+			ID: "probe-scheduler-anonymous", Scope: report.TargetProbe, Component: "kube-scheduler",
 			Title:       "kube-scheduler serves only health paths without credentials",
 			Severity:    report.SeverityMedium,
 			Controls:    report.Controls{PCI: []string{"1.1"}, MITRE: []string{"T1613"}},
@@ -95,7 +95,7 @@ func init() {
 			},
 		},
 		&Check{
-			ID: "probe-etcd-client-certificate", Scope: "probe", Component: "etcd",
+			ID: "probe-etcd-client-certificate", Scope: report.TargetProbe, Component: "etcd",
 			Title:       "etcd refuses clients without a client certificate",
 			Severity:    report.SeverityCritical,
 			Controls:    report.Controls{PCI: []string{"1.1"}, CIS: []string{"2.1", "2.2"}, MITRE: []string{"T1552.007"}},
@@ -108,7 +108,7 @@ func init() {
 			},
 		},
 		&Check{
-			ID: "probe-kubelet-serving-certificate", Scope: "probe", Component: "kubelet",
+			ID: "probe-kubelet-serving-certificate", Scope: report.TargetProbe, Component: "kubelet",
 			Title:       "The kubelet serving certificate chains to the cluster CA",
 			Severity:    report.SeverityMedium,
 			Controls:    report.Controls{PCI: []string{"5.1", "1.1"}, CIS: []string{"4.2.11", "1.2.5"}, MITRE: []string{"T1557"}},

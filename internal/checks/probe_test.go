@@ -227,7 +227,7 @@ func TestProbeChecks(t *testing.T) {
 			if ev == nil && tt.ports != nil {
 				ev = &evidence.Probe{Host: probeHost, CA: []*x509.Certificate{clusterCA}, CASource: "ca.crt", Ports: tt.ports}
 			}
-			fs := checks.Run("probe", &checks.Input{Target: probeHost, Probe: ev, Now: probeNow, Policy: checks.DefaultPolicy()})
+			fs := checks.Run(report.TargetProbe, &checks.Input{Target: probeHost, Probe: ev, Now: probeNow, Policy: checks.DefaultPolicy()})
 			var mine []report.Finding
 			for _, f := range fs {
 				if f.Check == tt.check {
@@ -264,7 +264,7 @@ func TestProbeUnreachableNeverPasses(t *testing.T) {
 		for comp, port := range map[string]int{"kube-apiserver": 6443, "kubelet": 10250, "kubelet-read-only": 10255, "kube-controller-manager": 10257, "kube-scheduler": 10259, "etcd": 2379} {
 			ev.Ports = append(ev.Ports, unreached(comp, port, reach))
 		}
-		for _, f := range checks.Run("probe", &checks.Input{Target: probeHost, Probe: ev, Now: probeNow, Policy: checks.DefaultPolicy()}) {
+		for _, f := range checks.Run(report.TargetProbe, &checks.Input{Target: probeHost, Probe: ev, Now: probeNow, Policy: checks.DefaultPolicy()}) {
 			wantPass := f.Check == "probe-kubelet-read-only-port" && reach == evidence.Refused
 			if (f.Status == report.StatusPass) != wantPass || (!wantPass && f.Status != report.StatusNotEvaluated) {
 				t.Errorf("%s port: %s is %s: %s", reach, f.Check, f.Status, f.Message)

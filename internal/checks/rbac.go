@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/inventory"
+	"github.com/kubepki/kubepki/internal/phrase"
 	"github.com/kubepki/kubepki/internal/rbac"
 	"github.com/kubepki/kubepki/internal/report"
 )
@@ -128,7 +129,7 @@ func init() {
 	} {
 		q := q
 		register(&Check{
-			ID: q.id, Title: q.title, Severity: q.sev, Component: "rbac", Scope: "cluster",
+			ID: q.id, Title: q.title, Severity: q.sev, Component: "rbac", Scope: report.TargetCluster,
 			Controls: report.Controls{PCI: q.pci, CIS: q.cis, MITRE: q.mitre}, Why: q.why, Remediation: q.fix,
 			Run: func(in *Input, r *Results) { runQuestion(in, r, q.q) },
 		})
@@ -136,7 +137,7 @@ func init() {
 	register(
 		&Check{
 			ID: "rbac-anonymous-access", Title: "Anonymous requests get only Kubernetes' default public permissions",
-			Severity: report.SeverityCritical, Component: "rbac", Scope: "cluster",
+			Severity: report.SeverityCritical, Component: "rbac", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.1"}, MITRE: []string{"T1078.001"}},
 			Why:         "Everything bound to system:anonymous or system:unauthenticated is open to anyone who reaches the API server. Kubernetes' defaults allow the health and version endpoints, and kubeadm adds the cluster-info ConfigMap in kube-public for joining nodes; anything more is unauthenticated access.",
 			Remediation: "Delete the bindings that name system:anonymous or system:unauthenticated beyond the defaults, or turn anonymous authentication off.",
@@ -144,7 +145,7 @@ func init() {
 		},
 		&Check{
 			ID: "rbac-authenticated-access", Title: "Every authenticated identity gets only Kubernetes' default permissions",
-			Severity: report.SeverityHigh, Component: "rbac", Scope: "cluster",
+			Severity: report.SeverityHigh, Component: "rbac", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.1", "1.5"}, MITRE: []string{"T1078"}},
 			Why:         "system:authenticated holds every user, service account and node; system:serviceaccounts every workload's token. A grant to them reaches every credential in the cluster, including ones that were never meant to have access. Kubernetes' defaults give discovery, self-review and the service-account issuer discovery endpoints.",
 			Remediation: "Bind permissions to the groups or service accounts that need them instead of system:authenticated or system:serviceaccounts.",
@@ -458,7 +459,7 @@ func runQuestion(in *Input, r *Results, q question) {
 		msg = "only Kubernetes' own identities can " + q.what + ": " + strings.Join(builtIn, ", ")
 	}
 	if skipped > 0 {
-		msg += fmt.Sprintf(", besides %s holding cluster-admin, reported by rbac-cluster-admins", plural(skipped, "other subject", "other subjects"))
+		msg += fmt.Sprintf(", besides %s holding cluster-admin, reported by rbac-cluster-admins", phrase.Plural(skipped, "other subject", "other subjects"))
 	}
 	r.Pass(report.Location{}, "%s", msg)
 }

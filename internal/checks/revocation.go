@@ -64,7 +64,7 @@ func init() {
 		},
 		&Check{
 			ID: "cluster-unrevocable-credentials", Title: "No credential in the cluster is beyond revocation",
-			Severity: report.SeverityMedium, Component: "pki", Scope: "cluster",
+			Severity: report.SeverityMedium, Component: "pki", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1078"}},
 			Why:         "Legacy service-account token Secrets carry no token ID, and certificates issued in system:masters are allowed before any authorizer: no webhook can refuse either. Each one found here stays valid until its Secret is deleted or its CA is rotated.",
 			Remediation: "Delete legacy token Secrets; deny and delete system:masters CSRs and rotate the CA of any certificate issued for one.",

@@ -9,6 +9,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/phrase"
 	"github.com/kubepki/kubepki/internal/rbac"
 	"github.com/kubepki/kubepki/internal/report"
 )
@@ -17,7 +18,7 @@ func init() {
 	register(
 		&Check{
 			ID: "serviceaccount-legacy-token-secrets", Title: "No legacy service-account token Secrets remain",
-			Severity: report.SeverityMedium, Component: "serviceaccounts", Scope: "cluster",
+			Severity: report.SeverityMedium, Component: "serviceaccounts", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.3", "1.4"}, MITRE: []string{"T1528"}},
 			Why:         "A Secret of type kubernetes.io/service-account-token holds a token that never expires and carries no credential ID, so it can be stopped only by deleting the Secret. Anyone who can read Secrets in its namespace holds it.",
 			Remediation: "Delete legacy token Secrets (kubectl delete secret); workloads get short-lived projected tokens, and people use kubectl create token when they must.",
@@ -25,7 +26,7 @@ func init() {
 		},
 		&Check{
 			ID: "pod-automount-token", Title: "Pods mount a service-account token only when they use the API",
-			Severity: report.SeverityLow, Component: "serviceaccounts", Scope: "cluster",
+			Severity: report.SeverityLow, Component: "serviceaccounts", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.5"}, CIS: []string{"5.1.6"}, MITRE: []string{"T1528"}},
 			Why:         "Every container of a pod with an automounted token can read a credential for the API server; most workloads never call it. The pod's automountServiceAccountToken wins over its service account's.",
 			Remediation: "Set automountServiceAccountToken: false on the service account, or on pods that do not call the API.",
@@ -33,7 +34,7 @@ func init() {
 		},
 		&Check{
 			ID: "pod-default-service-account", Title: "Pods run under their own service account, not default",
-			Severity: report.SeverityLow, Component: "serviceaccounts", Scope: "cluster",
+			Severity: report.SeverityLow, Component: "serviceaccounts", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.5", "1.2"}, CIS: []string{"5.1.5"}, MITRE: []string{"T1078.004"}},
 			Why:         "The default service account is shared by every pod of the namespace that names no other; a permission granted to it for one workload is held by all of them.",
 			Remediation: "Create a service account per workload and set spec.serviceAccountName; leave default without bindings and with automountServiceAccountToken: false.",
@@ -41,7 +42,7 @@ func init() {
 		},
 		&Check{
 			ID: "pod-powerful-token", Title: "No pod mounts a token with cluster-wide power",
-			Severity: report.SeverityCritical, Component: "serviceaccounts", Scope: "cluster",
+			Severity: report.SeverityCritical, Component: "serviceaccounts", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.5", "1.2"}, MITRE: []string{"T1528", "T1611"}},
 			Why:         "A container that can read a token of a service account able to act as cluster-admin, impersonate, approve CSRs, read kube-system's Secrets, escalate or mint tokens hands the whole cluster to whoever compromises that container.",
 			Remediation: "Give the workload a service account with only the permissions it uses, or turn off the token automount for the pod.",
@@ -183,7 +184,7 @@ func runAutomount(in *Input, r *Results) {
 		if off == 0 {
 			r.Pass(report.Location{}, "no pods outside static pods")
 		} else {
-			r.Pass(report.Location{}, "none of %s mounts a service-account token", plural(off, "pod", "pods"))
+			r.Pass(report.Location{}, "none of %s mounts a service-account token", phrase.Plural(off, "pod", "pods"))
 		}
 	}
 }
@@ -220,9 +221,9 @@ func powers(in *Input) map[saKey][]string {
 			switch h.subject.Kind {
 			case rbacv1.ServiceAccountKind:
 				k := saKey{h.subject.Namespace, h.subject.Name}
-				bySA[k] = appendOnce(bySA[k], q.what)
+				bySA[k] = phrase.AppendOnce(bySA[k], q.what)
 			case rbacv1.GroupKind:
-				byGroup[h.subject.Name] = appendOnce(byGroup[h.subject.Name], q.what)
+				byGroup[h.subject.Name] = phrase.AppendOnce(byGroup[h.subject.Name], q.what)
 			}
 		}
 	}
@@ -232,7 +233,7 @@ func powers(in *Input) map[saKey][]string {
 		list := bySA[k]
 		for _, g := range rbac.DefaultGroups("system:serviceaccount:" + sa.Namespace + ":" + sa.Name) {
 			for _, w := range byGroup[g] {
-				list = appendOnce(list, w+" (as a member of "+g+")")
+				list = phrase.AppendOnce(list, w+" (as a member of "+g+")")
 			}
 		}
 		if len(list) > 0 {
@@ -248,15 +249,6 @@ func powers(in *Input) map[saKey][]string {
 	}
 	in.saPowers = out
 	return out
-}
-
-func appendOnce(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
-		}
-	}
-	return append(list, s)
 }
 
 func runPowerfulToken(in *Input, r *Results) {
@@ -283,6 +275,6 @@ func runPowerfulToken(in *Input, r *Results) {
 	case mounted == 0:
 		r.Pass(report.Location{}, "no pod mounts a service-account token")
 	default:
-		r.Pass(report.Location{}, "none of the %s that mount a service-account token runs as an account with cluster-wide power", plural(mounted, "pod", "pods"))
+		r.Pass(report.Location{}, "none of the %s that mount a service-account token runs as an account with cluster-wide power", phrase.Plural(mounted, "pod", "pods"))
 	}
 }

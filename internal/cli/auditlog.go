@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubepki/kubepki/internal/audit"
-	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -38,7 +37,7 @@ requests that carry no credential ID, whose credentials cannot be revoked. This 
 			if err := o.out.validate(reportFormats); err != nil {
 				return err
 			}
-			opts := audit.AuditLogOptions{Files: files, Grace: o.grace, Now: o.out.clock(e), Policy: checks.DefaultPolicy()}
+			opts := audit.AuditLogOptions{Files: files, Grace: o.grace, Now: o.out.clock(e), Policy: o.out.policy}
 			if err := o.store.validate(); err != nil {
 				return err
 			}

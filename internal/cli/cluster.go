@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -12,11 +14,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"k8s.io/client-go/rest"
 
 	"github.com/kubepki/kubepki/internal/audit"
-	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/evidence"
 )
 
@@ -36,13 +38,33 @@ func (k *kubeFlags) register(cmd *cobra.Command) {
 	_ = cmd.Flags().MarkHidden("namespace")
 }
 
-// config returns the client configuration and the name of the context used.
-func (k *kubeFlags) config() (*rest.Config, string, error) {
+// rules are where the kubeconfig is looked for: --kubeconfig, else the
+// files of $KUBECONFIG, else ~/.kube/config.
+func (k *kubeFlags) rules() *clientcmd.ClientConfigLoadingRules {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = k.kubeconfig
+	return rules
+}
+
+// config returns the client configuration and the name of the context used.
+func (k *kubeFlags) config() (*rest.Config, string, error) {
+	rules := k.rules()
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &k.overrides)
 	cfg, err := cc.ClientConfig()
 	if err != nil {
+		switch {
+		case clientcmd.IsEmptyConfig(err):
+			// client-go's own words suggest KUBERNETES_MASTER, which
+			// nothing reads any more.
+			return nil, "", noKubeconfig(rules)
+		case k.kubeconfig != "" && errors.Is(err, fs.ErrNotExist):
+			return nil, "", fmt.Errorf("--kubeconfig %s does not exist", k.kubeconfig)
+		case k.overrides.CurrentContext != "":
+			if raw, lerr := rules.Load(); lerr == nil && raw.Contexts[k.overrides.CurrentContext] == nil {
+				return nil, "", usagef("--context: the kubeconfig (%s) has no context %q; pass one of: %s",
+					strings.Join(rules.GetLoadingPrecedence(), ", "), k.overrides.CurrentContext, strings.Join(contextNames(raw), ", "))
+			}
+		}
 		return nil, "", err
 	}
 	raw, err := cc.RawConfig()
@@ -54,6 +76,57 @@ func (k *kubeFlags) config() (*rest.Config, string, error) {
 		name = k.overrides.CurrentContext
 	}
 	return cfg, name, nil
+}
+
+// noKubeconfig explains why the kubeconfig gave no cluster, in place of
+// client-go's words: where kubepki looked, and what to pass.
+func noKubeconfig(rules *clientcmd.ClientConfigLoadingRules) error {
+	files := rules.GetLoadingPrecedence()
+	if raw, err := rules.Load(); err == nil && len(raw.Contexts) > 0 && raw.CurrentContext == "" {
+		return fmt.Errorf("the kubeconfig (%s) sets no current context; pass --context NAME (one of: %s), or choose one with 'kubectl config use-context NAME'",
+			strings.Join(files, ", "), strings.Join(contextNames(raw), ", "))
+	}
+	var looked string
+	switch {
+	case rules.ExplicitPath != "":
+		looked = kubeconfigState(rules.ExplicitPath) + " (--kubeconfig)"
+	case os.Getenv(clientcmd.RecommendedConfigPathEnvVar) != "":
+		states := make([]string, len(files))
+		for i, p := range files {
+			states[i] = kubeconfigState(p)
+		}
+		looked = strings.Join(states, "; ") + " ($" + clientcmd.RecommendedConfigPathEnvVar + ")"
+	case os.Getenv("HOME") == "":
+		looked = "neither KUBECONFIG nor HOME (for ~/.kube/config) is set"
+	default:
+		looked = kubeconfigState(clientcmd.RecommendedHomeFile) + " (KUBECONFIG is not set)"
+	}
+	return fmt.Errorf("no kubeconfig found: %s; nor is kubepki running in a pod with a service account. "+
+		"Pass --kubeconfig FILE (and --context NAME to pick a context), or set KUBECONFIG", looked)
+}
+
+// kubeconfigState says why a kubeconfig file gave no context.
+func kubeconfigState(path string) string {
+	cfg, err := clientcmd.LoadFromFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return path + " does not exist"
+	case err != nil:
+		return fmt.Sprintf("%s cannot be read: %v", path, err)
+	case len(cfg.Contexts) == 0:
+		return path + " has no context"
+	}
+	return path + " gives no cluster"
+}
+
+// contextNames returns the names of a kubeconfig's contexts, sorted.
+func contextNames(cfg *clientcmdapi.Config) []string {
+	names := make([]string, 0, len(cfg.Contexts))
+	for n := range cfg.Contexts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 type auditClusterOptions struct {
@@ -71,21 +144,16 @@ type auditClusterOptions struct {
 // when several are asked for: every context of the kubeconfig, or those
 // named, in the order given (every one sorted by name).
 func (k *kubeFlags) contextConfigs(all bool, names []string) ([]*rest.Config, []string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = k.kubeconfig
+	rules := k.rules()
 	raw, err := rules.Load()
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(raw.Contexts) == 0 {
+		return nil, nil, noKubeconfig(rules)
+	}
 	if all {
-		names = names[:0]
-		for n := range raw.Contexts {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		if len(names) == 0 {
-			return nil, nil, fmt.Errorf("the kubeconfig has no context")
-		}
+		names = contextNames(raw)
 	}
 	var cfgs []*rest.Config
 	for _, n := range names {
@@ -127,10 +195,8 @@ notEvaluated naming the missing permission.`,
 			if err := o.out.validate(reportFormats); err != nil {
 				return err
 			}
-			switch o.progress {
-			case "auto", "always", "never":
-			default:
-				return usagef("--progress must be auto, always or never, not %q", o.progress)
+			if err := validateProgress(o.progress); err != nil {
+				return err
 			}
 			if o.pageSize < 1 || o.concurrency < 1 || o.clusters < 1 {
 				return usagef("--page-size, --concurrency and --clusters must be at least 1")
@@ -144,7 +210,7 @@ notEvaluated naming the missing permission.`,
 			}
 			p := newProgress(e.stderr, o.progress)
 			r, err := audit.Cluster(e.ctx, audit.ClusterOptions{
-				Config: cfg, Context: context, Now: o.out.clock(e), Policy: checks.DefaultPolicy(),
+				Config: cfg, Context: context, Now: o.out.clock(e), Policy: o.out.policy,
 				PageSize: o.pageSize, Concurrency: o.concurrency, Progress: p.update,
 			})
 			p.finish()
@@ -183,7 +249,7 @@ func (o *auditClusterOptions) auditContexts(e *env) error {
 	now := o.out.clock(e)
 	opts := make([]audit.ClusterOptions, len(cfgs))
 	for i := range cfgs {
-		opts[i] = audit.ClusterOptions{Config: cfgs[i], Context: names[i], Now: now, Policy: checks.DefaultPolicy(), PageSize: o.pageSize, Concurrency: o.concurrency}
+		opts[i] = audit.ClusterOptions{Config: cfgs[i], Context: names[i], Now: now, Policy: o.out.policy, PageSize: o.pageSize, Concurrency: o.concurrency}
 	}
 	r, failed := audit.Clusters(e.ctx, opts, o.clusters)
 	for _, f := range failed {
@@ -207,6 +273,15 @@ type progress struct {
 	n    map[evidence.Resource]int
 	done map[evidence.Resource]bool
 	last time.Time
+}
+
+// validateProgress checks a --progress flag.
+func validateProgress(mode string) error {
+	switch mode {
+	case "auto", "always", "never":
+		return nil
+	}
+	return usagef("--progress must be auto, always or never, not %q", mode)
 }
 
 func newProgress(w io.Writer, mode string) *progress {

@@ -110,16 +110,7 @@ func TestAuditClusterLeastPrivilege(t *testing.T) {
 // TestAuditClusterUnreachable: a server that does not answer is an error
 // (exit 1) naming it, not an empty report.
 func TestAuditClusterUnreachable(t *testing.T) {
-	kc := filepath.Join(t.TempDir(), "config")
-	if err := os.WriteFile(kc, []byte(`apiVersion: v1
-kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: u, user: {token: not-a-real-token}}]
-contexts: [{name: x, context: {cluster: c, user: u}}]
-current-context: x
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kc := unreachableKubeconfig(t, "x")
 	var out, errb bytes.Buffer
 	err := Run(context.Background(), []string{"audit", "cluster", "--kubeconfig", kc, "--request-timeout", "2s"}, nil, &out, &errb)
 	if ExitCode(err) != 1 || !strings.Contains(err.Error(), "127.0.0.1:1") {
@@ -128,6 +119,24 @@ current-context: x
 	if strings.Contains(err.Error()+out.String()+errb.String(), "not-a-real-token") {
 		t.Fatal("the token was printed")
 	}
+}
+
+// unreachableKubeconfig writes a kubeconfig whose one context, current,
+// names a server nothing listens on, with a token that must never be
+// printed.
+func unreachableKubeconfig(t *testing.T, context string) string {
+	t.Helper()
+	kc := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: `+context+`, context: {cluster: c, user: u}}]
+current-context: `+context+`
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kc
 }
 
 // TestRevokeByCSR revokes the certificate issued for a real CSR, read from

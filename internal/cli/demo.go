@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubepki/kubepki/internal/audit"
-	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/sample"
 )
 
@@ -51,7 +50,7 @@ would. No cluster is needed. With --dir the node is kept for you to explore
 			if o.dir != "" {
 				fmt.Fprintf(e.stderr, "sample node written to %s\n", dir)
 			}
-			r := audit.Node(e.ctx, audit.NodeOptions{Root: dir, Now: now, Policy: checks.DefaultPolicy()})
+			r := audit.Node(e.ctx, audit.NodeOptions{Root: dir, Now: now, Policy: o.out.policy})
 			return o.out.emit(e, r)
 		},
 	}

@@ -23,7 +23,7 @@ func newReportDiffCommand(e *env) *cobra.Command {
 target and location are: it is new, resolved, or changed (status, severity or message).
 A certificate is added, removed, or replaced (another certificate at the same path: a
 renewal). With --fail-on, exits 3 when a new or changed finding fails or warns at that
-severity or above, for change review in CI.`,
+severity or above and no waiver accepts it, for change review in CI.`,
 		Example: `  kubepki report diff last-week.json today.json
   kubepki report diff main.json branch.json --fail-on high -o json`,
 		Args: cobra.ExactArgs(2),
@@ -59,8 +59,9 @@ severity or above, for change review in CI.`,
 			}
 			if threshold != "" {
 				worst := report.Severity("")
+				// A waived finding does not count, as for every --fail-on.
 				consider := func(f report.Finding) {
-					if f.Failing() && f.Severity.Rank() >= threshold.Rank() && f.Severity.Rank() > worst.Rank() {
+					if f.Failing() && f.Waiver == nil && f.Severity.Rank() >= threshold.Rank() && f.Severity.Rank() > worst.Rank() {
 						worst = f.Severity
 					}
 				}
@@ -78,7 +79,7 @@ severity or above, for change review in CI.`,
 		},
 	}
 	cmd.Flags().StringVarP(&o.format, "output", "o", "text", "output format: text, json")
-	cmd.Flags().StringVar(&o.failOn, "fail-on", "", "exit with status 3 when a new or changed finding fails or warns at this severity or higher")
+	cmd.Flags().StringVar(&o.failOn, "fail-on", "", "exit with status 3 when a new or changed finding fails or warns at this severity or higher, unless waived")
 	return cmd
 }
 

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,9 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubepki/kubepki/internal/audit"
-	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/exporter"
 	"github.com/kubepki/kubepki/internal/httpserve"
+	"github.com/kubepki/kubepki/internal/policy"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -25,6 +23,7 @@ type serveExporterOptions struct {
 	listen, mode, root string
 	interval, timeout  time.Duration
 	kube               kubeFlags
+	policy             string
 }
 
 func newServeExporterCommand(e *env) *cobra.Command {
@@ -32,10 +31,12 @@ func newServeExporterCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exporter",
 		Short: "Serve Prometheus metrics: certificate expiry timestamps, findings by severity, scan health",
-		Long: `Serves /metrics for Prometheus: kubepki_certificate_not_after_timestamp_seconds and
-kubepki_certificate_not_before_timestamp_seconds for every certificate (labels: target,
-path or object, source, subject, issuer, is_ca, credential_id), kubepki_findings by
-target, status, severity and PCI item, and the last scan's duration and success.
+		Long: `Serves /metrics for Prometheus: kubepki_certificate_not_after_timestamp_seconds,
+kubepki_certificate_not_before_timestamp_seconds and kubepki_certificate_expiry_window_seconds
+(the policy's expiry window for it: --policy FILE, else the default) for every certificate
+(labels: target, path or object, source, subject, issuer, is_ca, credential_id),
+kubepki_findings by target, status, severity and PCI item, and the last scan's duration
+and success.
 --mode node audits the node's files under --root; --mode cluster audits the cluster of
 the kubeconfig flags (in a pod: its service account). With --interval 0 a scan runs at
 each scrape; otherwise every --interval, and scrapes read the last result.
@@ -44,6 +45,13 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
   kubepki serve exporter --mode cluster --interval 5m`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			pol := policy.Default()
+			if o.policy != "" {
+				var err error
+				if pol, err = policy.Load(o.policy); err != nil {
+					return fmt.Errorf("--policy: %w", err)
+				}
+			}
 			var scan exporter.Scan
 			switch o.mode {
 			case "node":
@@ -51,7 +59,7 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 					return err
 				}
 				scan = func(ctx context.Context) (*report.Report, error) {
-					return audit.Node(ctx, audit.NodeOptions{Root: o.root, Now: time.Now().UTC(), Policy: checks.DefaultPolicy()}), nil
+					return audit.Node(ctx, audit.NodeOptions{Root: o.root, Now: e.now().UTC(), Policy: pol}), nil
 				}
 			case "cluster":
 				cfg, name, err := o.kube.config()
@@ -59,7 +67,7 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 					return fmt.Errorf("loading the cluster configuration: %w", err)
 				}
 				scan = func(ctx context.Context) (*report.Report, error) {
-					return audit.Cluster(ctx, audit.ClusterOptions{Config: cfg, Context: name, Now: time.Now().UTC(), Policy: checks.DefaultPolicy()})
+					return audit.Cluster(ctx, audit.ClusterOptions{Config: cfg, Context: name, Now: e.now().UTC(), Policy: pol})
 				}
 			default:
 				return usagef("--mode must be node or cluster, not %q", o.mode)
@@ -67,14 +75,12 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 			if o.interval < 0 || o.timeout <= 0 {
 				return usagef("--interval must not be negative and --timeout must be positive")
 			}
-			ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
 			var col *exporter.Collector
 			if o.interval == 0 {
 				col = exporter.New(scan, o.timeout)
 			} else {
 				col = exporter.NewPeriodic(scan, o.timeout)
-				go col.Run(ctx, o.interval)
+				go col.Run(e.ctx, o.interval)
 			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(col)
@@ -87,8 +93,8 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 			if err != nil {
 				return err
 			}
-			log.Info("serving metrics", "addr", ln.Addr().String(), "mode", o.mode)
-			return httpserve.Run(ctx, srv, ln)
+			log.Info("serving metrics", "addr", ln.Addr().String(), "mode", o.mode, "policy", pol.Source)
+			return httpserve.Run(e.ctx, srv, ln)
 		},
 	}
 	f := cmd.Flags()
@@ -97,6 +103,7 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 	f.StringVar(&o.root, "root", "/", "with --mode node: the directory that stands for the node's /")
 	f.DurationVar(&o.interval, "interval", 0, "scan every interval and serve the last result; 0 scans at each scrape")
 	f.DurationVar(&o.timeout, "timeout", time.Minute, "time limit of one scan")
+	f.StringVar(&o.policy, "policy", "", "YAML policy file (kind Policy) to judge by; default: what 'kubepki policy default' prints")
 	o.kube.register(cmd)
 	return cmd
 }

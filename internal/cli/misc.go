@@ -10,7 +10,6 @@ import (
 
 	"github.com/kubepki/kubepki/internal/audit"
 	"github.com/kubepki/kubepki/internal/checks"
-	"github.com/kubepki/kubepki/internal/render/text"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -21,12 +20,19 @@ type certsOptions struct {
 
 func newCertsCommand(e *env) *cobra.Command {
 	o := &certsOptions{}
-	formats := []string{"text", "json"}
+	o.out.inventory = true
+	formats := []string{"text", "json", "html"}
 	cmd := &cobra.Command{
 		Use:   "certs",
 		Short: "Inventory a node's certificates as a CA → leaf tree: identity, expiry, keys, where used",
+		Long: `Reads a node's files under --root (default /), as kubepki audit node does, and prints
+its certificate inventory: text as CA → leaf trees with the expired and expiring ones
+(by the policy's windows, --policy) and the holders of system:masters on top, JSON as
+the bare array of certificates, HTML as the whole report page. --fail-on and --waivers
+apply to the audit's findings, as for kubepki audit node.`,
 		Example: `  kubepki certs
-  kubepki certs --root /mnt/node1 -o json | jq '.[] | select(.systemMasters)'`,
+  kubepki certs --root /mnt/node1 -o json | jq '.[] | select(.systemMasters)'
+  kubepki certs --policy policy.yaml -o html --output-file certs.html`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if err := o.out.validate(formats); err != nil {
@@ -35,17 +41,12 @@ func newCertsCommand(e *env) *cobra.Command {
 			if err := checkRoot(o.root); err != nil {
 				return err
 			}
-			r := audit.Node(e.ctx, audit.NodeOptions{Root: o.root, Now: o.out.clock(e), Policy: checks.DefaultPolicy()})
-			if o.out.format == "json" {
-				return writeJSON(e.stdout, r.Certificates)
-			}
-			return text.Certificates(e.stdout, r, text.Options{Color: o.out.useColor(e.stdout), Verbose: o.out.verbose})
+			r := audit.Node(e.ctx, audit.NodeOptions{Root: o.root, Now: o.out.clock(e), Policy: o.out.policy})
+			return o.out.emit(e, r)
 		},
 	}
 	cmd.Flags().StringVar(&o.root, "root", "/", "directory that stands for the node's / (a mounted or copied node)")
-	cmd.Flags().StringVarP(&o.out.format, "output", "o", "text", "output format: text or json")
-	cmd.Flags().StringVar(&o.out.now, "now", "", "judge expiry at this instant (RFC 3339)")
-	cmd.Flags().StringVar(&o.out.color, "color", "auto", "text colour: auto, always or never")
+	o.out.register(cmd, formats)
 	return cmd
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kubepki/kubepki/internal/audit"
-	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/sources/probe"
 )
 
@@ -117,7 +116,7 @@ read-only port, where a refused connection is the goal. Set a port to 0 to skip 
 			r, err := audit.Probe(e.ctx, audit.ProbeOptions{
 				Hosts: hosts, Ports: ports, CA: ca, CASource: caSource,
 				ConnectTimeout: o.connectTimeout, PortTimeout: o.timeout, Concurrency: o.concurrency,
-				Now: o.out.clock(e), Policy: checks.DefaultPolicy(),
+				Now: o.out.clock(e), Policy: o.out.policy,
 			})
 			if err != nil {
 				return err

@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"log/slog"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -100,9 +98,7 @@ several replicas share one list; a failing watch is reported the same way.
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			return srv.Run(ctx)
+			return srv.Run(e.ctx)
 		},
 	}
 	f := cmd.Flags()

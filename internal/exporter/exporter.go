@@ -1,8 +1,10 @@
 // Package exporter exposes a kubepki report as Prometheus metrics: for each
-// certificate its notBefore and notAfter as absolute timestamps (alerts
-// compute the time left), the findings by severity, status and PCI item,
-// and how the last scan went. The collector runs a scan at scrape time, or
-// serves the result of a periodic scan.
+// certificate its notBefore and notAfter as absolute timestamps and the
+// expiry window the report's policy applied to it (alerts compute the time
+// left and compare it with that window, so they follow the customer's
+// policy and hold no threshold of their own), the findings by severity,
+// status and PCI item, and how the last scan went. The collector runs a
+// scan at scrape time, or serves the result of a periodic scan.
 package exporter
 
 import (
@@ -23,6 +25,7 @@ var (
 	certLabels = []string{"target", "path", "source", "index", "subject", "issuer", "is_ca", "credential_id"}
 	notAfter   = prometheus.NewDesc("kubepki_certificate_not_after_timestamp_seconds", "When the certificate expires (Unix seconds).", certLabels, nil)
 	notBefore  = prometheus.NewDesc("kubepki_certificate_not_before_timestamp_seconds", "When the certificate became valid (Unix seconds).", certLabels, nil)
+	window     = prometheus.NewDesc("kubepki_certificate_expiry_window_seconds", "The expiry window the policy applies to the certificate: it is expiring once it expires within this many seconds.", certLabels, nil)
 	findings   = prometheus.NewDesc("kubepki_findings", "Findings of the last scan, by target, check status, severity and PCI item (unwaived; a finding counts once per PCI item).", []string{"target", "status", "severity", "pci"}, nil)
 	duration   = prometheus.NewDesc("kubepki_scan_duration_seconds", "How long the last scan took.", nil, nil)
 	success    = prometheus.NewDesc("kubepki_scan_last_success_timestamp_seconds", "When the last successful scan ended (Unix seconds).", nil, nil)
@@ -84,7 +87,7 @@ func (c *Collector) refresh(ctx context.Context) {
 
 // Describe sends the descriptors.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{notAfter, notBefore, findings, duration, success, up} {
+	for _, d := range []*prometheus.Desc{notAfter, notBefore, window, findings, duration, success, up} {
 		ch <- d
 	}
 }
@@ -127,6 +130,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		seen[key] = true
 		ch <- prometheus.MustNewConstMetric(notAfter, prometheus.GaugeValue, float64(cert.NotAfter.Unix()), labels...)
 		ch <- prometheus.MustNewConstMetric(notBefore, prometheus.GaugeValue, float64(cert.NotBefore.Unix()), labels...)
+		// The window is the report's, as its policy decided; a
+		// certificate without one gets no series, and no expiring alert.
+		if w, err := time.ParseDuration(cert.ExpiryWindow); err == nil {
+			ch <- prometheus.MustNewConstMetric(window, prometheus.GaugeValue, w.Seconds(), labels...)
+		}
 	}
 	type key struct{ target, status, severity, pci string }
 	counts := map[key]int{}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/parse"
+	"github.com/kubepki/kubepki/internal/phrase"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -255,7 +256,7 @@ func (inv *Inventory) linkUses(n *evidence.Node) {
 	for _, ref := range n.FileRefs {
 		for _, e := range inv.byPath[ref.Resolved] {
 			if e.Report.Source == "file" {
-				e.Report.UsedBy = appendOnce(e.Report.UsedBy, ref.By+" "+ref.Field)
+				e.Report.UsedBy = phrase.AppendOnce(e.Report.UsedBy, ref.By+" "+ref.Field)
 			}
 		}
 	}
@@ -268,7 +269,7 @@ func (inv *Inventory) linkUses(n *evidence.Node) {
 			if u.Embedded && u.ClientCert != nil {
 				for _, e := range inv.byPath[kc.Path] {
 					if e.Report.Source == "kubeconfig:"+u.Name {
-						e.Report.UsedBy = appendOnce(e.Report.UsedBy, "kubeconfig "+kc.Path+" user "+u.Name)
+						e.Report.UsedBy = phrase.AppendOnce(e.Report.UsedBy, "kubeconfig "+kc.Path+" user "+u.Name)
 					}
 				}
 			}
@@ -279,20 +280,11 @@ func (inv *Inventory) linkUses(n *evidence.Node) {
 			}
 			for _, ca := range cl.CA {
 				for _, e := range bySHA[Fingerprint(ca)] {
-					e.Report.UsedBy = appendOnce(e.Report.UsedBy, "kubeconfig "+kc.Path+" cluster "+cl.Name+" CA")
+					e.Report.UsedBy = phrase.AppendOnce(e.Report.UsedBy, "kubeconfig "+kc.Path+" cluster "+cl.Name+" CA")
 				}
 			}
 		}
 	}
-}
-
-func appendOnce(list []string, s string) []string {
-	for _, v := range list {
-		if v == s {
-			return list
-		}
-	}
-	return append(list, s)
 }
 
 // FromCluster makes the inventory of the certificates a live cluster shows:

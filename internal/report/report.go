@@ -26,6 +26,10 @@ type Report struct {
 	// GeneratedAt is when the report was made (RFC 3339, UTC). Checks judge
 	// expiry against this instant.
 	GeneratedAt time.Time `json:"generatedAt"`
+	// Policy is the policy every verdict of the report was judged by:
+	// expiry windows, lifetimes, key sizes, signature algorithms. Absent
+	// in reports made before kubepki recorded it.
+	Policy *Policy `json:"policy,omitempty"`
 	// Targets are what was audited: nodes, clusters, probed hosts.
 	Targets []Target `json:"targets"`
 	// Findings are the results of the checks, one per check, target and
@@ -33,8 +37,45 @@ type Report struct {
 	Findings []Finding `json:"findings"`
 	// Certificates is the inventory of every certificate seen.
 	Certificates []Certificate `json:"certificates"`
-	// Summary counts the findings.
+	// Summary counts the findings, computed once by Finish after waivers
+	// are applied.
 	Summary Summary `json:"summary"`
+}
+
+// Policy records the policy a report was judged by.
+type Policy struct {
+	// Source is "default" for kubepki's built-in policy (what kubepki
+	// policy default prints), or the policy file as given to --policy.
+	Source string `json:"source"`
+	// SHA256 is the hex SHA-256 of the policy file's bytes; empty for the
+	// default policy.
+	SHA256 string `json:"sha256,omitempty"`
+	// Values are the policy's settings, defaults filled in for the fields
+	// the file leaves out.
+	Values PolicyValues `json:"values"`
+}
+
+// PolicyValues are the settings of a policy, under the names a policy
+// file gives them. Durations are in Go syntax with hours as the largest
+// unit ("720h" is 30 days).
+type PolicyValues struct {
+	// LeafExpiryWarning and CAExpiryWarning: a leaf or CA certificate that
+	// expires within this long is expiring.
+	LeafExpiryWarning string `json:"leafExpiryWarning"`
+	CAExpiryWarning   string `json:"caExpiryWarning"`
+	// MaxLeafValidity and MaxCAValidity: the longest validity period
+	// (notAfter − notBefore) a leaf or CA certificate may have.
+	MaxLeafValidity string `json:"maxLeafValidity"`
+	MaxCAValidity   string `json:"maxCAValidity"`
+	// MaxSigningDuration is the longest lifetime the controller-manager
+	// may give the certificates it signs for CSRs.
+	MaxSigningDuration string `json:"maxSigningDuration"`
+	// MinRSABits and MinECBits: smaller keys are weak.
+	MinRSABits int `json:"minRSABits"`
+	MinECBits  int `json:"minECBits"`
+	// SignatureAlgorithms are the signature algorithms a certificate may be
+	// signed with, in Go's naming (as in Certificate.SignatureAlgorithm).
+	SignatureAlgorithms []string `json:"signatureAlgorithms"`
 }
 
 // Tool names the program that made a report.
@@ -244,6 +285,14 @@ type Certificate struct {
 	// NotBefore and NotAfter bound the validity period.
 	NotBefore time.Time `json:"notBefore"`
 	NotAfter  time.Time `json:"notAfter"`
+	// Expiry is the policy's verdict on the certificate at GeneratedAt:
+	// expired, expiring, notYetValid or valid. It is decided once, when the
+	// report is made; renderers and the exporter only present it. Empty in
+	// reports made before kubepki recorded it.
+	Expiry Expiry `json:"expiry,omitempty"`
+	// ExpiryWindow is the policy's warning window that applied (the CA or
+	// the leaf one), in Go duration syntax ("4320h"). Set with Expiry.
+	ExpiryWindow string `json:"expiryWindow,omitempty"`
 	// IsCA is true for CA certificates.
 	IsCA bool `json:"isCA"`
 	// SelfSigned is true when the certificate is signed by its own key.
@@ -280,6 +329,22 @@ type Certificate struct {
 	UsedBy []string `json:"usedBy,omitempty"`
 }
 
+// Expiry is the policy's verdict on a certificate's validity period.
+type Expiry string
+
+// The expiry verdicts, from most to least alarming. A certificate is
+// expired once its notAfter is reached, expiring when it expires within the
+// policy's window, notYetValid before its notBefore, valid otherwise.
+const (
+	ExpiryExpired     Expiry = "expired"
+	ExpiryExpiring    Expiry = "expiring"
+	ExpiryNotYetValid Expiry = "notYetValid"
+	ExpiryValid       Expiry = "valid"
+)
+
+// Expiries lists every expiry verdict, most alarming first.
+var Expiries = []Expiry{ExpiryExpired, ExpiryExpiring, ExpiryNotYetValid, ExpiryValid}
+
 // Summary counts the findings.
 type Summary struct {
 	// ByStatus counts findings per status.
@@ -299,7 +364,8 @@ func (f Finding) Failing() bool {
 }
 
 // Finish sorts the findings and certificates and computes the summary. Call
-// it once all findings are in.
+// it once all findings are in, waivers applied: the summary is computed here
+// and nowhere else, and renderers show it as it is.
 func (r *Report) Finish() {
 	statusRank := map[Status]int{}
 	for i, s := range Statuses {
@@ -335,13 +401,18 @@ func (r *Report) Finish() {
 }
 
 // Merge combines reports of different targets into one, as made at the
-// instant of the first: targets, findings and certificates side by side,
-// each certificate marked with its target, then sorted and summed up again.
+// instant of the first and judged by the policy of the first that records
+// one (the parts of one run share a policy): targets, findings and
+// certificates side by side, each certificate marked with its target, then
+// sorted and summed up again.
 func Merge(parts ...*Report) *Report {
 	out := &Report{SchemaVersion: SchemaVersion, Targets: []Target{}, Findings: []Finding{}, Certificates: []Certificate{}}
 	for i, p := range parts {
 		if i == 0 {
 			out.Tool, out.GeneratedAt = p.Tool, p.GeneratedAt
+		}
+		if out.Policy == nil {
+			out.Policy = p.Policy
 		}
 		out.Targets = append(out.Targets, p.Targets...)
 		out.Findings = append(out.Findings, p.Findings...)

@@ -13,6 +13,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubepki/kubepki/internal/phrase"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -90,7 +91,8 @@ func (w Waiver) matches(f report.Finding) bool {
 
 // Apply marks the failing findings the waivers accept, and adds a finding
 // for each waiver that has expired or matched nothing. source names the
-// file in findings. now decides expiry.
+// file in findings. now decides expiry. The caller finishes the report
+// afterwards (report.Finish), so that its summary counts the waivers.
 func Apply(r *report.Report, ws []Waiver, source string, now time.Time) {
 	target := ""
 	if len(r.Targets) > 0 {
@@ -123,7 +125,7 @@ func Apply(r *report.Report, ws []Waiver, source string, now time.Time) {
 			extra = append(extra, report.Finding{
 				Check: "waiver-expired", Title: "Waivers are current", Status: report.StatusWarn, Severity: report.SeverityMedium,
 				Target: t, Location: loc,
-				Message:     fmt.Sprintf("the waiver of %s (owner %s) expired on %s; the %s it matches count again", w.Check, w.Owner, w.Expires, plural(matched, "finding", "findings")),
+				Message:     fmt.Sprintf("the waiver of %s (owner %s) expired on %s; the %s it matches count again", w.Check, w.Owner, w.Expires, phrase.Plural(matched, "finding", "findings")),
 				Remediation: "Fix the findings, or renew the waiver with a new justification and expiry date.",
 			})
 		case matched == 0:
@@ -136,12 +138,4 @@ func Apply(r *report.Report, ws []Waiver, source string, now time.Time) {
 		}
 	}
 	r.Findings = append(r.Findings, extra...)
-	r.Finish()
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

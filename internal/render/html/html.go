@@ -67,6 +67,7 @@ func Write(w io.Writer, r *report.Report) error {
 type view struct {
 	Tool      report.Tool
 	Generated string
+	Policy    string // the policy the report was judged by, when it says
 	CSP       string
 	CSS       template.CSS
 	JS        template.JS
@@ -125,6 +126,7 @@ type certRow struct {
 	Key     string
 	Left    string
 	Class   string
+	Verdict string
 	Purpose string
 	Uses    string
 }
@@ -133,6 +135,7 @@ func build(r *report.Report) view {
 	v := view{
 		Tool:      r.Tool,
 		Generated: r.GeneratedAt.UTC().Format(time.RFC3339),
+		Policy:    present.Policy(r.Policy),
 		CSP:       csp,
 		CSS:       template.CSS(pageCSS),
 		JS:        template.JS(pageJS),
@@ -140,12 +143,14 @@ func build(r *report.Report) view {
 	for _, t := range r.Targets {
 		v.Targets = append(v.Targets, targetView{Kind: string(t.Kind), Name: t.Name, About: about(t)})
 	}
-	sum := report.Summarize(r.Findings)
+	// The report's own summary, computed once when it was finished.
+	sum := r.Summary
 	v.Totals, v.Severity, v.Waived = statusCounts(sum), severityCounts(sum), sum.Waived
 	v.Sections = sections(r.Findings)
 	v.Chart = sectionChart(v.Sections)
 	v.Certs, v.Masters = certRows(r)
 	v.Timeline = expiryTimeline(r.Certificates, r.GeneratedAt)
+	v.Timeline.Expiring = expiringLegend(r)
 	components, targets := map[string]bool{}, map[string]bool{}
 	for _, f := range r.Findings {
 		fv := findingView{Finding: f, Location: f.Location.String(), Waived: f.Waiver != nil}
@@ -292,7 +297,7 @@ func certRows(r *report.Report) (rows []certRow, masters []string) {
 }
 
 func newCertRow(c report.Certificate, depth int, now time.Time) certRow {
-	row := certRow{Certificate: c, Depth: depth, Name: present.Name(c), Place: present.Place(c), Left: present.Left(c.NotAfter, now), Class: expiryClass(c, now)}
+	row := certRow{Certificate: c, Depth: depth, Name: present.Name(c), Place: present.Place(c), Left: present.Left(c.NotAfter, now), Class: expiryClass(c), Verdict: verdict(c)}
 	row.Indent = strings.Repeat("\u00a0\u00a0\u00a0", depth)
 	if depth > 0 {
 		row.Indent += "└\u00a0"
@@ -315,22 +320,49 @@ func newCertRow(c report.Certificate, depth int, now time.Time) certRow {
 	return row
 }
 
-// Expiry windows: a leaf is shown as expiring within 30 days, a CA within
-// 90, the lead time a CA rotation needs.
-const (
-	leafSoon = 30 * 24 * time.Hour
-	caSoon   = 90 * 24 * time.Hour
-)
-
-func expiryClass(c report.Certificate, now time.Time) string {
-	left := c.NotAfter.Sub(now)
-	switch {
-	case left <= 0:
+// expiryClass follows the report's verdict on the certificate; a
+// certificate without one (a report from an older kubepki) is "unknown".
+func expiryClass(c report.Certificate) string {
+	switch c.Expiry {
+	case report.ExpiryExpired:
 		return "expired"
-	case left <= leafSoon || (c.IsCA && left <= caSoon):
+	case report.ExpiryExpiring:
 		return "soon"
-	case now.Before(c.NotBefore):
+	case report.ExpiryNotYetValid:
 		return "future"
+	case report.ExpiryValid:
+		return "ok"
 	}
-	return "ok"
+	return "unknown"
+}
+
+// verdict says the report's verdict in words, where it is worth a word.
+func verdict(c report.Certificate) string {
+	switch c.Expiry {
+	case report.ExpiryExpiring:
+		return "expiring (policy window " + present.Window(c.ExpiryWindow) + ")"
+	case report.ExpiryNotYetValid:
+		return "not yet valid"
+	case "":
+		return "expiry not judged"
+	}
+	return ""
+}
+
+// expiringLegend says what expiring means in this report: the windows of
+// the policy that judged it, or else the windows its certificates carry.
+func expiringLegend(r *report.Report) string {
+	if p := r.Policy; p != nil {
+		return fmt.Sprintf("expiring: leaf within %s, CA within %s (%s)", present.Window(p.Values.LeafExpiryWarning), present.Window(p.Values.CAExpiryWarning), present.Policy(p))
+	}
+	var windows []string
+	for _, c := range r.Certificates {
+		if w := present.Window(c.ExpiryWindow); c.ExpiryWindow != "" && !slices.Contains(windows, w) {
+			windows = append(windows, w)
+		}
+	}
+	if len(windows) == 0 {
+		return "expiring"
+	}
+	return "expiring within " + strings.Join(windows, " or ")
 }

@@ -90,9 +90,10 @@ func testReport() *report.Report {
 			{Check: "read-error", Title: "Read error", Status: report.StatusError, Severity: report.SeverityLow, Target: "cp-1", Message: "reading /etc/x: permission denied"},
 		},
 		Certificates: []report.Certificate{
-			{Path: "/etc/kubernetes/pki/ca.crt", Subject: "CN=kubernetes", Issuer: "CN=kubernetes", IsCA: true, SelfSigned: true, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(0, 0, 60), KeyAlgorithm: "RSA", KeyBits: 2048},
-			{Path: "/etc/kubernetes/super-admin.conf", Source: "kubeconfig:kubernetes-super-admin", Subject: "CN=kubernetes-super-admin,O=system:masters", Issuer: "CN=kubernetes", IssuerPath: "/etc/kubernetes/pki/ca.crt", User: "kubernetes-super-admin", Groups: []string{"system:masters"}, SystemMasters: true, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(0, 0, -2), KeyAlgorithm: "ECDSA", KeyBits: 256, CredentialID: "X509SHA256=ab"},
+			{Path: "/etc/kubernetes/pki/ca.crt", Subject: "CN=kubernetes", Issuer: "CN=kubernetes", IsCA: true, SelfSigned: true, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(0, 0, 60), Expiry: report.ExpiryExpiring, ExpiryWindow: "4320h", KeyAlgorithm: "RSA", KeyBits: 2048},
+			{Path: "/etc/kubernetes/super-admin.conf", Source: "kubeconfig:kubernetes-super-admin", Subject: "CN=kubernetes-super-admin,O=system:masters", Issuer: "CN=kubernetes", IssuerPath: "/etc/kubernetes/pki/ca.crt", User: "kubernetes-super-admin", Groups: []string{"system:masters"}, SystemMasters: true, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(0, 0, -2), Expiry: report.ExpiryExpired, ExpiryWindow: "720h", KeyAlgorithm: "ECDSA", KeyBits: 256, CredentialID: "X509SHA256=ab"},
 		},
+		Policy: &report.Policy{Source: "default", Values: report.PolicyValues{LeafExpiryWarning: "720h", CAExpiryWarning: "4320h"}},
 	}
 	r.Finish()
 	return r
@@ -160,9 +161,12 @@ func TestPageContent(t *testing.T) {
 		`<span class="tag tag-system:masters">system:masters</span>`,
 		`kubernetes-super-admin, /etc/kubernetes/super-admin.conf (kubeconfig:kubernetes-super-admin)`,
 		`<tr class="cert expired">`,
-		// The CA expiring within 90 days is drawn as expiring soon.
+		// The CA the report judges expiring is drawn as expiring soon, with
+		// the windows of the policy that judged it.
 		`<g class="bar soon">`,
 		`<g class="bar expired">`,
+		`expiring: leaf within 30 days, CA within 180 days (the default policy)`,
+		`judged at <time datetime="2026-11-20T12:00:00Z">2026-11-20T12:00:00Z</time> by the default policy`,
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("page lacks %s", want)
@@ -198,5 +202,46 @@ func TestTimelineIsCapped(t *testing.T) {
 	}
 	if n := strings.Count(doc, `<tr class="cert `); n != 450 {
 		t.Errorf("%d table rows, want all 450", n)
+	}
+}
+
+// TestExpiryIsTheReportsVerdict renders certificates whose stored verdict
+// contradicts their dates: the page follows the verdict, since the policy
+// that made it is not the renderer's to second-guess, and a certificate
+// without one is shown as not judged.
+func TestExpiryIsTheReportsVerdict(t *testing.T) {
+	r := testReport()
+	now := r.GeneratedAt
+	r.Certificates = []report.Certificate{
+		{Path: "/a.crt", Subject: "CN=ten-years-left", Issuer: "CN=x", NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(10, 0, 0), Expiry: report.ExpiryExpiring, ExpiryWindow: "87600h"},
+		{Path: "/b.crt", Subject: "CN=two-days-left", Issuer: "CN=x", NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(0, 0, 2), Expiry: report.ExpiryValid, ExpiryWindow: "24h"},
+		{Path: "/c.crt", Subject: "CN=from-an-old-report", Issuer: "CN=x", NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(0, 0, -2)},
+	}
+	r.Policy = nil
+	doc := render(t, r)
+	for _, want := range []string{
+		`<tr class="cert soon">`, `<tr class="cert ok">`, `<tr class="cert unknown">`,
+		`<g class="bar soon">`, `<g class="bar ok">`, `<g class="bar unknown">`,
+		`expiring (policy window 3650 days)`, `expiry not judged`,
+		`expiring within 3650 days or 1 day`,
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	for _, unwanted := range []string{`class="cert expired"`, `class="bar expired"`, `class="cert future"`} {
+		if strings.Contains(doc, unwanted) {
+			t.Errorf("page has %s: the renderer judged expiry itself", unwanted)
+		}
+	}
+}
+
+// TestSummaryIsTheReports: the page shows the summary the report carries,
+// computed once when it was finished, and counts nothing again.
+func TestSummaryIsTheReports(t *testing.T) {
+	r := testReport()
+	r.Summary.ByStatus[report.StatusFail] = 42
+	if doc := render(t, r); !strings.Contains(doc, `<span class="pill st-fail"><b>42</b> fail</span>`) {
+		t.Error("the page does not show the report's summary")
 	}
 }

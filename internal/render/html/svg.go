@@ -78,6 +78,10 @@ type timeline struct {
 	NowX    float64
 	Omitted int
 	Shown   int
+	// Expiring says what the expiring colour means; Unjudged is set when a
+	// certificate carries no expiry verdict.
+	Expiring string
+	Unjudged bool
 }
 
 type timelineRow struct {
@@ -146,13 +150,17 @@ func expiryTimeline(certs []report.Certificate, now time.Time) timeline {
 		r := timelineRow{
 			Y: y, TextY: y + 12,
 			Label: clip(present.Name(c)+" · "+path.Base(c.Path), 44),
-			X:     x(c.NotBefore), Class: expiryClass(c, now),
+			X:     x(c.NotBefore), Class: expiryClass(c),
 			Note: fmt.Sprintf("%s (%s): %s to %s, %s", present.Name(c), present.Place(c), c.NotBefore.UTC().Format("2006-01-02"), c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now)),
 			Left: c.NotAfter.UTC().Format("2006-01-02"),
 		}
 		if c.IsCA {
 			r.Label = clip(present.Name(c)+" (CA) · "+path.Base(c.Path), 44)
 		}
+		if v := verdict(c); v != "" {
+			r.Note += " · " + v
+		}
+		tl.Unjudged = tl.Unjudged || !present.Judged(c)
 		r.Width = max(x(c.NotAfter)-r.X, 1)
 		r.LeftX, r.LeftAnchor = r.X+r.Width+4, "start"
 		if r.LeftX > lineBarX0+lineBarW-70 {

@@ -1,10 +1,16 @@
 // Package present holds what several renderers say the same way: a
 // certificate's name and place, the CA → leaf tree, time left before expiry,
-// and the PCI item a finding is listed under.
+// the policy a report was judged by, and the PCI item a finding is listed
+// under.
+//
+// Whether a certificate is expired or expiring is not decided here, nor in
+// any renderer: it is the report's verdict (Certificate.Expiry), made once
+// by the policy when the report was made.
 package present
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -154,3 +160,44 @@ func Section(f report.Finding) string {
 	}
 	return f.Controls.PCI[0]
 }
+
+// Window writes a certificate's expiry window (Go duration syntax, as the
+// report records it) in days: "30 days". A value that is not a duration is
+// returned as it is.
+func Window(w string) string {
+	d, err := time.ParseDuration(w)
+	if err != nil {
+		return w
+	}
+	return Days(d)
+}
+
+// Days writes a duration in days: "30 days", "1 day", "0.5 days".
+func Days(d time.Duration) string {
+	const day = 24 * time.Hour
+	s := strconv.FormatFloat(float64(d)/float64(day), 'f', 1, 64)
+	if d%day == 0 {
+		s = strconv.FormatInt(int64(d/day), 10)
+	}
+	if s == "1" {
+		return "1 day"
+	}
+	return s + " days"
+}
+
+// Policy names the policy a report was judged by: "the default policy",
+// "policy FILE", or "" when the report does not say.
+func Policy(p *report.Policy) string {
+	switch {
+	case p == nil:
+		return ""
+	case p.Source == "default":
+		return "the default policy"
+	}
+	return "policy " + p.Source
+}
+
+// Judged reports whether a certificate carries the policy's expiry verdict:
+// reports made before kubepki recorded it do not, and renderers then show
+// its expiry as not judged rather than judge it themselves.
+func Judged(c report.Certificate) bool { return c.Expiry != "" }

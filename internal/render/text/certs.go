@@ -11,14 +11,12 @@ import (
 	"github.com/kubepki/kubepki/internal/report"
 )
 
-// soonWindow is how close to expiry a certificate is shown as expiring soon.
-const soonWindow = 30 * 24 * time.Hour
-
 // Certificates writes the report's certificate inventory as CA → leaf trees,
-// preceded by the two answers most people want first: what expires soonest
-// and who holds system:masters. Certificates whose issuer is not on the
-// node start trees of their own. Time left is measured from the report's
-// GeneratedAt.
+// preceded by the two answers most people want first: what is expired or
+// expiring and who holds system:masters. Certificates whose issuer is not
+// on the node start trees of their own. Which certificates are expired or
+// expiring is the report's verdict (each certificate's expiry, decided by
+// the policy); time left is measured from the report's GeneratedAt.
 func Certificates(w io.Writer, r *report.Report, opts Options) error {
 	p := &printer{w: w, color: opts.Color}
 	now := r.GeneratedAt
@@ -33,7 +31,11 @@ func Certificates(w io.Writer, r *report.Report, opts Options) error {
 			cas++
 		}
 	}
-	p.printf("%s %d certificates (%d CA) · judged at %s\n", p.paint(bold, "kubepki certs"), len(certs), cas, now.UTC().Format(time.RFC3339))
+	by := ""
+	if name := present.Policy(r.Policy); name != "" {
+		by = " by " + Escape(name)
+	}
+	p.printf("%s %d certificates (%d CA) · judged at %s%s\n", p.paint(bold, "kubepki certs"), len(certs), cas, now.UTC().Format(time.RFC3339), by)
 	writeExpiringFirst(p, certs, now)
 	writeMasters(p, certs)
 	p.printf("\n")
@@ -45,29 +47,63 @@ func Certificates(w io.Writer, r *report.Report, opts Options) error {
 	return p.err
 }
 
-// writeExpiringFirst lists expired certificates and those expiring within
-// soonWindow, soonest first, or the next one to expire when none is close.
+// writeExpiringFirst lists the certificates the report judges expired or
+// expiring, soonest first, under one heading per expiry window that applied
+// (the policy's leaf and CA windows), or the next one to expire when none
+// is. Certificates without a verdict (a report from an older kubepki) are
+// counted, not judged.
 func writeExpiringFirst(p *printer, certs []report.Certificate, now time.Time) {
 	idx := make([]int, len(certs))
 	for i := range idx {
 		idx[i] = i
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return certs[idx[a]].NotAfter.Before(certs[idx[b]].NotAfter) })
-	var soon []int
+	byWindow := map[string][]int{}
+	var windows []string
+	unjudged := 0
 	for _, i := range idx {
-		if certs[i].NotAfter.Sub(now) <= soonWindow {
-			soon = append(soon, i)
+		switch c := certs[i]; c.Expiry {
+		case report.ExpiryExpired, report.ExpiryExpiring:
+			if byWindow[c.ExpiryWindow] == nil {
+				windows = append(windows, c.ExpiryWindow)
+			}
+			byWindow[c.ExpiryWindow] = append(byWindow[c.ExpiryWindow], i)
+		case "":
+			unjudged++
 		}
 	}
-	if len(soon) == 0 {
+	switch {
+	case unjudged == 1:
+		p.printf("1 certificate carries no expiry verdict: the report was made before kubepki recorded it\n")
+	case unjudged > 1:
+		p.printf("%d certificates carry no expiry verdict: the report was made before kubepki recorded it\n", unjudged)
+	}
+	if len(windows) == 0 {
 		c := certs[idx[0]]
 		p.printf("Expiring first: %s %s, %s (%s)\n", Escape(present.Name(c)), Escape(present.Place(c)), c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))
 		return
 	}
-	p.printf("%s\n", p.paint(bold, "Expired or expiring within 30 days:"))
-	for _, i := range soon {
-		c := certs[i]
-		p.printf("  %s  %s %s\n", p.paint(expiryColor(c, now), fmt.Sprintf("%-10s %-16s", c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))), Escape(present.Name(c)), Escape(present.Place(c)))
+	// Shorter windows first: the leaves' before the CAs' by default.
+	sort.SliceStable(windows, func(a, b int) bool {
+		da, ea := time.ParseDuration(windows[a])
+		db, eb := time.ParseDuration(windows[b])
+		return ea == nil && (eb != nil || da < db)
+	})
+	for _, w := range windows {
+		list := byWindow[w]
+		allCA := true
+		for _, i := range list {
+			allCA = allCA && certs[i].IsCA
+		}
+		what := ""
+		if allCA {
+			what = " (CAs)"
+		}
+		p.printf("%s\n", p.paint(bold, "Expired or expiring within "+Escape(present.Window(w))+what+":"))
+		for _, i := range list {
+			c := certs[i]
+			p.printf("  %s  %s %s\n", p.paint(expiryColor(c), fmt.Sprintf("%-10s %-16s", c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))), Escape(present.Name(c)), Escape(present.Place(c)))
+		}
 	}
 }
 
@@ -123,7 +159,7 @@ func writeCert(p *printer, certs []report.Certificate, children map[int][]int, i
 		head += " [" + strings.Join(tags, ", ") + "]"
 	}
 	expiry := fmt.Sprintf("until %s (%s)", c.NotAfter.UTC().Format("2006-01-02"), present.Left(c.NotAfter, now))
-	p.printf("%s%s  %s\n", lead, head, p.paint(expiryColor(c, now), expiry))
+	p.printf("%s%s  %s\n", lead, head, p.paint(expiryColor(c), expiry))
 
 	// Each line below is report data and plain words, never colour, so it
 	// is escaped as a whole.
@@ -188,11 +224,12 @@ func writeCert(p *printer, certs []report.Certificate, children map[int][]int, i
 	}
 }
 
-func expiryColor(c report.Certificate, now time.Time) string {
-	switch d := c.NotAfter.Sub(now); {
-	case d <= 0:
+// expiryColor follows the report's verdict.
+func expiryColor(c report.Certificate) string {
+	switch c.Expiry {
+	case report.ExpiryExpired:
 		return red
-	case d <= soonWindow:
+	case report.ExpiryExpiring:
 		return yellow
 	}
 	return ""

@@ -161,10 +161,15 @@ func TestEveryStringIsEscaped(t *testing.T) {
 	ca := c
 	ca.IsCA, ca.Path, ca.Subject, ca.SystemMasters = true, c.IssuerPath, c.Issuer, false
 	r.Certificates = []report.Certificate{ca, c, orphan}
-	// Nothing expiring soon takes the other path of the first lines.
+	// Expiring certificates are listed under their (hostile) window;
+	// nothing expiring takes the other path of the first lines.
+	for i := range r.Certificates {
+		r.Certificates[i].Expiry = report.ExpiryExpiring
+	}
 	later := *r
 	later.Certificates = []report.Certificate{c}
 	later.Certificates[0].NotAfter = now.AddDate(1, 0, 0)
+	later.Certificates[0].Expiry = report.ExpiryValid
 
 	for _, opts := range []text.Options{{}, {Verbose: true}} {
 		for name, render := range map[string]func(*bytes.Buffer, text.Options) error{

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubepki/kubepki/internal/policy"
 	"github.com/kubepki/kubepki/internal/render/text"
 	"github.com/kubepki/kubepki/internal/report"
 )
@@ -62,9 +63,13 @@ func TestFindings(t *testing.T) {
 	}
 }
 
+// cert is a certificate as a report holds it, judged by the default policy
+// when the report was made.
 func cert(path, subject, issuer, issuerPath string, ca bool, notAfter time.Time) report.Certificate {
-	return report.Certificate{Path: path, Subject: subject, Issuer: issuer, IssuerPath: issuerPath, IsCA: ca,
+	c := report.Certificate{Path: path, Subject: subject, Issuer: issuer, IssuerPath: issuerPath, IsCA: ca,
 		NotBefore: now.AddDate(-1, 0, 0), NotAfter: notAfter, KeyAlgorithm: "RSA", KeyBits: 2048, SignatureAlgorithm: "SHA256-RSA"}
+	policy.Default().Judge(&c, now)
+	return c
 }
 
 func TestCertificatesTree(t *testing.T) {
@@ -100,5 +105,39 @@ func TestCertificatesTree(t *testing.T) {
 	}
 	if strings.Count(out, "c1 [CA]") != 1 || strings.Count(out, "c2 [CA]") != 1 {
 		t.Errorf("a cycle of CAs must show each once:\n%s", out)
+	}
+}
+
+// TestCertificatesFollowTheVerdict: what is listed as expired or expiring,
+// under which window, is the report's verdict on each certificate, not the
+// renderer's reading of the dates; certificates of a report made before
+// verdicts were recorded are counted, not judged.
+func TestCertificatesFollowTheVerdict(t *testing.T) {
+	r := &report.Report{SchemaVersion: "1", Tool: report.Tool{Name: "kubepki"}, GeneratedAt: now,
+		Policy: &report.Policy{Source: "/etc/kubepki/policy.yaml", Values: report.PolicyValues{LeafExpiryWarning: "240h", CAExpiryWarning: "2880h"}}}
+	ca := cert("/pki/ca.crt", "CN=kubernetes", "CN=kubernetes", "", true, now.AddDate(0, 0, 100))
+	ca.SelfSigned, ca.Expiry, ca.ExpiryWindow = true, report.ExpiryExpiring, "2880h"
+	// Five days left, and yet valid: the policy's window is shorter.
+	leaf := cert("/pki/apiserver.crt", "CN=kube-apiserver", "CN=kubernetes", "/pki/ca.crt", false, now.AddDate(0, 0, 5))
+	leaf.Expiry, leaf.ExpiryWindow = report.ExpiryValid, "96h"
+	old := cert("/pki/old.crt", "CN=old", "CN=kubernetes", "/pki/ca.crt", false, now.AddDate(0, 0, -5))
+	old.Expiry, old.ExpiryWindow = "", ""
+	r.Certificates = []report.Certificate{ca, leaf, old}
+	var b bytes.Buffer
+	if err := text.Certificates(&b, r, text.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"judged at 2026-11-23T12:00:00Z by policy /etc/kubepki/policy.yaml\n",
+		"1 certificate carries no expiry verdict",
+		"Expired or expiring within 120 days (CAs):\n  2027-03-03 100d left         kubernetes /pki/ca.crt\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "kube-apiserver /pki/apiserver.crt") || strings.Contains(out, "old /pki/old.crt") {
+		t.Errorf("a certificate the report does not judge expiring is listed:\n%s", out)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/parallel"
 	"github.com/kubepki/kubepki/internal/parse"
 )
 
@@ -99,24 +100,12 @@ func Read(ctx context.Context, opts Options) (*evidence.Cluster, error) {
 		r.clusterRoles, r.clusterRoleBindings, r.roles, r.roleBindings,
 		r.serviceAccounts, r.pods, r.tokenSecrets, r.bootstrapTokens, r.csrs,
 	}
-	sem := make(chan struct{}, r.opts.Concurrency)
-	var wg sync.WaitGroup
 	errs := make([]error, len(jobs))
-	for i, job := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			errs[i] = job(ctx)
-		}()
-	}
-	wg.Wait()
+	parallel.For(len(jobs), r.opts.Concurrency, func(i int) {
+		if errs[i] = ctx.Err(); errs[i] == nil {
+			errs[i] = jobs[i](ctx)
+		}
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

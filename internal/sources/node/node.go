@@ -101,6 +101,40 @@ func describe(err error) string {
 	return err.Error()
 }
 
+// markers are files and directories that only a Kubernetes node has:
+// static pod manifests, the kubelet's configuration, kubeconfig and PKI,
+// the cluster PKI, and the k3s and RKE2 directories.
+var markers = []string{
+	"/etc/kubernetes/manifests",
+	"/etc/kubernetes/kubelet.conf",
+	"/etc/kubernetes/pki",
+	"/var/lib/kubelet/config.yaml",
+	"/var/lib/kubelet/kubeadm-flags.env",
+	"/var/lib/kubelet/pki",
+	"/etc/rancher/k3s",
+	"/var/lib/rancher/k3s",
+	"/etc/rancher/rke2",
+	"/var/lib/rancher/rke2",
+}
+
+// Markers returns the paths whose presence makes a directory a Kubernetes
+// node, as Present looks for them.
+func Markers() []string { return append([]string(nil), markers...) }
+
+// Present returns those of Markers that exist under root, in their order:
+// none when root does not hold a Kubernetes node. It reads nothing else,
+// so it tells cheaply whether a machine is a node at all.
+func Present(root string) []string {
+	fsys := nodefs.FS{Root: root}
+	var found []string
+	for _, m := range markers {
+		if fsys.Exists(m) {
+			found = append(found, m)
+		}
+	}
+	return found
+}
+
 func (r *reader) detectDistribution() {
 	switch {
 	case r.fs.Exists("/var/lib/rancher/rke2") || r.fs.Exists("/etc/rancher/rke2"):

@@ -2,9 +2,9 @@ package node
 
 import (
 	"runtime"
-	"sync"
 
 	"github.com/kubepki/kubepki/internal/nodefs"
+	"github.com/kubepki/kubepki/internal/parallel"
 	"github.com/kubepki/kubepki/internal/parse"
 )
 
@@ -32,26 +32,8 @@ func readPEMFiles(fsys nodefs.FS, files []nodefs.Info) []readResult {
 		}
 		out[i].contents, out[i].errs = parse.PEM(data)
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(files)/64+1)
-	if workers <= 1 {
-		for i := range files {
-			work(i)
-		}
-		return out
-	}
-	var wg sync.WaitGroup
-	next := make(chan int, workers)
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				work(i)
-			}
-		})
-	}
-	for i := range files {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	// Spreading a few files over goroutines costs more than it saves: one
+	// worker per 64 files, at most one per CPU.
+	parallel.For(len(files), min(runtime.GOMAXPROCS(0), len(files)/64+1), work)
 	return out
 }

@@ -16,10 +16,10 @@ package probe
 import (
 	"context"
 	"crypto/x509"
-	"sync"
 	"time"
 
 	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/parallel"
 )
 
 // The components probed, as named in evidence.PortProbe.Component.
@@ -119,35 +119,31 @@ func (o *Options) defaults() {
 func Hosts(ctx context.Context, hosts []string, opts Options) []*evidence.Probe {
 	opts.defaults()
 	out := make([]*evidence.Probe, len(hosts))
-	sem := make(chan struct{}, opts.Concurrency)
-	var wg sync.WaitGroup
+	type job struct {
+		host string
+		pp   *evidence.PortProbe
+	}
+	var jobs []job
 	for i, host := range hosts {
 		ev := &evidence.Probe{Host: host, CA: opts.CA, CASource: opts.CASource}
 		out[i] = ev
 		for _, comp := range Components {
-			port, ok := opts.Ports[comp]
-			if !ok {
-				continue
+			if port, ok := opts.Ports[comp]; ok {
+				ev.Ports = append(ev.Ports, evidence.PortProbe{Component: comp, Port: port})
 			}
-			// Each goroutine fills its own slot: no lock needed.
-			ev.Ports = append(ev.Ports, evidence.PortProbe{Component: comp, Port: port})
 		}
 		for j := range ev.Ports {
-			pp := &ev.Ports[j]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					pp.Reach, pp.Error = evidence.Unreachable, "not probed: "+ctx.Err().Error()
-					return
-				}
-				defer func() { <-sem }()
-				*pp = probePort(ctx, host, pp.Component, pp.Port, &opts)
-			}()
+			jobs = append(jobs, job{host, &ev.Ports[j]})
 		}
 	}
-	wg.Wait()
+	// Each probe fills its own slot: no lock needed.
+	parallel.For(len(jobs), opts.Concurrency, func(i int) {
+		host, pp := jobs[i].host, jobs[i].pp
+		if err := ctx.Err(); err != nil {
+			pp.Reach, pp.Error = evidence.Unreachable, "not probed: "+err.Error()
+			return
+		}
+		*pp = probePort(ctx, host, pp.Component, pp.Port, &opts)
+	})
 	return out
 }

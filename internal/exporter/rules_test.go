@@ -1,0 +1,200 @@
+package exporter
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/tsdb/chunks"
+	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/kubepki/kubepki/internal/audit"
+	"github.com/kubepki/kubepki/internal/policy"
+	"github.com/kubepki/kubepki/internal/report"
+	"github.com/kubepki/kubepki/internal/sample"
+	"github.com/kubepki/kubepki/internal/testbed"
+)
+
+// TestAlertsFollowThePolicy evaluates the expiry alerts of
+// deploy/prometheus-rules.yaml with Prometheus' own query engine over what
+// the exporter serves for the sample node, at the instant its cluster CA
+// has 120 days left. Every certificate alerts as expiring or expired
+// exactly when the report's verdict says so: the CA is expiring under the
+// default policy (a 180-day CA window), and valid under a policy whose CA
+// window is 60 days, in the report and in the alerts alike.
+func TestAlertsFollowThePolicy(t *testing.T) {
+	root := t.TempDir()
+	if err := sample.WriteNode(root, time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "etc/kubernetes/pki/ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(data)
+	ca, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := ca.NotAfter.Add(-120 * policy.Day)
+	exprs := alertExprs(t)
+	short := policy.Default()
+	short.CAExpiryWarning = 60 * policy.Day
+
+	for _, tc := range []struct {
+		name     string
+		policy   policy.Policy
+		caExpiry report.Expiry
+	}{
+		{"default policy", policy.Default(), report.ExpiryExpiring},
+		{"60-day CA window", short, report.ExpiryValid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := audit.Node(context.Background(), audit.NodeOptions{Root: root, Now: now, Policy: tc.policy})
+			want := map[string]map[string]bool{}
+			for _, a := range []string{"KubernetesCAExpiringSoon", "KubernetesCertificateExpiringSoon", "KubernetesCertificateExpired"} {
+				want[a] = map[string]bool{}
+			}
+			for _, c := range r.Certificates {
+				k := c.Path + "#" + strconv.Itoa(c.Index) + "#" + c.Source
+				switch {
+				case c.Expiry == report.ExpiryExpired:
+					want["KubernetesCertificateExpired"][k] = true
+				case c.Expiry == report.ExpiryExpiring && c.IsCA:
+					want["KubernetesCAExpiringSoon"][k] = true
+				case c.Expiry == report.ExpiryExpiring:
+					want["KubernetesCertificateExpiringSoon"][k] = true
+				}
+				if c.Path == "/etc/kubernetes/pki/ca.crt" && c.Expiry != tc.caExpiry {
+					t.Errorf("the report judges the cluster CA %s, want %s", c.Expiry, tc.caExpiry)
+				}
+			}
+			q := queryable(t, New(func(context.Context) (*report.Report, error) { return r, nil }, time.Minute), now)
+			engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 1 << 20, Timeout: time.Minute})
+			for alert, keys := range want {
+				qry, err := engine.NewInstantQuery(context.Background(), q, nil, exprs[alert], now)
+				if err != nil {
+					t.Fatalf("%s: %v", alert, err)
+				}
+				res := qry.Exec(context.Background())
+				vec, err := res.Vector()
+				if err != nil {
+					t.Fatalf("%s: %v", alert, err)
+				}
+				got := map[string]bool{}
+				for _, s := range vec {
+					got[s.Metric.Get("path")+"#"+s.Metric.Get("index")+"#"+s.Metric.Get("source")] = true
+				}
+				for k := range keys {
+					if !got[k] {
+						t.Errorf("%s does not fire for %s, which the report judges so", alert, k)
+					}
+				}
+				for k := range got {
+					if !keys[k] {
+						t.Errorf("%s fires for %s, which the report does not judge so", alert, k)
+					}
+				}
+				caKey := "/etc/kubernetes/pki/ca.crt#0#file"
+				if alert == "KubernetesCAExpiringSoon" && got[caKey] != (tc.caExpiry == report.ExpiryExpiring) {
+					t.Errorf("%s for the cluster CA: %v", alert, got[caKey])
+				}
+			}
+		})
+	}
+}
+
+func alertExprs(t *testing.T) map[string]string {
+	repo, err := testbed.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(repo, "deploy/prometheus-rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, errs := rulefmt.Parse(data, false)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	out := map[string]string{}
+	for _, g := range groups.Groups {
+		for _, r := range g.Rules {
+			out[r.Alert.Value] = r.Expr.Value
+		}
+	}
+	return out
+}
+
+// queryable holds what a collector serves as one sample per series at
+// instant at, as Prometheus would after a scrape.
+func queryable(t *testing.T, c prometheus.Collector, at time.Time) storage.Queryable {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []storage.Series
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			b := labels.NewBuilder(labels.EmptyLabels())
+			b.Set(labels.MetricName, mf.GetName())
+			for _, l := range m.Label {
+				b.Set(l.GetName(), l.GetValue())
+			}
+			all = append(all, storage.NewListSeries(b.Labels(), []chunks.Sample{fSample{at.UnixMilli(), m.GetGauge().GetValue()}}))
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return labels.Compare(all[i].Labels(), all[j].Labels()) < 0 })
+	return &storage.MockQueryable{MockQuerier: &storage.MockQuerier{
+		SelectMockFunction: func(_ bool, _ *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+			var out []storage.Series
+			for _, s := range all {
+				ok := true
+				for _, m := range ms {
+					ok = ok && m.Matches(s.Labels().Get(m.Name))
+				}
+				if ok {
+					out = append(out, s)
+				}
+			}
+			return &seriesSet{list: out}
+		},
+	}}
+}
+
+type fSample struct {
+	t int64
+	f float64
+}
+
+func (s fSample) T() int64                    { return s.t }
+func (s fSample) F() float64                  { return s.f }
+func (fSample) H() *histogram.Histogram       { return nil }
+func (fSample) FH() *histogram.FloatHistogram { return nil }
+func (fSample) Type() chunkenc.ValueType      { return chunkenc.ValFloat }
+func (s fSample) Copy() chunks.Sample         { return s }
+
+type seriesSet struct {
+	list []storage.Series
+	i    int
+}
+
+func (s *seriesSet) Next() bool                        { s.i++; return s.i <= len(s.list) }
+func (s *seriesSet) At() storage.Series                { return s.list[s.i-1] }
+func (s *seriesSet) Err() error                        { return nil }
+func (s *seriesSet) Warnings() annotations.Annotations { return nil }
