@@ -117,3 +117,40 @@ func TestImportsFollowTheFlow(t *testing.T) {
 		t.Fatalf("only %d rules applied; has the layout changed?", applied)
 	}
 }
+
+// maxBinaryPackages bounds what the newcomer's `go install ./cmd/kubepki`
+// compiles: 458 packages when it was set (about 50 s with empty caches on a
+// 2-CPU machine, module downloads included; docs/benchmarks.md). A change
+// that goes over it must earn its compile time, and raise the bound on
+// purpose.
+const maxBinaryPackages = 470
+
+// heavyForTheBinary are modules that must stay out of the binary: each
+// would add much of a minute's compile for a small part of one command.
+var heavyForTheBinary = []string{
+	"github.com/google/cel-go", // via k8s.io/apiserver's validation: tests hold revoke config against it instead
+	"github.com/antlr4-go/antlr",
+	"k8s.io/client-go/kubernetes/typed", // the typed clientsets register every API group
+	"github.com/chromedp",               // test-only: the HTML report's browser test
+	"github.com/prometheus/prometheus",  // test-only: the alert rules' real evaluation
+}
+
+// TestBinaryDependencyBudget keeps the newcomer's install within a minute.
+func TestBinaryDependencyBudget(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/kubepki/kubepki/cmd/kubepki").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) > maxBinaryPackages {
+		t.Errorf("kubepki's binary depends on %d packages, over the budget of %d", len(deps), maxBinaryPackages)
+	}
+	for _, d := range deps {
+		for _, heavy := range heavyForTheBinary {
+			if matches(d, heavy) {
+				t.Errorf("the binary depends on %s", d)
+			}
+		}
+	}
+	t.Logf("kubepki's binary depends on %d packages (budget %d)", len(deps), maxBinaryPackages)
+}
