@@ -25,7 +25,13 @@ func TestMain(m *testing.M) {
 	stopBenchClusters()
 	testbed.Cleanup()
 	removeCertNodes()
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" && !testing.Short() {
+	switch {
+	case code != 0 || flag.Lookup("test.run").Value.String() != "" || testing.Short():
+	case os.Geteuid() != 0:
+		// The real-kubeadm tests that make most checks fail and pass were
+		// skipped: the rule cannot be judged, and is said to be unjudged.
+		fmt.Fprintln(os.Stderr, "not run as root: the rule that every check has a test making it fail and one making it pass was not checked (CI runs as root)")
+	default:
 		code = everyCheckFailedAndPassed()
 	}
 	os.Exit(code)

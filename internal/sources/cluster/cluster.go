@@ -5,7 +5,9 @@
 // each page to what the checks need before asking for the next, so memory
 // stays proportional to the evidence rather than to the objects.
 //
-// It is the only package that talks to an API server. A resource the
+// It is the only audit source that talks to an API server (the in-cluster
+// revocation store and the test bed are the others allowed a client; see
+// internal/arch). A resource the
 // identity may not read is recorded in Cluster.Unread with the reason; the
 // checks that need it then report notEvaluated.
 package cluster
