@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -168,6 +169,9 @@ func BenchmarkRevoke(b *testing.B) {
 		set := <-synced
 		took := time.Since(began)
 		heap := heapInUse() - heapBefore
+		if p := os.Getenv("KUBEPKI_BENCH_HEAPPROFILE"); p != "" {
+			writeHeapProfile(b, p)
+		}
 		if set.Len() < n {
 			b.Fatalf("the watch holds %d entries, want at least %d", set.Len(), n)
 		}
@@ -177,10 +181,23 @@ func BenchmarkRevoke(b *testing.B) {
 	})
 }
 
-// heapInUse is the live Go heap after a full collection.
+// writeHeapProfile writes what holds the heap, for go tool pprof.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// heapInUse is the live Go heap (bytes of reachable objects) after a full
+// collection.
 func heapInUse() int64 {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse)
+	return int64(m.HeapAlloc)
 }

@@ -368,8 +368,9 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, h Handlers) e
 	publish := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		l := &revocation.List{Version: revocation.Version}
-		for _, o := range inf.GetStore().List() {
+		objs := inf.GetStore().List()
+		l := &revocation.List{Version: revocation.Version, Entries: make([]revocation.Entry, 0, len(objs))}
+		for _, o := range objs {
 			c, ok := o.(*cached)
 			if !ok {
 				continue
