@@ -16,11 +16,14 @@
 #   hack/bench.sh cluster [COUNT]  kubepki audit cluster on a large cluster
 #                                  loaded into the real apiserver (root; default 6
 #                                  runs; KUBEPKI_BENCH_SCALE=10 for a tenth)
+#   hack/bench.sh report [COUNT]   text and HTML reports of 40,000 findings: render
+#                                  time, lines, page size, and the page's load in
+#                                  headless Chromium (default 6 runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=inventory
 case "${1:-}" in
-cluster | webhook | exporter | kubestore)
+cluster | webhook | exporter | kubestore | report)
 	mode=$1
 	shift
 	;;
@@ -34,6 +37,15 @@ benchstat=$(go env GOPATH)/bin/benchstat
 if [ $mode = webhook ]; then
 	go test ./internal/webhook -run '^$' -bench '^BenchmarkWebhook$' -benchtime 5x -count "${1:-6}" | tee "$out/bench.txt"
 	"$benchstat" "$out/bench.txt"
+	exit 0
+fi
+
+if [ $mode = report ]; then
+	# Render time of the 40,000 findings of package large; the figures
+	# (lines, page size, load in Chromium) come from the tests that check them.
+	go test ./internal/render/text ./internal/render/html -run '^$' -bench '^BenchmarkLargeReport$' -count "${1:-6}" -benchmem | tee "$out/bench.txt"
+	"$benchstat" "$out/bench.txt"
+	go test ./internal/render/text ./internal/render/html -run '^(TestLargeReport|TestLargeReportInChromium)$' -count 1 -v | grep -E '(text|html|browser)_test.go'
 	exit 0
 fi
 

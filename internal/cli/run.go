@@ -193,6 +193,7 @@ type outputOptions struct {
 	format     string
 	failOn     string
 	verbose    bool
+	all        bool
 	color      string
 	now        string
 	policyFile string
@@ -207,7 +208,12 @@ type outputOptions struct {
 func (o *outputOptions) register(cmd *cobra.Command, formats []string) {
 	cmd.Flags().StringVarP(&o.format, "output", "o", "text", "output format: "+strings.Join(formats, ", "))
 	cmd.Flags().StringVar(&o.failOn, "fail-on", "", "exit with status 3 when a fail or warn finding has this severity or higher (critical, high, medium, low, info)")
-	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "text output: list every passing check instead of counting them")
+	if o.inventory {
+		cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "text output: show every detail of every certificate (subject, issuer, serial, fingerprint) and every kubeconfig that trusts a CA")
+	} else {
+		cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "text output: list every passing check instead of counting them, and every occurrence of each check")
+		cmd.Flags().BoolVar(&o.all, "all", false, "text output: list every occurrence of each check, not only the first 5")
+	}
 	cmd.Flags().StringVar(&o.color, "color", "auto", "text output colour: auto (on a terminal, unless NO_COLOR is set), always or never")
 	cmd.Flags().StringVar(&o.now, "now", "", "judge expiry at this instant (RFC 3339) instead of the current time, for reproducible reports")
 	cmd.Flags().StringVar(&o.file, "output-file", "", "write the report to this file (replaced atomically once complete) instead of standard output")
@@ -313,7 +319,7 @@ func (o *outputOptions) emit(e *env, r *report.Report) error {
 		if o.inventory {
 			return text.Certificates(w, r, text.Options{Color: color, Verbose: o.verbose})
 		}
-		return text.Findings(w, r, text.Options{Color: color, Verbose: o.verbose})
+		return text.Findings(w, r, text.Options{Color: color, Verbose: o.verbose, All: o.all})
 	}
 	var err error
 	if o.file == "" {

@@ -4,18 +4,29 @@
 // evidence, location, remediation and waiver, filterable by status,
 // severity, PCI item, component and target.
 //
+// The occurrences of one check are grouped under it (present.Groups): the
+// check is shown once with its count, remediation and first occurrences,
+// and the page's script lists every occurrence on demand, and filters
+// them, from a compressed data block holding them all. A report of 40,000
+// findings, most of them occurrences of a few checks as a real cluster
+// gives, so stays a page of a few megabytes that a browser opens in
+// seconds.
+//
 // The page makes no request of its own: styles and script are inline and
 // pinned by hash in a Content-Security-Policy that forbids everything else,
-// and the charts are SVG drawn here, not by a library. It reads offline,
-// prints without the filter bar, and shows every finding when scripts are
-// off.
+// the occurrences are a data block the page never executes, and the charts
+// are SVG drawn here, not by a library. It reads offline, prints without
+// the filter bar, and shows every check with its count and first
+// occurrences when scripts are off.
 package html
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -39,9 +50,10 @@ var (
 )
 
 var page = template.Must(template.New("page").Funcs(template.FuncMap{
-	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-	"join": strings.Join,
-	"num":  func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"date":  func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"join":  strings.Join,
+	"count": present.Count,
+	"num":   func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 }).Parse(pageSource))
 
 // csp allows the page's own inline style and script, by hash, and nothing
@@ -55,11 +67,15 @@ func hash(s string) string {
 
 // Write renders r as an HTML page.
 func Write(w io.Writer, r *report.Report) error {
-	var buf bytes.Buffer
-	if err := page.Execute(&buf, build(r)); err != nil {
+	v, err := build(r)
+	if err != nil {
 		return fmt.Errorf("rendering html: %w", err)
 	}
-	_, err := w.Write(buf.Bytes())
+	var buf bytes.Buffer
+	if err := page.Execute(&buf, v); err != nil {
+		return fmt.Errorf("rendering html: %w", err)
+	}
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 
@@ -81,7 +97,9 @@ type view struct {
 	Timeline  timeline
 	Masters   []string
 	Findings  []findingView
-	Filters   filters
+	// Occurrences is the data block of every group's occurrences.
+	Occurrences occurrenceData
+	Filters     filters
 }
 
 type count struct {
@@ -104,12 +122,49 @@ type sectionView struct {
 	Total    int
 }
 
+// findingView is a check with its occurrences (a group): one occurrence is
+// shown as a finding of its own, more with their count, the first few, and
+// the index of the group in the occurrence data.
 type findingView struct {
 	report.Finding
 	Sections  string
 	Location  string
 	Waived    bool
 	WaiverEnd string
+	// N is the number of occurrences; Group the group's index in the
+	// occurrence data, for N > 1.
+	N, Group int
+	// First are the occurrences shown without the page's script; More how
+	// many others there are.
+	First []occurrenceView
+	More  int
+}
+
+// occurrenceView is one occurrence of a check in a group: where it was
+// found, what was found there and the waiver that accepts it.
+type occurrenceView struct {
+	Message, Location string
+	Waiver            *report.Waiver
+}
+
+// occurrenceData is the data block the page's script lists occurrences
+// from: the JSON below, gzip-compressed and base64-encoded, since a
+// cluster's occurrences repeat the same words thousands of times (40,000
+// occurrences are about 8 MB of JSON and 0.4 MB compressed). The browser
+// decompresses it itself (DecompressionStream), with no request.
+//
+//	{"groups": [[[message, location], [message, location, waiver], …], …],
+//	 "waivers": [[owner, expires (YYYY-MM-DD), justification, source], …]}
+//
+// groups[i] holds the occurrences of the finding whose data-group is i, in
+// report order; waiver indexes waivers.
+type occurrenceData struct {
+	Gzip string `json:"gzip"`
+}
+
+type occurrenceJSON struct {
+	Groups  [][][]any  `json:"groups"`
+	Waivers [][]string `json:"waivers"`
 }
 
 type filters struct {
@@ -131,7 +186,7 @@ type certRow struct {
 	Uses    string
 }
 
-func build(r *report.Report) view {
+func build(r *report.Report) (view, error) {
 	v := view{
 		Tool:      r.Tool,
 		Generated: r.GeneratedAt.UTC().Format(time.RFC3339),
@@ -152,8 +207,15 @@ func build(r *report.Report) view {
 	v.Timeline = expiryTimeline(r.Certificates, r.GeneratedAt)
 	v.Timeline.Expiring = expiringLegend(r)
 	components, targets := map[string]bool{}, map[string]bool{}
-	for _, f := range r.Findings {
-		fv := findingView{Finding: f, Location: f.Location.String(), Waived: f.Waiver != nil}
+	data := occurrenceJSON{Groups: [][][]any{}, Waivers: [][]string{}}
+	waivers := map[report.Waiver]int{}
+	all := make([]*report.Finding, len(r.Findings))
+	for i := range r.Findings {
+		all[i] = &r.Findings[i]
+	}
+	for _, g := range present.Groups(all) {
+		f := g.First()
+		fv := findingView{Finding: f, Location: f.Location.String(), Waived: g.Waived(), N: len(g.Findings)}
 		secs := f.Controls.PCI
 		if len(secs) == 0 {
 			secs = []string{present.OtherSection}
@@ -162,18 +224,61 @@ func build(r *report.Report) view {
 		if f.Waiver != nil {
 			fv.WaiverEnd = f.Waiver.Expires.UTC().Format("2006-01-02")
 		}
+		if fv.N > 1 {
+			fv.Group = len(data.Groups)
+			occ := make([][]any, 0, fv.N)
+			for i, o := range g.Findings {
+				loc := o.Location.String()
+				if i < present.FirstOccurrences {
+					fv.First = append(fv.First, occurrenceView{Message: o.Message, Location: loc, Waiver: o.Waiver})
+				}
+				row := []any{o.Message, loc}
+				if w := o.Waiver; w != nil {
+					n, ok := waivers[*w]
+					if !ok {
+						n = len(data.Waivers)
+						waivers[*w] = n
+						data.Waivers = append(data.Waivers, []string{w.Owner, w.Expires.UTC().Format("2006-01-02"), w.Justification, w.Source})
+					}
+					row = append(row, n)
+				}
+				occ = append(occ, row)
+			}
+			data.Groups = append(data.Groups, occ)
+			fv.More = fv.N - len(fv.First)
+		}
 		v.Findings = append(v.Findings, fv)
 		if f.Component != "" {
 			components[f.Component] = true
 		}
 		targets[f.Target] = true
 	}
+	var err error
+	if v.Occurrences, err = compress(data); err != nil {
+		return v, err
+	}
 	for _, s := range v.Sections {
 		v.Filters.Sections = append(v.Filters.Sections, s.Item)
 	}
 	v.Filters.Components = slices.Sorted(maps.Keys(components))
 	v.Filters.Targets = slices.Sorted(maps.Keys(targets))
-	return v
+	return v, nil
+}
+
+// compress makes the occurrence data block: JSON, gzip, base64.
+func compress(d occurrenceJSON) (occurrenceData, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+	if err != nil {
+		return occurrenceData{}, err
+	}
+	if err := json.NewEncoder(zw).Encode(d); err != nil {
+		return occurrenceData{}, err
+	}
+	if err := zw.Close(); err != nil {
+		return occurrenceData{}, err
+	}
+	return occurrenceData{Gzip: base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
 }
 
 // statusCounts lists a summary's findings per status, in display order;

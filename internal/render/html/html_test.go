@@ -2,9 +2,12 @@ package html_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	xhtml "golang.org/x/net/html"
 
 	"github.com/kubepki/kubepki/internal/render/html"
+	"github.com/kubepki/kubepki/internal/render/present"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -28,6 +32,7 @@ func render(t *testing.T, r *report.Report) string {
 type parsed struct {
 	csp          string
 	style, js    []string
+	data         []string // script elements of type application/json: data, never run
 	refs         []string // every src and href
 	inlineStyles int      // style attributes, which the policy forbids
 	handlers     []string // on* attributes
@@ -37,7 +42,7 @@ func parse(t *testing.T, doc string) parsed {
 	t.Helper()
 	var p parsed
 	z := xhtml.NewTokenizer(strings.NewReader(doc))
-	in := ""
+	in, scriptType := "", ""
 	for {
 		switch z.Next() {
 		case xhtml.ErrorToken:
@@ -60,12 +65,20 @@ func parse(t *testing.T, doc string) parsed {
 			if tok.Data == "meta" && attrs["http-equiv"] == "Content-Security-Policy" {
 				p.csp = attrs["content"]
 			}
+			scriptType = attrs["type"]
 		case xhtml.TextToken:
 			switch in {
 			case "style":
 				p.style = append(p.style, string(z.Text()))
 			case "script":
-				p.js = append(p.js, string(z.Text()))
+				switch scriptType {
+				case "":
+					p.js = append(p.js, string(z.Text()))
+				case "application/json":
+					p.data = append(p.data, string(z.Text()))
+				default:
+					t.Errorf("script of type %q: want a script, or a data block of type application/json", scriptType)
+				}
 			}
 		case xhtml.EndTagToken:
 			in = ""
@@ -102,8 +115,8 @@ func testReport() *report.Report {
 func TestPageIsSelfContained(t *testing.T) {
 	doc := render(t, testReport())
 	p := parse(t, doc)
-	if len(p.style) != 1 || len(p.js) != 1 {
-		t.Fatalf("want one style and one script element, got %d and %d", len(p.style), len(p.js))
+	if len(p.style) != 1 || len(p.js) != 1 || len(p.data) != 1 {
+		t.Fatalf("want one style, one script and one data block, got %d, %d and %d", len(p.style), len(p.js), len(p.data))
 	}
 	for _, want := range []string{"default-src 'none'", "style-src " + sum(p.style[0]), "script-src " + sum(p.js[0]), "img-src data:"} {
 		if !strings.Contains(p.csp, want) {
@@ -243,5 +256,112 @@ func TestSummaryIsTheReports(t *testing.T) {
 	r.Summary.ByStatus[report.StatusFail] = 42
 	if doc := render(t, r); !strings.Contains(doc, `<span class="pill st-fail"><b>42</b> fail</span>`) {
 		t.Error("the page does not show the report's summary")
+	}
+}
+
+// occurrences decodes a page's data block: base64 of gzip of JSON.
+func occurrences(t *testing.T, doc string) (groups [][][]any, waivers [][]string) {
+	t.Helper()
+	p := parse(t, doc)
+	if len(p.data) != 1 {
+		t.Fatalf("%d data blocks, want 1", len(p.data))
+	}
+	var block struct{ Gzip string }
+	if err := json.Unmarshal([]byte(p.data[0]), &block); err != nil {
+		t.Fatal(err)
+	}
+	z, err := base64.StdEncoding.DecodeString(block.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(z))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Groups  [][][]any
+		Waivers [][]string
+	}
+	if err := json.NewDecoder(zr).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d.Groups, d.Waivers
+}
+
+// TestOccurrencesGrouped: the occurrences of one check are one finding on
+// the page, with their count, the first five and how many more, and every
+// one of them, in order, in the data block; waived occurrences are a group
+// of their own, each with its waiver.
+func TestOccurrencesGrouped(t *testing.T) {
+	r := testReport()
+	base := report.Finding{Check: "pod-default-service-account", Title: "Pods run under their own service account", Status: report.StatusWarn, Severity: report.SeverityMedium, Controls: report.Controls{PCI: []string{"1.5"}}, Target: "prod", Component: "serviceaccounts", Remediation: "Give each workload its own service account."}
+	for i := range 12 {
+		f := base
+		f.Message = fmt.Sprintf("pod ns/app-%02d runs as the default service account of ns", i)
+		f.Location = report.Location{Object: fmt.Sprintf("Pod/ns/app-%02d", i)}
+		if i >= 10 {
+			f.Waiver = &report.Waiver{Justification: "moving", Owner: "team", Expires: time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC), Source: "w.yaml#2"}
+		}
+		r.Findings = append(r.Findings, f)
+	}
+	r.Finish()
+	doc := render(t, r)
+	for _, want := range []string{
+		`data-component="serviceaccounts" data-target="prod" data-waived="false" data-group="0" data-n="10">`,
+		`<code>pod-default-service-account</code> Pods run under their own service account <span class="count">10 occurrences</span>`,
+		`<dt>remediation</dt><dd>Give each workload its own service account.</dd>`,
+		`<li><p class="message">pod ns/app-04 runs as the default service account of ns</p><div class="mono sub">Pod/ns/app-04</div></li>`,
+		`<p class="more">and 5 more`,
+		`data-waived="true" data-group="1" data-n="2">`,
+		`<div class="sub">waiver: accepted by team until 2027-01-31: moving (w.yaml#2)</div>`,
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(doc, "app-05 runs") {
+		t.Error("the sixth occurrence is on the page: only the first five should be")
+	}
+	groups, waivers := occurrences(t, doc)
+	if len(groups) != 2 || len(groups[0]) != 10 || len(groups[1]) != 2 {
+		t.Fatalf("data block groups of %v occurrences, want 10 and 2", groups)
+	}
+	for i, o := range groups[0] {
+		if o[0] != fmt.Sprintf("pod ns/app-%02d runs as the default service account of ns", i) || o[1] != fmt.Sprintf("Pod/ns/app-%02d", i) || len(o) != 2 {
+			t.Errorf("occurrence %d is %q", i, o)
+		}
+	}
+	if w := []string{"team", "2027-01-31", "moving", "w.yaml#2"}; len(waivers) != 1 || fmt.Sprint(waivers[0]) != fmt.Sprint(w) || groups[1][0][2] != float64(0) {
+		t.Errorf("waivers %q and %v, want %q for both waived occurrences", waivers, groups[1], w)
+	}
+}
+
+// TestLargeReport: the report of 40,000 findings of two large clusters
+// makes a page of at most 5 MB that holds every finding, as a finding of
+// its own or an occurrence in the data block.
+func TestLargeReport(t *testing.T) {
+	r := largeReport(t)
+	doc := render(t, r)
+	if len(doc) > 5_000_000 {
+		t.Errorf("page of %d bytes for %d findings, want at most 5 MB", len(doc), len(r.Findings))
+	}
+	groups, _ := occurrences(t, doc)
+	n := strings.Count(doc, "<article class=\"finding st-")
+	for _, g := range groups {
+		n += len(g)
+	}
+	if n != len(r.Findings) {
+		t.Errorf("the page holds %d findings, want %d", n, len(r.Findings))
+	}
+	t.Logf("%s findings: a page of %.2f MB, %d checks with occurrences", present.Count(len(r.Findings)), float64(len(doc))/1e6, len(groups))
+}
+
+func BenchmarkLargeReport(b *testing.B) {
+	r := largeReport(b)
+	b.ResetTimer()
+	for b.Loop() {
+		if err := html.Write(io.Discard, r); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 // Package present holds what several renderers say the same way: a
 // certificate's name and place, the CA → leaf tree, time left before expiry,
-// the policy a report was judged by, and the PCI item a finding is listed
-// under.
+// the policy a report was judged by, the PCI item a finding is listed
+// under, and how the occurrences of one check are grouped under it.
 //
 // Whether a certificate is expired or expiring is not decided here, nor in
 // any renderer: it is the report's verdict (Certificate.Expiry), made once
@@ -201,3 +201,76 @@ func Policy(p *report.Policy) string {
 // reports made before kubepki recorded it do not, and renderers then show
 // its expiry as not judged rather than judge it themselves.
 func Judged(c report.Certificate) bool { return c.Expiry != "" }
+
+// FirstOccurrences is how many occurrences of a check the text and HTML
+// outputs show before saying how many more there are.
+const FirstOccurrences = 5
+
+// Group is the occurrences of one check that share everything but where
+// they are: the same target, check, title, status, severity, component,
+// controls and remediation, all waived or none. A real cluster gives
+// thousands of occurrences of a few checks (a finding per pod group on the
+// default service account, per RoleBinding, per issued certificate); the
+// text and HTML outputs show each group once, with its count.
+type Group struct {
+	// Findings are the occurrences, in the order given; the first stands
+	// for the group's shared fields.
+	Findings []*report.Finding
+}
+
+// First is the group's first occurrence, whose check, status and other
+// shared fields are the group's.
+func (g Group) First() report.Finding { return *g.Findings[0] }
+
+// Waived reports whether a waiver accepts the group's occurrences (all or
+// none are).
+func (g Group) Waived() bool { return g.Findings[0].Waiver != nil }
+
+// groupKey is what the occurrences of a group share.
+type groupKey struct {
+	target, check, title, component, remediation string
+	status                                       report.Status
+	severity                                     report.Severity
+	pci, cis, mitre                              string
+	waived                                       bool
+}
+
+func keyOf(f *report.Finding) groupKey {
+	return groupKey{
+		target: f.Target, check: f.Check, title: f.Title, component: f.Component, remediation: f.Remediation,
+		status: f.Status, severity: f.Severity, waived: f.Waiver != nil,
+		pci: strings.Join(f.Controls.PCI, "\x00"), cis: strings.Join(f.Controls.CIS, "\x00"), mitre: strings.Join(f.Controls.MITRE, "\x00"),
+	}
+}
+
+// Groups gathers findings into groups, in the order of each group's first
+// occurrence; a group keeps its occurrences in the order given.
+func Groups(fs []*report.Finding) []Group {
+	idx := map[groupKey]int{}
+	var out []Group
+	for _, f := range fs {
+		k := keyOf(f)
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, Group{})
+		}
+		out[i].Findings = append(out[i].Findings, f)
+	}
+	return out
+}
+
+// Count writes a count with a thousands separator: "16,476".
+func Count(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}

@@ -22,8 +22,12 @@ type Options struct {
 	// Color adds ANSI colour to statuses and warnings.
 	Color bool
 	// Verbose lists passing and informational findings one by one instead
-	// of counting them, and shows every detail of every certificate.
+	// of counting them, every occurrence of every check, and every detail
+	// of every certificate.
 	Verbose bool
+	// All lists every occurrence of each check listed, instead of the
+	// first few (present.FirstOccurrences) and how many more there are.
+	All bool
 }
 
 // ANSI colour codes.
@@ -79,8 +83,9 @@ var statusLabel = map[report.Status]string{
 
 // Findings writes the report's findings, target by target, grouped by PCI
 // item, followed by a summary. Failing, erroring and not-evaluated findings
-// are listed with their location and remediation; passing and informational
-// ones are counted unless opts.Verbose is set.
+// are listed with their location and remediation, the occurrences of one
+// check under it (the first few unless opts.All or opts.Verbose is set);
+// passing and informational ones are counted unless opts.Verbose is set.
 func Findings(w io.Writer, r *report.Report, opts Options) error {
 	p := &printer{w: w, color: opts.Color}
 	by := ""
@@ -88,8 +93,9 @@ func Findings(w io.Writer, r *report.Report, opts Options) error {
 		by = " · judged by " + Escape(name)
 	}
 	p.printf("%s %s · %s%s\n", p.paint(bold, "kubepki"), Escape(r.Tool.Version), r.GeneratedAt.UTC().Format(time.RFC3339), by)
-	byTarget := map[string][]report.Finding{}
-	for _, f := range r.Findings {
+	byTarget := map[string][]*report.Finding{}
+	for i := range r.Findings {
+		f := &r.Findings[i]
 		byTarget[f.Target] = append(byTarget[f.Target], f)
 	}
 	for _, t := range targets(r) {
@@ -142,10 +148,10 @@ func describeTarget(t report.Target) string {
 	return s
 }
 
-func writeSections(p *printer, fs []report.Finding, opts Options) {
-	bySection := map[string][]report.Finding{}
+func writeSections(p *printer, fs []*report.Finding, opts Options) {
+	bySection := map[string][]*report.Finding{}
 	for _, f := range fs {
-		bySection[present.Section(f)] = append(bySection[present.Section(f)], f)
+		bySection[present.Section(*f)] = append(bySection[present.Section(*f)], f)
 	}
 	order := append(append([]string(nil), report.PCIItems...), present.OtherSection)
 	for s := range bySection {
@@ -166,13 +172,16 @@ func writeSections(p *printer, fs []report.Finding, opts Options) {
 			}
 		}
 		p.printf("\n  %s\n", p.paint(bold, Escape(title)))
-		var quiet []report.Finding
+		var quiet, loud []*report.Finding
 		for _, f := range list {
 			if !opts.Verbose && (f.Status == report.StatusPass || f.Status == report.StatusInfo) {
 				quiet = append(quiet, f)
 				continue
 			}
-			writeFinding(p, f)
+			loud = append(loud, f)
+		}
+		for _, g := range present.Groups(loud) {
+			writeGroup(p, g, opts.All || opts.Verbose)
 		}
 		if len(quiet) > 0 {
 			writeQuiet(p, quiet)
@@ -180,7 +189,33 @@ func writeSections(p *printer, fs []report.Finding, opts Options) {
 	}
 }
 
-func writeFinding(p *printer, f report.Finding) {
+// writeGroup writes a check with its occurrences: one occurrence as a
+// finding of its own; more under one heading with their count, each with
+// its message, location and waiver, the first few unless all, and the
+// remediation they share once.
+func writeGroup(p *printer, g present.Group, all bool) {
+	f := g.First()
+	if len(g.Findings) == 1 {
+		writeHeading(p, f, "")
+		writeOccurrence(p, f, "          ", "          ")
+		writeFix(p, f)
+		return
+	}
+	writeHeading(p, f, fmt.Sprintf(" (%s)", present.Count(len(g.Findings))))
+	shown := g.Findings
+	if !all && len(shown) > present.FirstOccurrences {
+		shown = shown[:present.FirstOccurrences]
+	}
+	for _, o := range shown {
+		writeOccurrence(p, *o, "          - ", "            ")
+	}
+	if more := len(g.Findings) - len(shown); more > 0 {
+		p.printf("          %s\n", p.paint(faint, fmt.Sprintf("… and %s more (--all lists every one)", present.Count(more))))
+	}
+	writeFix(p, f)
+}
+
+func writeHeading(p *printer, f report.Finding, count string) {
 	label := fmt.Sprintf("%-5s", statusLabel[f.Status])
 	if label == "     " {
 		label = fmt.Sprintf("%-5s", Escape(string(f.Status)))
@@ -189,21 +224,29 @@ func writeFinding(p *printer, f report.Finding) {
 	if f.Failing() {
 		sev = Escape(string(f.Severity))
 	}
-	p.printf("    %s %-8s %s\n", p.paint(statusColor[f.Status], label), sev, Escape(f.Check))
-	p.printf("          %s\n", Escape(f.Message))
+	p.printf("    %s %-8s %s%s\n", p.paint(statusColor[f.Status], label), sev, Escape(f.Check), count)
+}
+
+// writeOccurrence writes where a check found what: the message after
+// first, the location and waiver after indent.
+func writeOccurrence(p *printer, f report.Finding, first, indent string) {
+	p.printf("%s%s\n", first, Escape(f.Message))
 	if loc := f.Location.String(); loc != "" {
-		p.printf("          %s %s\n", p.paint(faint, "at"), Escape(loc))
+		p.printf("%s%s %s\n", indent, p.paint(faint, "at"), Escape(loc))
 	}
 	if w := f.Waiver; w != nil {
-		p.printf("          %s by %s until %s: %s\n", p.paint(faint, "waived"), Escape(w.Owner), w.Expires.Format("2006-01-02"), Escape(w.Justification))
+		p.printf("%s%s by %s until %s: %s\n", indent, p.paint(faint, "waived"), Escape(w.Owner), w.Expires.Format("2006-01-02"), Escape(w.Justification))
 	}
+}
+
+func writeFix(p *printer, f report.Finding) {
 	if f.Remediation != "" && f.Status != report.StatusPass {
 		p.printf("          %s %s\n", p.paint(faint, "fix"), Escape(f.Remediation))
 	}
 }
 
 // writeQuiet counts passing and informational findings by check.
-func writeQuiet(p *printer, fs []report.Finding) {
+func writeQuiet(p *printer, fs []*report.Finding) {
 	counts := map[report.Status]map[string]int{}
 	for _, f := range fs {
 		if counts[f.Status] == nil {

@@ -2,6 +2,8 @@ package text_test
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/kubepki/kubepki/internal/policy"
 	"github.com/kubepki/kubepki/internal/render/text"
 	"github.com/kubepki/kubepki/internal/report"
+	"github.com/kubepki/kubepki/internal/sample/large"
 )
 
 var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -139,5 +142,91 @@ func TestCertificatesFollowTheVerdict(t *testing.T) {
 	}
 	if strings.Contains(out, "kube-apiserver /pki/apiserver.crt") || strings.Contains(out, "old /pki/old.crt") {
 		t.Errorf("a certificate the report does not judge expiring is listed:\n%s", out)
+	}
+}
+
+// TestOccurrencesGrouped: the occurrences of one check are listed under it
+// once, with their count, the first five and how many more, and the
+// remediation they share once; All lists every one.
+func TestOccurrencesGrouped(t *testing.T) {
+	r := findingsReport()
+	for i := range 8 {
+		r.Findings = append(r.Findings, report.Finding{Check: "pod-default-service-account", Title: "t", Status: report.StatusWarn, Severity: report.SeverityMedium,
+			Controls: report.Controls{PCI: []string{"1.5"}}, Target: "cp-1", Location: report.Location{Object: fmt.Sprintf("Pod/ns/app-%d", i)},
+			Message: fmt.Sprintf("pod ns/app-%d runs as default", i), Remediation: "give it its own"})
+	}
+	r.Finish()
+	var b bytes.Buffer
+	if err := text.Findings(&b, r, text.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "    WARN  medium   pod-default-service-account (8)\n" +
+		"          - pod ns/app-0 runs as default\n            at Pod/ns/app-0\n" +
+		"          - pod ns/app-1 runs as default\n            at Pod/ns/app-1\n" +
+		"          - pod ns/app-2 runs as default\n            at Pod/ns/app-2\n" +
+		"          - pod ns/app-3 runs as default\n            at Pod/ns/app-3\n" +
+		"          - pod ns/app-4 runs as default\n            at Pod/ns/app-4\n" +
+		"          … and 3 more (--all lists every one)\n" +
+		"          fix give it its own\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("output lacks\n%s\nin\n%s", want, b.String())
+	}
+	for _, opts := range []text.Options{{All: true}, {Verbose: true}} {
+		b.Reset()
+		if err := text.Findings(&b, r, opts); err != nil {
+			t.Fatal(err)
+		}
+		if out := b.String(); !strings.Contains(out, "          - pod ns/app-7 runs as default\n            at Pod/ns/app-7\n          fix give it its own\n") || strings.Contains(out, "more (--all") {
+			t.Errorf("%+v does not list every occurrence:\n%s", opts, out)
+		}
+	}
+}
+
+// TestLargeReport: the report of 40,000 findings of two large clusters
+// (package large) is at most 2,000 lines of text, and lists every
+// occurrence when asked.
+func TestLargeReport(t *testing.T) {
+	r, err := large.Report(40_000, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := text.Findings(&b, r, text.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Count(b.String(), "\n")
+	if lines > 2000 {
+		t.Errorf("%d lines for %d findings, want at most 2,000", lines, len(r.Findings))
+	}
+	b.Reset()
+	if err := text.Findings(&b, r, text.Options{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Count(b.String(), "\n")
+	failing := 0
+	for _, f := range r.Findings {
+		if f.Status != report.StatusPass && f.Status != report.StatusInfo {
+			failing++
+			if failing%1000 == 0 && !strings.Contains(b.String(), f.Message+"\n") {
+				t.Errorf("--all lacks %q", f.Message)
+			}
+		}
+	}
+	if all < failing {
+		t.Errorf("--all: %d lines for %d findings that are not pass or info", all, failing)
+	}
+	t.Logf("%d findings: %d lines of text, %d with --all", len(r.Findings), lines, all)
+}
+
+func BenchmarkLargeReport(b *testing.B) {
+	r, err := large.Report(40_000, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := text.Findings(io.Discard, r, text.Options{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
