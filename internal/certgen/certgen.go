@@ -56,6 +56,9 @@ type Spec struct {
 	// Signer reuses an existing key instead of generating one, as a
 	// careless renewal does; Key is then ignored.
 	Signer crypto.Signer
+	// Serial is the serial number; nil for a random one, as kubeadm
+	// draws them.
+	Serial *big.Int
 }
 
 // Pair is a certificate with its private key.
@@ -74,9 +77,12 @@ func New(spec Spec, issuer *Pair) (*Pair, error) {
 			return nil, err
 		}
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, err
+	serial := spec.Serial
+	if serial == nil {
+		var err error
+		if serial, err = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62)); err != nil {
+			return nil, err
+		}
 	}
 	tpl := &x509.Certificate{
 		SerialNumber:       serial,

@@ -11,11 +11,14 @@ package sample
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"embed"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -57,13 +60,31 @@ var Weaknesses = []string{
 type node struct {
 	root string
 	now  time.Time
-	err  error
+	opts Options
+	// issued counts the certificates made so far.
+	issued int
+	err    error
+}
+
+// Options change how the sample node is written.
+type Options struct {
+	// FixedSerials gives certificates serial numbers derived from the
+	// instant the node is written at and the order they are made in,
+	// instead of random ones as kubeadm draws them. Two nodes written at
+	// the same instant then differ only in what their keys decide (key
+	// material, and so fingerprints and credential IDs): Go makes keys
+	// from its own random source whatever it is given. The golden tests
+	// of kubepki's outputs use it; kubepki demo does not.
+	FixedSerials bool
 }
 
 // WriteNode writes the sample node under dir, judged to be healthy except
 // for Weaknesses at the instant now.
-func WriteNode(dir string, now time.Time) error {
-	n := &node{root: dir, now: now.UTC().Truncate(time.Second)}
+func WriteNode(dir string, now time.Time) error { return WriteNodeWith(dir, now, Options{}) }
+
+// WriteNodeWith writes the sample node as WriteNode does, with opts.
+func WriteNodeWith(dir string, now time.Time, opts Options) error {
+	n := &node{root: dir, now: now.UTC().Truncate(time.Second), opts: opts}
 	if err := n.copyFiles(); err != nil {
 		return err
 	}
@@ -102,11 +123,27 @@ func (n *node) issue(spec certgen.Spec, issuer *certgen.Pair) *certgen.Pair {
 	if spec.NotAfter.IsZero() {
 		spec.NotAfter = spec.NotBefore.Add(year)
 	}
+	n.issued++
+	if n.opts.FixedSerials {
+		spec.Serial = n.fixedSerial()
+	}
 	p, err := certgen.New(spec, issuer)
 	if err != nil {
 		n.err = err
 	}
 	return p
+}
+
+// fixedSerial is the serial of the certificate being made, with
+// FixedSerials: 62 bits of SHA-256 over the node's instant and the
+// certificate's place in the order, as long as the random serials kubeadm
+// draws.
+func (n *node) fixedSerial() *big.Int {
+	var in [16]byte
+	binary.BigEndian.PutUint64(in[:8], uint64(n.now.Unix()))
+	binary.BigEndian.PutUint64(in[8:], uint64(n.issued))
+	sum := sha256.Sum256(in[:])
+	return new(big.Int).SetUint64(binary.BigEndian.Uint64(sum[:8])>>2 | 1)
 }
 
 // write writes a certificate and its key with kubeadm's modes.

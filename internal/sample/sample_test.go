@@ -2,6 +2,7 @@ package sample_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +115,42 @@ func dump(r *report.Report, check string) string {
 		return " (no findings)"
 	}
 	return b.String()
+}
+
+// TestFixedSerials: with fixed serials, two nodes written at one instant
+// have the same serials and different keys; kubepki demo's nodes draw
+// their serials at random.
+func TestFixedSerials(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	serials := func(opts sample.Options) (map[string]string, map[string]string) {
+		dir := t.TempDir()
+		if err := sample.WriteNodeWith(dir, now, opts); err != nil {
+			t.Fatal(err)
+		}
+		r := audit.Node(context.Background(), audit.NodeOptions{Root: dir, Now: now, Policy: checks.DefaultPolicy()})
+		serial, sum := map[string]string{}, map[string]string{}
+		for _, c := range r.Certificates {
+			k := fmt.Sprintf("%s#%d", c.Path, c.Index)
+			serial[k], sum[k] = c.Serial, c.SHA256
+		}
+		return serial, sum
+	}
+	fixed := sample.Options{FixedSerials: true}
+	s1, h1 := serials(fixed)
+	s2, h2 := serials(fixed)
+	s3, _ := serials(sample.Options{})
+	if len(s1) < 15 || fmt.Sprint(s1) != fmt.Sprint(s2) || fmt.Sprint(s1) == fmt.Sprint(s3) {
+		t.Errorf("fixed serials %v and %v should be equal, random ones %v differ", s1, s2, s3)
+	}
+	if fmt.Sprint(h1) == fmt.Sprint(h2) {
+		t.Error("two nodes have the same certificates: their keys should differ")
+	}
+	// One serial, one certificate (a copy in the trust store is the same).
+	cert := map[string]string{}
+	for k, s := range s1 {
+		if c, ok := cert[s]; ok && c != h1[k] || len(s) < 8 {
+			t.Errorf("serial %s of %s is short or names two certificates", s, k)
+		}
+		cert[s] = h1[k]
+	}
 }
