@@ -300,26 +300,7 @@ func severityCounts(s report.Summary) []count {
 }
 
 func about(t report.Target) string {
-	var parts []string
-	if t.Root != "" && t.Root != t.Name {
-		parts = append(parts, "files at "+t.Root)
-	}
-	if t.Distribution != "" {
-		parts = append(parts, t.Distribution)
-	}
-	if len(t.Roles) > 0 {
-		parts = append(parts, strings.Join(t.Roles, ", "))
-	}
-	if t.Server != "" {
-		parts = append(parts, t.Server)
-	}
-	if t.Version != "" {
-		parts = append(parts, "Kubernetes "+t.Version)
-	}
-	if t.Identity != "" {
-		parts = append(parts, "read as "+t.Identity)
-	}
-	return strings.Join(parts, " · ")
+	return strings.Join(present.TargetDetails(t), " · ")
 }
 
 // sectionGroups name the parts of the guidance kubepki covers.

@@ -274,3 +274,30 @@ func Count(n int) string {
 	}
 	return s
 }
+
+// TargetDetails are what a report says of a target beyond its kind and
+// name, in the order every format shows them: where its files were read,
+// its distribution and roles, and for a cluster its API server, version and
+// the identity kubepki read it as.
+func TargetDetails(t report.Target) []string {
+	var parts []string
+	if t.Root != "" && t.Root != t.Name {
+		parts = append(parts, "files at "+t.Root)
+	}
+	if t.Distribution != "" {
+		parts = append(parts, t.Distribution)
+	}
+	if len(t.Roles) > 0 {
+		parts = append(parts, strings.Join(t.Roles, ", "))
+	}
+	if t.Server != "" {
+		parts = append(parts, t.Server)
+	}
+	if t.Version != "" {
+		parts = append(parts, "Kubernetes "+t.Version)
+	}
+	if t.Identity != "" {
+		parts = append(parts, "read as "+t.Identity)
+	}
+	return parts
+}

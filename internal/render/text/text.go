@@ -134,16 +134,8 @@ func describeTarget(t report.Target) string {
 	if t.Kind != "" {
 		s = string(t.Kind) + " " + s
 	}
-	if t.Root != "" && t.Root != t.Name {
-		s += " at " + t.Root
-	}
-	var about []string
-	if t.Distribution != "" {
-		about = append(about, t.Distribution)
-	}
-	about = append(about, t.Roles...)
-	if len(about) > 0 {
-		s += " (" + strings.Join(about, ", ") + ")"
+	if details := present.TargetDetails(t); len(details) > 0 {
+		s += " (" + strings.Join(details, ", ") + ")"
 	}
 	return s
 }

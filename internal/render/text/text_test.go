@@ -230,3 +230,18 @@ func BenchmarkLargeReport(b *testing.B) {
 		}
 	}
 }
+
+// TestTargetDescribedAsInHTML: a cluster target names its API server,
+// version and the identity it was read as, as the HTML report does (both
+// from present.TargetDetails).
+func TestTargetDescribedAsInHTML(t *testing.T) {
+	r := findingsReport()
+	r.Targets = []report.Target{{Kind: report.TargetCluster, Name: "cp-1", Server: "https://10.0.0.1:6443", Version: "v1.34.4", Identity: "kubernetes-admin"}}
+	var b bytes.Buffer
+	if err := text.Findings(&b, r, text.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "cluster cp-1 (https://10.0.0.1:6443, Kubernetes v1.34.4, read as kubernetes-admin)"; !strings.Contains(b.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, b.String())
+	}
+}
