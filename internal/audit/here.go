@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -29,6 +30,11 @@ type HereOptions struct {
 	// there is none, and NoCluster then says why.
 	Cluster   ClusterOptions
 	NoCluster string
+	// ClusterNamed says the kubeconfig or the context was named on
+	// purpose: a cluster that cannot then be read is an error finding, and
+	// Here returns ErrClusterUnread with the report, as kubepki audit
+	// cluster does, instead of a part that did not apply.
+	ClusterNamed bool
 	// Probe says how to probe the context's API server host (ports,
 	// timeouts, concurrency); the host, the API server's port and the CA
 	// come from the context.
@@ -42,15 +48,22 @@ type HereOptions struct {
 // current context's cluster when it can be reached, and unauthenticated
 // probes of that context's API server host. A part that does not apply or
 // cannot be read keeps its target, with a notEvaluated finding that says
-// why and what to run instead. Here fails only when ctx ends.
+// why and what to run instead. Here fails only when ctx ends, or with
+// ErrClusterUnread (and the whole report) when a cluster named on purpose
+// could not be read.
 func Here(ctx context.Context, opts HereOptions) (*report.Report, error) {
 	if opts.Root == "" {
 		opts.Root = "/"
 	}
 	parts := make([]*report.Report, 3)
+	var clusterErr error
 	run := []func() *report.Report{
 		func() *report.Report { return hereNode(ctx, opts) },
-		func() *report.Report { return hereCluster(ctx, opts) },
+		func() *report.Report {
+			r, err := hereCluster(ctx, opts)
+			clusterErr = err
+			return r
+		},
 		func() *report.Report { return hereProbe(ctx, opts) },
 	}
 	// The parts are independent: the slow ones (a large cluster's LISTs,
@@ -59,8 +72,12 @@ func Here(ctx context.Context, opts HereOptions) (*report.Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("auditing: %w", err)
 	}
-	return report.Merge(parts...), nil
+	return report.Merge(parts...), clusterErr
 }
+
+// ErrClusterUnread is returned by Here, with the report, when a cluster
+// named on purpose could not be read.
+var ErrClusterUnread = errors.New("the cluster could not be audited")
 
 func hereNode(ctx context.Context, opts HereOptions) *report.Report {
 	if len(node.Present(opts.Root)) > 0 {
@@ -82,18 +99,21 @@ func hereNode(ctx context.Context, opts HereOptions) *report.Report {
 			where, strings.Join(node.Markers(), ", ")))
 }
 
-func hereCluster(ctx context.Context, opts HereOptions) *report.Report {
+func hereCluster(ctx context.Context, opts HereOptions) (*report.Report, error) {
 	o := opts.Cluster
 	if o.Config == nil {
 		return skipped(opts.Now, report.Target{Kind: report.TargetCluster, Name: "(no kubeconfig context)"}, "kube-apiserver", SkippedID, report.StatusNotEvaluated, "Cluster not audited",
-			"no cluster was audited: "+opts.NoCluster)
+			"no cluster was audited: "+opts.NoCluster), nil
 	}
 	r, err := Cluster(ctx, o)
-	if err != nil {
-		return skipped(opts.Now, report.Target{Kind: report.TargetCluster, Name: o.Context, Server: o.Config.Host}, "kube-apiserver", SkippedID, report.StatusNotEvaluated, "Cluster not audited",
-			fmt.Sprintf("context %s could not be audited: %v; no cluster check was run. Check that its API server is reachable from here and its credentials valid, then run kubepki audit cluster --context %s", o.Context, err, o.Context))
+	switch {
+	case err == nil:
+		return r, nil
+	case opts.ClusterNamed:
+		return unreachable(o, err), fmt.Errorf("%w: context %s: %v", ErrClusterUnread, o.Context, err)
 	}
-	return r
+	return skipped(opts.Now, report.Target{Kind: report.TargetCluster, Name: o.Context, Server: o.Config.Host}, "kube-apiserver", SkippedID, report.StatusNotEvaluated, "Cluster not audited",
+		fmt.Sprintf("context %s could not be audited: %v; no cluster check was run. Check that its API server is reachable from here and its credentials valid, then run kubepki audit cluster --context %s", o.Context, err, o.Context)), nil
 }
 
 func hereProbe(ctx context.Context, opts HereOptions) *report.Report {

@@ -56,6 +56,7 @@ part each, with all their options.`,
 			switch {
 			case err == nil:
 				opts.Cluster = audit.ClusterOptions{Config: cfg, Context: name, Now: now, Policy: opts.Policy}
+				opts.ClusterNamed = o.kube.kubeconfig != "" || o.kube.overrides.CurrentContext != ""
 			case errors.As(err, &ue) || o.kube.kubeconfig != "" || o.kube.overrides.CurrentContext != "":
 				// A kubeconfig or context named on purpose must work.
 				return fmt.Errorf("loading the cluster configuration: %w", err)
@@ -66,10 +67,15 @@ part each, with all their options.`,
 			opts.Cluster.Progress = p.update
 			r, err := audit.Here(e.ctx, opts)
 			p.finish()
-			if err != nil {
+			if r == nil {
 				return err
 			}
-			return o.out.emit(e, r)
+			// A cluster named on purpose that could not be read fails the
+			// run, after the report of what could be audited.
+			if eerr := o.out.emit(e, r); eerr != nil {
+				return eerr
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&o.root, "root", "/", "directory that stands for the node's / (a mounted or copied node)")

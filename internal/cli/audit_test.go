@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,5 +124,26 @@ func TestAuditHereSkips(t *testing.T) {
 
 	if err := Run(context.Background(), []string{"audit", "--root", empty, "--kubeconfig", filepath.Join(empty, "none")}, nil, &bytes.Buffer{}, &bytes.Buffer{}); ExitCode(err) != 1 || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("a --kubeconfig that does not exist: exit %d, %v", ExitCode(err), err)
+	}
+	// The same unreachable context named on purpose: the report is
+	// written, with an error finding for the cluster, and the run fails,
+	// so that CI does not go green with no cluster check run.
+	var out bytes.Buffer
+	err := Run(context.Background(), []string{"audit", "--root", empty, "--kubeconfig", kc, "--context", "gone", "-o", "json"}, nil, &out, &bytes.Buffer{})
+	if ExitCode(err) != 1 || !errors.Is(err, audit.ErrClusterUnread) {
+		t.Errorf("an unreachable context named on purpose: exit %d, %v", ExitCode(err), err)
+	}
+	r, rerr := report.Read(&out)
+	if rerr != nil {
+		t.Fatalf("no report written: %v", rerr)
+	}
+	failed := false
+	for _, f := range r.Findings {
+		if f.Target == "gone" && f.Status == report.StatusError {
+			failed = true
+		}
+	}
+	if !failed {
+		t.Errorf("no error finding for the unreachable context: %+v", r.Findings)
 	}
 }

@@ -123,10 +123,22 @@ func (p Policy) AllowsSignature(name string) bool {
 	return slices.Contains(p.SignatureAlgorithms, name)
 }
 
+// shortLivedShare is the part of its life at whose end a certificate
+// shorter-lived than a few windows counts as expiring: a certificate issued
+// for 30 days (kubelet client certificates under a 30-day signing
+// duration) would otherwise be "expiring" from the day it is issued, while
+// the kubelet renews it with 10 to 30 % of its life left.
+const shortLivedShare = 10
+
 // Expiry is the policy's verdict on a validity period at now, and the
-// window that applied. This is the one place expiry is decided.
+// window that applied: the policy's window, or the last tenth of the
+// certificate's life when that is shorter. This is the one place expiry is
+// decided.
 func (p Policy) Expiry(isCA bool, notBefore, notAfter, now time.Time) (report.Expiry, time.Duration) {
 	window := p.ExpiryWarning(isCA)
+	if life := notAfter.Sub(notBefore); life > 0 && life/shortLivedShare < window {
+		window = life / shortLivedShare
+	}
 	left := notAfter.Sub(now)
 	switch {
 	case left <= 0:

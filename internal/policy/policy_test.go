@@ -144,7 +144,12 @@ func TestExpiry(t *testing.T) {
 		{"a second less is expiring", false, now.AddDate(-1, 0, 0), now.Add(30*day - time.Second), report.ExpiryExpiring, 30 * day},
 		{"ending now is expired", false, now.AddDate(-1, 0, 0), now, report.ExpiryExpired, 30 * day},
 		{"not valid yet", false, now.Add(day), now.AddDate(1, 0, 0), report.ExpiryNotYetValid, 30 * day},
-		{"not valid yet and expiring: expiring", false, now.Add(day), now.Add(2 * day), report.ExpiryExpiring, 30 * day},
+		// Short-lived certificates are expiring in the last tenth of their
+		// life only: a 30-day kubelet certificate is not expiring from the
+		// day it is issued.
+		{"a 30-day leaf with 20 days left is valid", false, now.Add(-10 * day), now.Add(20 * day), report.ExpiryValid, 3 * day},
+		{"a 30-day leaf with 2 days left is expiring", false, now.Add(-28 * day), now.Add(2 * day), report.ExpiryExpiring, 3 * day},
+		{"a short-lived one not valid yet", false, now.Add(day), now.Add(2 * day), report.ExpiryNotYetValid, day / 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, w := p.Expiry(tc.ca, tc.notBefore, tc.notAfter, now)
