@@ -113,10 +113,19 @@ A token is read only for its ID and for the TokenReview; it is never printed or 
 			}
 			describe(e.stdout, cred)
 			todo := []*revocation.Credential{cred}
+			// A failure to look for successors does not hold up the
+			// revocation of the credential named: it is recorded first,
+			// and the run fails after.
+			var successorErr error
 			if o.withSuccessors && cred.ID != "" {
 				succ, err := o.successors(e, cl, cred.ID)
-				if err != nil {
+				var ue *usageError
+				if errors.As(err, &ue) {
 					return err
+				}
+				if err != nil {
+					successorErr = err
+					fmt.Fprintf(e.stdout, "warning: successors not all looked for: %v\n", err)
 				}
 				todo = append(todo, succ...)
 			}
@@ -151,6 +160,9 @@ A token is read only for its ID and for the TokenReview; it is never printed or 
 			}
 			if refused > 0 {
 				return fmt.Errorf("%d of %d credentials not revoked: their revocation could not be enforced (see above; --force records them anyway)", refused, len(todo))
+			}
+			if successorErr != nil {
+				return fmt.Errorf("%s revoked, but what it minted was not all looked for: %w", cred.ID, successorErr)
 			}
 			return nil
 		},
@@ -316,13 +328,14 @@ func (o *revokeOptions) token(e *env, cl clusterAccess) (*revocation.Credential,
 // given and the cluster's CSRs.
 func (o *revokeOptions) successors(e *env, cl clusterAccess, id string) ([]*revocation.Credential, error) {
 	var minted []revocation.Minted
+	var lookErr error
 	fromCluster := map[string]bool{}
 	if cl.cfg != nil {
 		ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 		defer cancel()
 		csrs, err := cluster.IssuedCSRs(ctx, cl.cfg)
 		if err != nil {
-			return nil, fmt.Errorf("--with-successors: %w", err)
+			lookErr = fmt.Errorf("reading the cluster's CSRs: %w", err)
 		}
 		for _, c := range csrs {
 			if c.RequesterCredentialID != "" {
@@ -380,7 +393,7 @@ func (o *revokeOptions) successors(e *env, cl clusterAccess, id string) ([]*revo
 	if len(out) == 0 {
 		fmt.Fprintln(e.stdout, "no successor with a known credential ID found")
 	}
-	return out, nil
+	return out, lookErr
 }
 
 // versionNote says when the revocation can take effect: only an

@@ -162,8 +162,11 @@ func TestRevokeConfig(t *testing.T) {
 	}
 	// Static mode with nothing revoked is refused; with a revocation it
 	// embeds the ID.
-	if _, err := run(t, "", append(args, "--static")...); ExitCode(err) != 1 {
-		t.Errorf("static with an empty list: exit %d", ExitCode(err))
+	if o, err := run(t, "", append(args, "--static")...); err != nil || !strings.Contains(o, "no webhook authorizer") {
+		t.Errorf("static with an empty list: %v\n%s", err, o)
+	}
+	if a := read("authorization.yaml"); strings.Contains(a, "type: Webhook") || !strings.Contains(a, "type: RBAC") {
+		t.Errorf("static configuration of an empty list:\n%s", a)
 	}
 	id := revocation.PrefixX509 + strings.Repeat("ab", 32)
 	run(t, "", "revoke", "--store", store, "--id", id, "--reason", "x")
@@ -185,6 +188,29 @@ func TestRevokeConfig(t *testing.T) {
 	} {
 		if _, err := run(t, "", bad...); ExitCode(err) != 2 {
 			t.Errorf("%v: exit %d", bad, ExitCode(err))
+		}
+	}
+}
+
+// TestRevokeWithSuccessorsWhenTheClusterFails: the cluster's CSRs cannot be
+// read, the audit log can: the credential named and the token it minted
+// (from the log) are revoked all the same, and the run then fails saying
+// what was not looked for.
+func TestRevokeWithSuccessorsWhenTheClusterFails(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "revoked.json")
+	run(t, "", "revoke", "init", "--store", store)
+	log := filepath.Join(dir, "audit.log")
+	os.WriteFile(log, []byte(`{"kind":"Event","stage":"ResponseComplete","verb":"create","user":{"username":"ci","extra":{"authentication.kubernetes.io/credential-id":["JTI=leaked"]}},"objectRef":{"resource":"serviceaccounts","subresource":"token","namespace":"build","name":"deployer"},"responseStatus":{"code":201},"annotations":{"authorization.k8s.io/decision":"allow","authentication.kubernetes.io/issued-credential-id":"JTI=child"},"requestReceivedTimestamp":"2026-11-01T10:00:00Z"}`+"\n"), 0o600)
+	out, err := run(t, "", "revoke", "--store", store, "--id", "JTI=leaked", "--with-successors", "--audit-log", log,
+		"--kubeconfig", unreachableKubeconfig(t, "gone"), "--reason", "leaked")
+	if ExitCode(err) != 1 || !strings.Contains(err.Error(), "not all looked for") {
+		t.Errorf("exit %d, %v\n%s", ExitCode(err), err, out)
+	}
+	l, _ := revocation.FileStore{Path: store}.Load()
+	for _, id := range []string{"JTI=leaked", "JTI=child"} {
+		if e, ok := l.Get(id); !ok || !e.Active() {
+			t.Errorf("%s not revoked:\n%s", id, out)
 		}
 	}
 }

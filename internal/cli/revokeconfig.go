@@ -89,9 +89,6 @@ revocation; the apiserver reloads the file within a minute.`,
 					return err
 				}
 				opts.Static = append([]string{}, l.ActiveIDs()...)
-				if len(opts.Static) == 0 {
-					return fmt.Errorf("--static: %s revoke nothing, so the configuration would send the webhook no request; revoke first, or use the dynamic mode", o.store.where())
-				}
 			}
 			files, err := revocation.Config(opts)
 			if err != nil {
@@ -109,6 +106,8 @@ revocation; the apiserver reloads the file within a minute.`,
 			fmt.Fprintf(e.stdout, "copy kubepki-webhook.kubeconfig to %s on each control-plane node, and run kube-apiserver with --authorization-config=<path of authorization.yaml> instead of --authorization-mode\n", o.kubeconfigPath)
 			fmt.Fprintf(e.stdout, "the apiserver presents %s to the webhook: run it with --client-ca-file set to that certificate's CA and --allowed-client-names set to its common name\n", o.certFile)
 			switch {
+			case o.static && len(opts.Static) == 0:
+				fmt.Fprintf(e.stdout, "static mode: %s revoke nothing, so the configuration has no webhook authorizer (Node and RBAC alone): nothing is refused by ID until a revocation is made and the configuration written again\n", o.store.where())
 			case o.static:
 				fmt.Fprintf(e.stdout, "static mode: %d revoked IDs in %d authorizers calling /deny, failurePolicy Deny: they are refused whatever the webhook holds, and while it is down\n",
 					len(opts.Static), (len(opts.Static)+revocation.IDsPerAuthorizer-1)/revocation.IDsPerAuthorizer)

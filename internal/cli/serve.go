@@ -88,8 +88,10 @@ several replicas share one list; a failing watch is reported the same way.
 				}
 				opts.Source = func(ctx context.Context, update func(*revocation.List), failing func(error)) error {
 					return ks.Watch(ctx, 100*time.Millisecond, kubestore.Handlers{
-						Update:  update,
-						Skipped: func(err error) { log.Warn("skipping a RevokedCredential", "err", err) },
+						Update: update,
+						Skipped: func(err error) {
+							log.Warn("a RevokedCredential does not decode (its credential ID, when it has one, stays revoked)", "err", err)
+						},
 						Failing: failing,
 					})
 				}

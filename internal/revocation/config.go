@@ -169,7 +169,9 @@ func Endpoint(webhookURL, path string) (string, error) {
 // carries a credential ID. Dynamic mode, Deny: one for every such request
 // but the control plane's, with Deny; one for the control plane's, with
 // NoOpinion. Static mode: authorizers of IDsPerAuthorizer revoked IDs each,
-// calling /deny with Deny.
+// calling /deny with Deny; none at all when nothing is revoked (the last
+// revocation taken back), so that the configuration can always be written
+// again.
 func AuthorizationConfig(o ConfigOptions) ([]byte, error) {
 	if o.KubeconfigPath == "" {
 		return nil, fmt.Errorf("the webhook kubeconfig path is required")

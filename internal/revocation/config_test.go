@@ -156,3 +156,25 @@ func TestWebhookKubeconfig(t *testing.T) {
 		t.Errorf("legacy flags %s", flags)
 	}
 }
+
+// TestAuthorizationConfigStaticEmpty: with the last revocation taken back,
+// static mode writes Node and RBAC alone, which kube-apiserver accepts.
+func TestAuthorizationConfigStaticEmpty(t *testing.T) {
+	o := baseOptions(t)
+	o.Static = []string{}
+	files, err := Config(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := load.LoadFromData(files[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := sets.New("Webhook", "Node", "RBAC", "ABAC", "AlwaysAllow", "AlwaysDeny")
+	if errs := validation.ValidateAuthorizationConfiguration(authorizationcel.NewDefaultCompiler(), nil, cfg, known, sets.New("Webhook")); len(errs) > 0 {
+		t.Fatalf("refused: %v", errs.ToAggregate())
+	}
+	if len(cfg.Authorizers) != 2 || cfg.Authorizers[0].Type != "Node" {
+		t.Errorf("authorizers %+v", cfg.Authorizers)
+	}
+}

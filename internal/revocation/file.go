@@ -176,6 +176,11 @@ func (s FileStore) write(l *List) error {
 // (a user other than root replacing someone else's file), nothing is
 // written and the error says so.
 func WriteAtomic(path string, mode os.FileMode, write func(io.Writer) error) error {
+	// A link is kept, and the file it names replaced: renaming over the
+	// link would leave whoever reads the file it names with the old one.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	uid, gid := -1, -1
 	if fi, err := os.Stat(path); err == nil {
 		mode = fi.Mode().Perm()

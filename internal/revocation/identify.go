@@ -49,8 +49,11 @@ type Credential struct {
 	// not checked).
 	Notes []string
 
-	// cert is the certificate, when the credential is one.
-	cert *x509.Certificate
+	// cert is the certificate, when the credential is one, and
+	// intermediates the other certificates that came with it (a chain in
+	// the same file), which the apiserver would use too.
+	cert          *x509.Certificate
+	intermediates []*x509.Certificate
 }
 
 // Entry makes a revocation entry for the credential.
@@ -120,8 +123,8 @@ func (c *Credential) CheckTrust(t *Trust) {
 		c.Notes = append(c.Notes, "not checked against the cluster's client CA and front-proxy (requestheader) settings: reach the cluster with the kubeconfig flags, or run on a control-plane node (--root)")
 		return
 	}
-	byRequestHeaderCA := issuedBy(c.cert, t.RequestHeaderCAs)
-	byClientCA := issuedBy(c.cert, t.ClientCAs)
+	byRequestHeaderCA := issuedBy(c.cert, c.intermediates, t.RequestHeaderCAs)
+	byClientCA := issuedBy(c.cert, c.intermediates, t.ClientCAs)
 	named := slices.Contains(t.RequestHeaderAllowedNames, c.Subject)
 	frontProxy := byRequestHeaderCA && (len(t.RequestHeaderAllowedNames) == 0 || named)
 	if len(t.RequestHeaderCAs) == 0 && named {
@@ -146,9 +149,26 @@ func allowedNote(named bool) string {
 	return ""
 }
 
-// issuedBy reports whether one of the CAs signed the certificate directly.
-func issuedBy(cert *x509.Certificate, cas []*x509.Certificate) bool {
-	return slices.ContainsFunc(cas, func(ca *x509.Certificate) bool { return cert.CheckSignatureFrom(ca) == nil })
+// issuedBy reports whether the certificate chains to one of the CAs, as
+// kube-apiserver's x509 authenticator would build the chain: directly, or
+// through the intermediates the client sends with it. Validity dates are
+// not judged here (an expired certificate is still the CA's).
+func issuedBy(cert *x509.Certificate, intermediates, cas []*x509.Certificate) bool {
+	if len(cas) == 0 {
+		return false
+	}
+	if slices.ContainsFunc(cas, func(ca *x509.Certificate) bool { return cert.CheckSignatureFrom(ca) == nil }) {
+		return true
+	}
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	for _, ca := range cas {
+		roots.AddCert(ca)
+	}
+	for _, c := range intermediates {
+		inter.AddCert(c)
+	}
+	_, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, CurrentTime: cert.NotBefore.Add(time.Second)})
+	return err == nil
 }
 
 // FromCertificateFile describes the first certificate of a PEM file.
@@ -157,11 +177,19 @@ func FromCertificateFile(path string) (*Credential, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := firstCertificate(data)
+	return fromPEM(data, path)
+}
+
+// fromPEM describes the first certificate of PEM data, with the others as
+// its intermediates.
+func fromPEM(data []byte, where string) (*Credential, error) {
+	certs, err := certificates(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	return FromCertificate(cert), nil
+	c := FromCertificate(certs[0])
+	c.intermediates = certs[1:]
+	return c, nil
 }
 
 // FromKubeconfig describes the client certificate of a kubeconfig user:
@@ -195,25 +223,32 @@ func FromKubeconfig(path, userName string) (*Credential, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%s: user %q authenticates without a client certificate", path, userName)
 	}
-	cert, err := firstCertificate(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s user %q: %w", path, userName, err)
-	}
-	return FromCertificate(cert), nil
+	return fromPEM(data, fmt.Sprintf("%s user %q", path, userName))
 }
 
-// firstCertificate parses the first CERTIFICATE block of PEM data.
-func firstCertificate(data []byte) (*x509.Certificate, error) {
+// certificates parses every CERTIFICATE block of PEM data; there must be
+// one at least.
+func certificates(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
 	for rest := data; ; {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
-			return nil, errors.New("no PEM CERTIFICATE block")
+			break
 		}
-		if b.Type == "CERTIFICATE" {
-			return x509.ParseCertificate(b.Bytes)
+		if b.Type != "CERTIFICATE" {
+			continue
 		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM CERTIFICATE block")
+	}
+	return out, nil
 }
 
 // maxTokenBytes bounds a token read for its ID: service-account tokens

@@ -4,6 +4,8 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +123,30 @@ func TestSupportsCredentialIDs(t *testing.T) {
 		if got := SupportsCredentialIDs(tt.major, tt.minor); got != tt.want {
 			t.Errorf("%s.%s: %v", tt.major, tt.minor, got)
 		}
+	}
+}
+
+// TestCertificateThroughAnIntermediate: a client certificate signed by an
+// intermediate sent along with it chains to the client CA, as
+// kube-apiserver would accept it: it can be revoked.
+func TestCertificateThroughAnIntermediate(t *testing.T) {
+	root := mustPair(t, certgen.Spec{CommonName: "kubernetes", CA: true}, nil)
+	inter := mustPair(t, certgen.Spec{CommonName: "intermediate", CA: true}, root)
+	leaf := mustPair(t, certgen.Spec{CommonName: "bob", Client: true}, inter)
+	p := filepath.Join(t.TempDir(), "bob.crt")
+	os.WriteFile(p, append(leaf.CertPEM(), inter.CertPEM()...), 0o600)
+	c, err := FromCertificateFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.CheckTrust(&Trust{From: "test", ClientCAs: []*x509.Certificate{root.Cert}})
+	if c.Unenforceable != "" || c.Subject != "bob" {
+		t.Errorf("a certificate through an intermediate: %q (%s)", c.Unenforceable, c.Subject)
+	}
+	// Without the intermediate, the chain cannot be built.
+	alone := FromCertificate(leaf.Cert)
+	alone.CheckTrust(&Trust{From: "test", ClientCAs: []*x509.Certificate{root.Cert}})
+	if alone.Unenforceable == "" {
+		t.Error("a certificate whose chain cannot be built was judged issued by the client CA")
 	}
 }

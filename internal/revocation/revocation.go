@@ -184,6 +184,11 @@ func Decode(r io.Reader) (*List, error) {
 	if err := dec.Decode(&l); err != nil {
 		return nil, fmt.Errorf("decoding the revocation list: %w", err)
 	}
+	// A list followed by anything (a second document, half of a torn
+	// write) is corrupt, not the first list.
+	if err := dec.Decode(&struct{}{}); err != io.EOF {
+		return nil, fmt.Errorf("decoding the revocation list: data after the list")
+	}
 	if l.Version != Version {
 		return nil, fmt.Errorf("revocation list version %q is not supported (want %q)", l.Version, Version)
 	}
@@ -193,6 +198,9 @@ func Decode(r io.Reader) (*List, error) {
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", i+1, err)
 		}
+		// Canonical from here on: a hand-edited upper-case ID must match
+		// the same ID revoked again.
+		l.Entries[i].ID = id
 		if seen[id] {
 			return nil, fmt.Errorf("entry %d: %s is listed twice", i+1, id)
 		}

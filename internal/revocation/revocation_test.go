@@ -377,3 +377,55 @@ func TestWriteAtomicKeepsModeAndOwner(t *testing.T) {
 		t.Errorf("content %q", b)
 	}
 }
+
+// TestDecodeCanonicalIDs: an ID written in upper case (a hand-edited list)
+// is the same ID as its lower-case form: revoking that again is "already
+// revoked", not a second entry that makes the list unreadable.
+func TestDecodeCanonicalIDs(t *testing.T) {
+	id := x509ID("bob")
+	upper := PrefixX509 + strings.ToUpper(id[len(PrefixX509):])
+	s := FileStore{Path: filepath.Join(t.TempDir(), "revoked.json")}
+	if err := os.WriteFile(s.Path, []byte(`{"version":"`+Version+`","entries":[{"id":"`+upper+`","revoked":{"by":"a","at":"2026-01-01T00:00:00Z"}}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	added, err := s.Revoke(Entry{ID: id})
+	if err != nil || added[0] {
+		t.Fatalf("revoking the lower-case form again: added %v, %v", added, err)
+	}
+	if _, err := s.Load(); err != nil {
+		t.Errorf("the list no longer loads: %v", err)
+	}
+}
+
+func TestDecodeRefusesTrailingData(t *testing.T) {
+	good := `{"version":"` + Version + `","entries":[]}`
+	for _, doc := range []string{good + good, good + "garbage", good + `{"version":"x"}`} {
+		if _, err := Decode(strings.NewReader(doc)); err == nil {
+			t.Errorf("%q decoded", doc)
+		}
+	}
+	if _, err := Decode(strings.NewReader(good + "\n\n")); err != nil {
+		t.Errorf("trailing newlines: %v", err)
+	}
+}
+
+// TestWriteAtomicThroughALink: a list path that is a symbolic link keeps
+// the link; the file it names is the one replaced, so a reader of that
+// file sees the change.
+func TestWriteAtomicThroughALink(t *testing.T) {
+	dir := t.TempDir()
+	real, link := filepath.Join(dir, "real.json"), filepath.Join(dir, "link.json")
+	os.WriteFile(real, []byte("old"), 0o644)
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAtomic(link, 0o600, func(w io.Writer) error { _, err := io.WriteString(w, "new"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v %v", fi, err)
+	}
+	if b, _ := os.ReadFile(real); string(b) != "new" {
+		t.Errorf("the file the link names holds %q", b)
+	}
+}

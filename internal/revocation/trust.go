@@ -2,7 +2,6 @@ package revocation
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 )
 
@@ -37,25 +36,10 @@ func TrustFromPEM(from string, clientCA, requestHeaderCA []byte, allowedNames []
 	return t, nil
 }
 
+// bundle parses a CA bundle; an empty one is unknown, not an error.
 func bundle(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
+	if len(data) == 0 {
+		return nil, nil
 	}
-	if len(out) == 0 && len(data) > 0 {
-		return nil, fmt.Errorf("no PEM CERTIFICATE block")
-	}
-	return out, nil
+	return certificates(data)
 }

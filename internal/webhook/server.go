@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,9 +98,10 @@ type Server struct {
 	metrics *metrics
 
 	mu sync.Mutex
-	// tried is the list file's size and modification time at the last
-	// attempt to read it, whatever came of it.
-	tried fileStamp
+	// tried is the list file's stamp at the last attempt to read it,
+	// whatever came of it, and triedAt when that was.
+	tried   fileStamp
+	triedAt time.Time
 	// failure is the last error reading the list, "" when the list in
 	// force is current; loggedAt is when it was last logged.
 	failure  string
@@ -184,26 +186,47 @@ func (s *Server) failing(err error) {
 // Handler is the SubjectAccessReview handler, for tests and benchmarks.
 func (s *Server) Handler() *Handler { return s.handler }
 
+// fileStamp tells whether a file may have changed: its size and
+// modification time, and its inode and change time, which a rename over it
+// or a chmod or chown moves while leaving the others alone.
 type fileStamp struct {
-	size int64
-	mod  time.Time
-	ok   bool
+	size       int64
+	mod, ctime time.Time
+	ino        uint64
+	ok         bool
 }
+
+func stampOfInfo(fi os.FileInfo) fileStamp {
+	st := fileStamp{size: fi.Size(), mod: fi.ModTime(), ok: true}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+		st.ctime = time.Unix(sys.Ctim.Sec, sys.Ctim.Nsec)
+	}
+	return st
+}
+
+// retryFailingEvery is how often a list that could not be read is read
+// again although its file looks unchanged: the failure may have been a
+// passing one (an I/O error, too many open files).
+const retryFailingEvery = 10 * time.Second
 
 // reload reads the list when its file changed since the last attempt, or
 // when forced. A file that is gone, unreadable or corrupt keeps the list
 // in force and is reported.
 func (s *Server) reload(force bool) error {
 	var st fileStamp
-	fi, statErr := os.Stat(s.opts.Store.Path)
-	if statErr == nil {
-		st = fileStamp{fi.Size(), fi.ModTime(), true}
+	if fi, err := os.Stat(s.opts.Store.Path); err == nil {
+		st = stampOfInfo(fi)
 	}
 	s.mu.Lock()
 	same := s.tried == st
+	retry := s.failure != "" && time.Since(s.triedAt) >= retryFailingEvery
 	s.tried = st
+	if !same || retry || force {
+		s.triedAt = time.Now()
+	}
 	s.mu.Unlock()
-	if same && !force {
+	if same && !retry && !force {
 		s.remind()
 		return nil
 	}
@@ -331,7 +354,7 @@ func stampOf(p string) fileStamp {
 	if err != nil {
 		return fileStamp{}
 	}
-	return fileStamp{fi.Size(), fi.ModTime(), true}
+	return stampOfInfo(fi)
 }
 
 func (k *keyPair) load() error {

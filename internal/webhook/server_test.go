@@ -304,3 +304,18 @@ func (s *syncBuffer) String() string {
 }
 
 func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o600) }
+
+// TestFileStampSeesChmod: a chmod or chown (which fixes a list the webhook
+// could not read) changes the stamp, so the list is read again at once.
+func TestFileStampSeesChmod(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "revoked.json")
+	writeFile(p, "{}")
+	before := stampOf(p)
+	time.Sleep(10 * time.Millisecond)
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if stampOf(p) == before {
+		t.Error("a chmod left the file's stamp unchanged")
+	}
+}

@@ -92,9 +92,11 @@ func fromObject(u *unstructured.Unstructured) (revocation.Entry, error) {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(spec, &e); err != nil {
 		return e, fmt.Errorf("RevokedCredential %s: %w", u.GetName(), err)
 	}
-	if _, err := revocation.ParseID(e.ID); err != nil {
+	id, err := revocation.ParseID(e.ID)
+	if err != nil {
 		return e, fmt.Errorf("RevokedCredential %s: %w", u.GetName(), err)
 	}
+	e.ID = id
 	return e, nil
 }
 
@@ -300,7 +302,8 @@ type Handlers struct {
 	// Update gets the whole list once the first listing is in, and again
 	// after each change.
 	Update func(*revocation.List)
-	// Skipped is told of each object that does not decode; it is left
+	// Skipped is told of each object that does not decode. One whose
+	// spec.id is still a credential ID stays revoked; the others are left
 	// out of the list.
 	Skipped func(error)
 	// Failing is told when the watch fails (the error) and when it works
@@ -375,11 +378,11 @@ func (s *Store) Watch(ctx context.Context, debounce time.Duration, h Handlers) e
 			if !ok {
 				continue
 			}
-			if c.err != nil {
-				if h.Skipped != nil {
-					h.Skipped(c.err)
-				}
-				continue
+			if c.err != nil && h.Skipped != nil {
+				h.Skipped(c.err)
+			}
+			if c.entry.ID == "" {
+				continue // no credential ID to refuse
 			}
 			l.Entries = append(l.Entries, c.entry)
 		}
@@ -436,5 +439,17 @@ func toCached(o any) (any, error) {
 	}
 	c := &cached{ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), ResourceVersion: u.GetResourceVersion(), UID: u.GetUID()}}
 	c.entry, c.err = fromObject(u)
+	if c.err != nil {
+		// An entry whose other fields do not decode (a hand-written
+		// object, a time in a form Go does not parse) still names the
+		// credential: keep refusing it, rather than lift a revocation
+		// because of a typo elsewhere in the object.
+		c.entry = revocation.Entry{}
+		if id, ok, _ := unstructured.NestedString(u.Object, "spec", "id"); ok {
+			if id, err := revocation.ParseID(id); err == nil {
+				c.entry = revocation.Entry{ID: id, Revoked: revocation.Action{By: "unknown", Reason: "the RevokedCredential object does not decode: " + c.err.Error()}}
+			}
+		}
+	}
 	return c, nil
 }
