@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,12 +24,7 @@ func TestOnePolicyEverywhere(t *testing.T) {
 	if err := sample.WriteNode(node, testNow); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(node, "etc/kubernetes/pki/ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := pem.Decode(data)
-	ca, err := x509.ParseCertificate(b.Bytes)
+	ca, err := sample.ClusterCA(node)
 	if err != nil {
 		t.Fatal(err)
 	}

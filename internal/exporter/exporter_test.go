@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/prometheus/model/rulefmt"
 
 	"github.com/kubepki/kubepki/internal/audit"
 	"github.com/kubepki/kubepki/internal/checks"
@@ -96,24 +95,7 @@ kubepki_scan_success 0
 // TestAlertRulesParse loads deploy/prometheus-rules.yaml with Prometheus'
 // own rule-file parser, and checks every rule uses kubepki's metrics.
 func TestAlertRulesParse(t *testing.T) {
-	repo, err := testbed.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(repo, "deploy/prometheus-rules.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	groups, errs := rulefmt.Parse(data, false)
-	if len(errs) > 0 {
-		t.Fatalf("Prometheus refuses the rules: %v", errs)
-	}
-	alerts := map[string]string{}
-	for _, g := range groups.Groups {
-		for _, r := range g.Rules {
-			alerts[r.Alert.Value] = r.Expr.Value
-		}
-	}
+	alerts := alertExprs(t)
 	for _, want := range []string{"KubernetesCAExpiringSoon", "KubernetesCertificateExpiringSoon", "KubepkiCriticalFinding"} {
 		if !strings.Contains(alerts[want], "kubepki_") {
 			t.Errorf("alert %s: %q", want, alerts[want])

@@ -2,8 +2,6 @@ package exporter
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"sort"
@@ -40,12 +38,7 @@ func TestAlertsFollowThePolicy(t *testing.T) {
 	if err := sample.WriteNode(root, time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(root, "etc/kubernetes/pki/ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := pem.Decode(data)
-	ca, err := x509.ParseCertificate(b.Bytes)
+	ca, err := sample.ClusterCA(root)
 	if err != nil {
 		t.Fatal(err)
 	}

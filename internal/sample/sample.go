@@ -16,6 +16,7 @@ import (
 	"embed"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io/fs"
 	"math/big"
@@ -81,6 +82,20 @@ type Options struct {
 // WriteNode writes the sample node under dir, judged to be healthy except
 // for Weaknesses at the instant now.
 func WriteNode(dir string, now time.Time) error { return WriteNodeWith(dir, now, Options{}) }
+
+// ClusterCA reads the cluster CA certificate of a sample node written
+// under dir.
+func ClusterCA(dir string) (*x509.Certificate, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "etc/kubernetes/pki/ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return nil, fmt.Errorf("%s: no PEM block", filepath.Join(dir, "etc/kubernetes/pki/ca.crt"))
+	}
+	return x509.ParseCertificate(b.Bytes)
+}
 
 // WriteNodeWith writes the sample node as WriteNode does, with opts.
 func WriteNodeWith(dir string, now time.Time, opts Options) error {
