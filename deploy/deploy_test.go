@@ -289,7 +289,20 @@ func checkNetworkPolicies(t *testing.T, pols []networkingv1.NetworkPolicy, ws []
 		}
 		var isolated []networkingv1.PolicyType
 		var in, out []int32
-		for _, np := range pols {
+		var np networkingv1.NetworkPolicy
+		// tcpPorts resolves a rule's ports, each of which must be a single
+		// TCP port.
+		tcpPorts := func(ports []networkingv1.NetworkPolicyPort, what string) []int32 {
+			var nums []int32
+			for _, p := range ports {
+				if p.Protocol == nil || *p.Protocol != corev1.ProtocolTCP || p.EndPort != nil {
+					t.Errorf("%s: NetworkPolicy %s %s %v, want single TCP ports", w.name, np.Name, what, p)
+				}
+				nums = append(nums, resolve(p))
+			}
+			return nums
+		}
+		for _, np = range pols {
 			sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
 			if err != nil {
 				t.Fatalf("NetworkPolicy %s/%s: %v", np.Namespace, np.Name, err)
@@ -306,23 +319,13 @@ func checkNetworkPolicies(t *testing.T, pols []networkingv1.NetworkPolicy, ws []
 				if len(r.Ports) == 0 {
 					t.Errorf("%s: NetworkPolicy %s admits every port", w.name, np.Name)
 				}
-				for _, p := range r.Ports {
-					if p.Protocol == nil || *p.Protocol != corev1.ProtocolTCP || p.EndPort != nil {
-						t.Errorf("%s: NetworkPolicy %s admits %v, want single TCP ports", w.name, np.Name, p)
-					}
-					in = append(in, resolve(p))
-				}
+				in = append(in, tcpPorts(r.Ports, "admits")...)
 			}
 			for _, r := range np.Spec.Egress {
 				if len(r.Ports) == 0 {
 					t.Errorf("%s: NetworkPolicy %s lets out every port", w.name, np.Name)
 				}
-				for _, p := range r.Ports {
-					if p.Protocol == nil || *p.Protocol != corev1.ProtocolTCP || p.EndPort != nil {
-						t.Errorf("%s: NetworkPolicy %s lets out %v, want single TCP ports", w.name, np.Name, p)
-					}
-					out = append(out, resolve(p))
-				}
+				out = append(out, tcpPorts(r.Ports, "lets out")...)
 			}
 		}
 		if !slices.Contains(isolated, networkingv1.PolicyTypeIngress) || !slices.Contains(isolated, networkingv1.PolicyTypeEgress) {

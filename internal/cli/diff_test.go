@@ -35,14 +35,7 @@ func TestReportDiff(t *testing.T) {
 	}
 	cur.Findings = append(cur.Findings, report.Finding{Check: "apiserver-static-token-file", Title: "t", Status: report.StatusFail, Severity: report.SeverityHigh, Target: "cp-1", Location: report.Location{Path: "/new"}, Message: "new problem"})
 	cur.Certificates[0].SHA256 = strings.Repeat("0", 64)
-	write := func(name string, r *report.Report) string {
-		p := filepath.Join(dir, name)
-		f, _ := os.Create(p)
-		report.Write(f, r)
-		f.Close()
-		return p
-	}
-	a, b := write("old.json", old), write("new.json", &cur)
+	a, b := writeReport(t, dir, "old.json", old), writeReport(t, dir, "new.json", &cur)
 	out, err = run(t, "", "report", "diff", a, b)
 	if err != nil || !strings.Contains(out, "1 new, 0 resolved, 1 changed findings; 0 added, 0 removed, 1 replaced certificates") || !strings.Contains(out, "new problem") || !strings.Contains(out, fixed.Check) {
 		t.Fatalf("%v\n%s", err, out)
@@ -59,4 +52,19 @@ func TestReportDiff(t *testing.T) {
 	if out, err := run(t, "", "report", "diff", a, b, "-o", "json"); err != nil || !strings.Contains(out, `"replacedCertificates"`) {
 		t.Errorf("json: %v %s", err, out)
 	}
+}
+
+// writeReport saves a report as JSON under dir and returns its path.
+func writeReport(t *testing.T, dir, name string, r *report.Report) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := report.Write(f, r); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

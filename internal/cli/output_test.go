@@ -106,19 +106,12 @@ func TestDiffFailOnLeavesWaivedOut(t *testing.T) {
 	cur.Findings = []report.Finding{{Check: "apiserver-static-token-file", Title: "t", Status: report.StatusFail, Severity: report.SeverityHigh, Target: "cp-1", Location: report.Location{Path: "/new"}, Message: "new problem",
 		Waiver: &report.Waiver{Justification: "accepted", Owner: "alice", Expires: at.AddDate(0, 1, 0), Source: "w.yaml#1"}}}
 	cur.Finish()
-	write := func(name string, r *report.Report) string {
-		p := filepath.Join(dir, name)
-		f, _ := os.Create(p)
-		report.Write(f, r)
-		f.Close()
-		return p
-	}
-	a, b := write("old.json", base), write("new.json", &cur)
+	a, b := writeReport(t, dir, "old.json", base), writeReport(t, dir, "new.json", &cur)
 	if out, err := run(t, "", "report", "diff", a, b, "--fail-on", "high"); err != nil {
 		t.Errorf("a waived new finding trips diff --fail-on: %v\n%s", err, out)
 	}
 	cur.Findings[0].Waiver = nil
-	b = write("new.json", &cur)
+	b = writeReport(t, dir, "new.json", &cur)
 	if _, err := run(t, "", "report", "diff", a, b, "--fail-on", "high"); ExitCode(err) != 3 {
 		t.Errorf("the same finding unwaived: exit %d", ExitCode(err))
 	}

@@ -205,29 +205,34 @@ func (o *revokeOptions) validate() error {
 	return o.store.validate()
 }
 
-// clusterAccess is the cluster the kubeconfig flags reach, if they do.
+// clusterAccess is the cluster the kubeconfig flags reach, if they do,
+// and what it trusts for client certificates once asked (asked once: the
+// credential named and its successors are checked against the same).
 type clusterAccess struct {
 	cfg *rest.Config
 	// why says why there is none.
 	why string
+
+	trustRead bool
+	trusted   *revocation.Trust
 }
 
 // reach loads the kubeconfig flags' configuration; it does not contact
 // the cluster.
-func (k *kubeFlags) reach() clusterAccess {
+func (k *kubeFlags) reach() *clusterAccess {
 	cfg, _, err := k.config()
 	if err != nil {
-		return clusterAccess{why: "no cluster configuration: " + err.Error()}
+		return &clusterAccess{why: "no cluster configuration: " + err.Error()}
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = 10 * time.Second
-	return clusterAccess{cfg: cfg}
+	return &clusterAccess{cfg: cfg}
 }
 
 // identify reads the credential the flags name and checks what can be
 // checked of it: against the cluster's trust settings (or the node's),
 // and a token against the cluster's TokenReview.
-func (o *revokeOptions) identify(e *env, cl clusterAccess) (*revocation.Credential, error) {
+func (o *revokeOptions) identify(e *env, cl *clusterAccess) (*revocation.Credential, error) {
 	var cred *revocation.Credential
 	var err error
 	switch {
@@ -255,14 +260,21 @@ func (o *revokeOptions) identify(e *env, cl clusterAccess) (*revocation.Credenti
 	if err != nil {
 		return nil, err
 	}
-	cred.CheckTrust(trust(e, cl, o.root))
+	cred.CheckTrust(cl.trust(e, o.root))
 	return cred, nil
 }
 
 // trust finds what the cluster trusts for client certificates: from the
 // cluster when reachable, else from the node's kube-apiserver manifest;
 // nil (and a note on the credential) when neither says.
-func trust(e *env, cl clusterAccess, root string) *revocation.Trust {
+func (cl *clusterAccess) trust(e *env, root string) *revocation.Trust {
+	if !cl.trustRead {
+		cl.trusted, cl.trustRead = readTrust(e, cl, root), true
+	}
+	return cl.trusted
+}
+
+func readTrust(e *env, cl *clusterAccess, root string) *revocation.Trust {
 	if cl.cfg != nil {
 		ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 		defer cancel()
@@ -283,7 +295,7 @@ func trust(e *env, cl clusterAccess, root string) *revocation.Trust {
 }
 
 // token reads a token and has the cluster review it when it can.
-func (o *revokeOptions) token(e *env, cl clusterAccess) (*revocation.Credential, error) {
+func (o *revokeOptions) token(e *env, cl *clusterAccess) (*revocation.Credential, error) {
 	var r io.Reader = e.stdin
 	if o.tokenFile != "-" {
 		f, err := os.Open(o.tokenFile)
@@ -326,7 +338,7 @@ func (o *revokeOptions) token(e *env, cl clusterAccess) (*revocation.Credential,
 
 // successors finds what the credential id minted, through the audit logs
 // given and the cluster's CSRs.
-func (o *revokeOptions) successors(e *env, cl clusterAccess, id string) ([]*revocation.Credential, error) {
+func (o *revokeOptions) successors(e *env, cl *clusterAccess, id string) ([]*revocation.Credential, error) {
 	var minted []revocation.Minted
 	var lookErr error
 	fromCluster := map[string]bool{}
@@ -368,16 +380,12 @@ func (o *revokeOptions) successors(e *env, cl clusterAccess, id string) ([]*revo
 		}
 	}
 	var out []*revocation.Credential
-	var t *revocation.Trust
 	for _, m := range revocation.Successors([]string{id}, minted) {
 		fmt.Fprintf(e.stdout, "successor: %s, minted with %s on %s\n", text.Escape(m.What), m.By, m.At.UTC().Format(time.RFC3339))
 		switch {
 		case m.Cert != nil:
-			if t == nil {
-				t = trust(e, cl, o.root)
-			}
 			c := revocation.FromCertificate(m.Cert)
-			c.CheckTrust(t)
+			c.CheckTrust(cl.trust(e, o.root))
 			out = append(out, c)
 		case m.ID != "":
 			c, err := revocation.FromID(m.ID)
@@ -398,7 +406,7 @@ func (o *revokeOptions) successors(e *env, cl clusterAccess, id string) ([]*revo
 
 // versionNote says when the revocation can take effect: only an
 // apiserver of 1.32 or later sends credential IDs.
-func versionNote(e *env, cl clusterAccess) {
+func versionNote(e *env, cl *clusterAccess) {
 	const note = "enforced where kube-apiserver is 1.32 or later (earlier versions send no credential IDs) and consults kubepki's webhook before Node and RBAC"
 	if cl.cfg == nil {
 		fmt.Fprintf(e.stdout, "%s.\n", note)
