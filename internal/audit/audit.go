@@ -46,6 +46,7 @@ func Node(ctx context.Context, opts NodeOptions) *report.Report {
 	if ev.Kubelet != nil && ev.Component("kube-apiserver") == nil {
 		target.Roles = append(target.Roles, "worker")
 	}
+	target.Authentication = checks.Authentication(ev)
 	findings := checks.Run(report.TargetNode, &checks.Input{Target: target.Name, Node: ev, Inventory: inv, Now: opts.Now, Policy: opts.Policy})
 	r := New(opts.Now)
 	r.Policy = opts.Policy.Record()

@@ -135,6 +135,18 @@ func runAnonymousAuth(in *Input, r *Results) {
 		}
 		return
 	}
+	if p, ok := c.Flag("authentication-config"); ok && p != "" && in.Node.AuthenticationConfig == nil {
+		if _, flag := c.Flag("anonymous-auth"); !flag {
+			// The file may configure anonymous access, which then
+			// replaces the flag's default.
+			why := in.Node.AuthenticationConfigUnread
+			if in.Node.FromAPI {
+				why = p + " is on the control-plane node, which the API does not show; audit that node with kubepki audit node"
+			}
+			r.NotEvaluated(at(c, "authentication-config"), "%s configures authentication in %s, which may set anonymous access: %s", c.Source, p, why)
+			return
+		}
+	}
 	on, explicit := boolFlag(c, "anonymous-auth", true)
 	switch {
 	case !on:
@@ -248,6 +260,14 @@ func runExternalAuthn(in *Input, r *Results) {
 		for _, iss := range ac.JWTIssuers {
 			found = append(found, "JWT issuer "+iss)
 		}
+	}
+	if p, ok := c.Flag("authentication-config"); ok && p != "" && in.Node.AuthenticationConfig == nil && len(found) == 0 {
+		why := in.Node.AuthenticationConfigUnread
+		if in.Node.FromAPI {
+			why = p + " is on the control-plane node, which the API does not show; audit that node with kubepki audit node"
+		}
+		r.NotEvaluated(at(c, "authentication-config"), "%s configures authentication in %s, which may trust JWT issuers: %s", c.Source, p, why)
+		return
 	}
 	if len(found) > 0 {
 		r.Pass(at(c, "authentication-config"), "%s authenticates users externally: %s (whether the identity provider enforces MFA must be checked there)", c.Source, strings.Join(found, ", "))

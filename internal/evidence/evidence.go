@@ -269,6 +269,13 @@ type Node struct {
 	// AuthenticationConfig is the structured authentication configuration
 	// file of the apiserver, when one is named.
 	AuthenticationConfig *AuthenticationConfig
+	// AuthenticationConfigUnread says why a named authentication
+	// configuration could not be used (unreadable or undecodable), empty
+	// otherwise.
+	AuthenticationConfigUnread string
+	// TokenWebhook is the token webhook authenticator's kubeconfig, when
+	// one is named and readable.
+	TokenWebhook *TokenWebhook
 	// AuthorizationConfig is the structured authorization configuration
 	// file of the apiserver, when one is named and readable.
 	AuthorizationConfig *AuthorizationConfig
@@ -286,6 +293,8 @@ type AuthenticationConfig struct {
 	Anonymous *AnonymousConfig
 	// JWTIssuers are the external JWT issuers' URLs.
 	JWTIssuers []string
+	// JWT are the JWT authenticators, in file order.
+	JWT []JWTAuthenticator
 }
 
 // AuthorizationConfig is the chain of authorizers of kube-apiserver's

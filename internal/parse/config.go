@@ -69,17 +69,6 @@ func collectFields(prefix string, m map[string]any, out map[string]bool, depth i
 	}
 }
 
-// AuthenticationConfig parses kube-apiserver's structured authentication
-// configuration (--authentication-config), any of its API versions: the
-// fields kubepki reads are the same in v1alpha1, v1beta1 and v1.
-func AuthenticationConfig(data []byte) (*apiserverv1.AuthenticationConfiguration, error) {
-	var cfg apiserverv1.AuthenticationConfiguration
-	if err := apiserverConfig(data, "authentication", "AuthenticationConfiguration", &cfg, &cfg.TypeMeta); err != nil {
-		return nil, err
-	}
-	return &cfg, nil
-}
-
 // AuthorizationConfig parses kube-apiserver's structured authorization
 // configuration (--authorization-config), any of its API versions.
 func AuthorizationConfig(data []byte) (*apiserverv1.AuthorizationConfiguration, error) {

@@ -159,7 +159,9 @@ func FuzzKubeletConfig(f *testing.F) {
 func FuzzAuthenticationConfig(f *testing.F) {
 	f.Add([]byte("apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\nanonymous:\n  enabled: true\n  conditions:\n  - path: /livez\njwt:\n- issuer:\n    url: https://issuer.example\n    audiences: [k]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		AuthenticationConfig(data) //nolint:errcheck // only must not panic
+		if cfg, err := AuthenticationConfig(data); err == nil {
+			ValidateAuthenticationConfig(cfg, []string{"https://kubernetes.default.svc.cluster.local"})
+		}
 	})
 }
 

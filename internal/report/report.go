@@ -121,7 +121,34 @@ type Target struct {
 	// Identity is the user kubepki authenticated as to a cluster, when the
 	// API server told it.
 	Identity string `json:"identity,omitempty"`
+	// Authentication lists the ways the target's kube-apiserver accepts
+	// credentials, as its flags and files show, each with whether kubepki
+	// can revoke them. Empty when no apiserver settings were seen.
+	Authentication []Authenticator `json:"authentication,omitempty"`
 }
+
+// Authenticator is one way an API server authenticates requests.
+type Authenticator struct {
+	// Kind is x509, static-token, bootstrap-token, service-account, jwt,
+	// token-webhook, requestheader or anonymous.
+	Kind string `json:"kind"`
+	// Detail says what it trusts: the CA file, the issuer, the paths.
+	Detail string `json:"detail,omitempty"`
+	// Location is where it is configured.
+	Location Location `json:"location"`
+	// Revocable is yes, partly or no: whether kubepki can revoke one
+	// credential this authenticator accepts while it stays on.
+	Revocable string `json:"revocable"`
+	// Revocation says how, or why not.
+	Revocation string `json:"revocation"`
+}
+
+// Revocability of an authenticator's credentials.
+const (
+	RevocableYes    = "yes"
+	RevocablePartly = "partly"
+	RevocableNo     = "no"
+)
 
 // Status is the outcome of a check at one location.
 type Status string

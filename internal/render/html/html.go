@@ -110,6 +110,9 @@ type count struct {
 
 type targetView struct {
 	Kind, Name, About string
+	// Authentication is the target's authentication story, one line per
+	// authenticator.
+	Authentication []string
 }
 
 // sectionView is one PCI item's line in the summary.
@@ -196,7 +199,7 @@ func build(r *report.Report) (view, error) {
 		JS:        template.JS(pageJS),
 	}
 	for _, t := range r.Targets {
-		v.Targets = append(v.Targets, targetView{Kind: string(t.Kind), Name: t.Name, About: about(t)})
+		v.Targets = append(v.Targets, targetView{Kind: string(t.Kind), Name: t.Name, About: about(t), Authentication: present.Authentication(t)})
 	}
 	// The report's own summary, computed once when it was finished.
 	sum := r.Summary

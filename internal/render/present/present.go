@@ -301,3 +301,39 @@ func TargetDetails(t report.Target) []string {
 	}
 	return parts
 }
+
+// authKinds name the kinds of authenticator for people.
+var authKinds = map[string]string{
+	"x509":            "client certificates",
+	"static-token":    "static tokens",
+	"bootstrap-token": "bootstrap tokens",
+	"service-account": "service-account tokens",
+	"jwt":             "JWT / OIDC",
+	"token-webhook":   "token webhook",
+	"requestheader":   "front-proxy headers",
+	"anonymous":       "anonymous",
+}
+
+// AuthenticatorName names an authenticator's kind for people.
+func AuthenticatorName(kind string) string {
+	if n, ok := authKinds[kind]; ok {
+		return n
+	}
+	return kind
+}
+
+// Authentication is the authentication story of a target, one line per
+// authenticator: what it is, what it trusts, and whether kubepki can
+// revoke what it accepts.
+func Authentication(t report.Target) []string {
+	var out []string
+	for _, a := range t.Authentication {
+		s := AuthenticatorName(a.Kind)
+		if a.Detail != "" {
+			s += ": " + a.Detail
+		}
+		s += " · revocable by kubepki: " + a.Revocable
+		out = append(out, s)
+	}
+	return out
+}

@@ -100,6 +100,12 @@ func Findings(w io.Writer, r *report.Report, opts Options) error {
 	}
 	for _, t := range targets(r) {
 		p.printf("\n%s\n", p.paint(bold, Escape(describeTarget(t))))
+		if story := present.Authentication(t); len(story) > 0 {
+			p.printf("  Authentication:\n")
+			for _, line := range story {
+				p.printf("    %s\n", Escape(line))
+			}
+		}
 		fs := byTarget[t.Name]
 		delete(byTarget, t.Name)
 		if len(fs) == 0 {

@@ -5,10 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"sort"
 	"strings"
+
+	apiserverv1 "k8s.io/apiserver/pkg/apis/apiserver/v1"
 
 	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/nodefs"
@@ -257,15 +260,49 @@ func (r *reader) apiserverFile(flag string) (path string, data []byte, ok bool) 
 }
 
 func (r *reader) readAuthenticationConfig() {
-	p, data, ok := r.apiserverFile("authentication-config")
-	if !ok {
+	api := r.n.Component("kube-apiserver")
+	p, set := api.Flag("authentication-config")
+	if !set || p == "" {
+		return
+	}
+	data, _, err := r.fs.ReadFile(p, maxConfigBytes)
+	if err != nil {
+		r.problem(p, "kube-apiserver", err)
+		r.n.AuthenticationConfigUnread = p + " could not be read: " + describe(err)
 		return
 	}
 	cfg, err := parse.AuthenticationConfig(data)
 	if err != nil {
 		r.n.Problemf(p, "kube-apiserver", err.Error())
+		r.n.AuthenticationConfigUnread = p + " could not be decoded: " + err.Error()
 		return
 	}
+	// What the apiserver would refuse to start with (or, on a reload,
+	// keep the previous configuration over) is an error naming the field;
+	// the checks still judge what the file says.
+	var issuers []string
+	for _, a := range api.Args {
+		if a.Name == "service-account-issuer" && a.Value != "" {
+			issuers = append(issuers, a.Value)
+		}
+	}
+	for _, e := range parse.ValidateAuthenticationConfig(cfg, issuers) {
+		r.n.Problemf(p, "kube-apiserver", "kube-apiserver refuses this configuration: "+e.Error())
+	}
+	if cfg.Anonymous != nil {
+		if _, ok := api.Flag("anonymous-auth"); ok {
+			r.n.Problemf(p, "kube-apiserver", "kube-apiserver refuses this configuration: anonymous: Forbidden: --anonymous-auth flag cannot be set when anonymous field is configured in authentication configuration file")
+		}
+	}
+	if flags := evidence.LegacyOIDCFlags(api); len(cfg.JWT) > 0 && len(flags) > 0 {
+		r.n.Problemf(p, "kube-apiserver", "kube-apiserver refuses this configuration: jwt: authentication-config file and oidc-* flags are mutually exclusive ("+api.Source+" sets "+strings.Join(flags, ", ")+")")
+	}
+	r.n.AuthenticationConfig = authenticationEvidence(p, cfg)
+}
+
+// authenticationEvidence reduces a decoded AuthenticationConfiguration to
+// what the checks need; a pinned CA becomes a yes or no.
+func authenticationEvidence(p string, cfg *apiserverv1.AuthenticationConfiguration) *evidence.AuthenticationConfig {
 	ac := &evidence.AuthenticationConfig{Path: p}
 	if a := cfg.Anonymous; a != nil {
 		ac.Anonymous = &evidence.AnonymousConfig{Enabled: a.Enabled}
@@ -273,10 +310,53 @@ func (r *reader) readAuthenticationConfig() {
 			ac.Anonymous.Paths = append(ac.Anonymous.Paths, c.Path)
 		}
 	}
-	for _, j := range cfg.JWT {
-		ac.JWTIssuers = append(ac.JWTIssuers, j.Issuer.URL)
+	mapping := func(m apiserverv1.PrefixedClaimOrExpression) evidence.ClaimMapping {
+		return evidence.ClaimMapping{Claim: m.Claim, Prefix: m.Prefix, Expression: m.Expression}
 	}
-	r.n.AuthenticationConfig = ac
+	for i, j := range cfg.JWT {
+		ac.JWTIssuers = append(ac.JWTIssuers, j.Issuer.URL)
+		e := evidence.JWTAuthenticator{
+			Source: p, Field: fmt.Sprintf("jwt[%d]", i),
+			IssuerURL: j.Issuer.URL, PinnedCA: j.Issuer.CertificateAuthority != "",
+			Audiences: j.Issuer.Audiences, AudienceMatchPolicy: string(j.Issuer.AudienceMatchPolicy),
+			Username: mapping(j.ClaimMappings.Username), Groups: mapping(j.ClaimMappings.Groups),
+			UID: evidence.ClaimMapping{Claim: j.ClaimMappings.UID.Claim, Expression: j.ClaimMappings.UID.Expression},
+		}
+		if j.Issuer.DiscoveryURL != nil {
+			e.DiscoveryURL = *j.Issuer.DiscoveryURL
+		}
+		for _, r := range j.ClaimValidationRules {
+			e.ClaimRules = append(e.ClaimRules, evidence.ClaimRule{Claim: r.Claim, RequiredValue: r.RequiredValue, Expression: r.Expression, Message: r.Message})
+		}
+		for _, r := range j.UserValidationRules {
+			e.UserRules = append(e.UserRules, evidence.UserRule{Expression: r.Expression, Message: r.Message})
+		}
+		ac.JWT = append(ac.JWT, e)
+	}
+	return ac
+}
+
+// readTokenWebhook reads the token webhook authenticator's kubeconfig,
+// reduced to how the apiserver reaches and verifies the webhook.
+func (r *reader) readTokenWebhook() {
+	p, data, ok := r.apiserverFile("authentication-token-webhook-config-file")
+	if !ok {
+		return
+	}
+	cfg, err := parse.Kubeconfig(data)
+	if err != nil {
+		r.n.Problemf(p, "kube-apiserver", err.Error())
+		return
+	}
+	tw := &evidence.TokenWebhook{Path: p}
+	for _, name := range sortedKeys(cfg.Clusters) {
+		c := cfg.Clusters[name]
+		tw.Servers = append(tw.Servers, evidence.WebhookServer{
+			Cluster: name, Server: c.Server, InsecureSkipTLSVerify: c.InsecureSkipTLSVerify,
+			HasCA: len(c.CertificateAuthorityData) > 0 || c.CertificateAuthority != "",
+		})
+	}
+	r.n.TokenWebhook = tw
 }
 
 func (r *reader) readAuthorizationConfig() {

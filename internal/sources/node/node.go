@@ -74,6 +74,7 @@ func Read(ctx context.Context, opts Options) *evidence.Node {
 		r.readProcesses(ctx)
 	}
 	r.readAuthenticationConfig()
+	r.readTokenWebhook()
 	r.readAuthorizationConfig()
 	r.readKubeconfigs()
 	r.readPKI()
