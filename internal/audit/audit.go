@@ -47,6 +47,7 @@ func Node(ctx context.Context, opts NodeOptions) *report.Report {
 		target.Roles = append(target.Roles, "worker")
 	}
 	target.Authentication = checks.Authentication(ev)
+	target.People = checks.People(ev)
 	findings := checks.Run(report.TargetNode, &checks.Input{Target: target.Name, Node: ev, Inventory: inv, Now: opts.Now, Policy: opts.Policy})
 	r := New(opts.Now)
 	r.Policy = opts.Policy.Record()

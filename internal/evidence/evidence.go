@@ -164,6 +164,18 @@ type KubeconfigUser struct {
 	AuthProvider string
 	// HasBasicAuth is true for a username/password user.
 	HasBasicAuth bool
+	// Method is how the user authenticates: client-certificate, token,
+	// exec, auth-provider, basic-auth or none.
+	Method string
+	// Plugin names the exec plugin or auth-provider, for people.
+	Plugin string
+	// External is true when the identity comes from an external identity
+	// provider (OIDC, cloud IAM, Pinniped...).
+	External bool
+	// Secrets are the fields that hold long-lived secrets in the file
+	// ("token", "auth-provider.config.refresh-token", "exec.env X"), never
+	// their values.
+	Secrets []string
 }
 
 // KubeconfigCluster is one cluster entry of a kubeconfig.

@@ -171,3 +171,31 @@ func FuzzAuthorizationConfig(f *testing.F) {
 		AuthorizationConfig(data) //nolint:errcheck // only must not panic
 	})
 }
+
+// FuzzCredentialOf classifies the users of any kubeconfig: it must not
+// panic, and what it reports names fields, never their values.
+func FuzzCredentialOf(f *testing.F) {
+	users := []string{
+		"    auth-provider:\n      name: oidc\n      config: {refresh-token: SECRETVALUE, id-token: SECRETVALUE}\n",
+		"    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: kubectl\n      args: [oidc-login, get-token, --oidc-client-secret, SECRETVALUE]\n      env: [{name: MY_TOKEN, value: SECRETVALUE}]\n",
+		"    exec: {apiVersion: client.authentication.k8s.io/v1, command: kubelogin, args: [get-token, --server-id, x, --password=SECRETVALUE]}\n",
+		"    token: SECRETVALUE\n    username: u\n    password: SECRETVALUE\n",
+	}
+	for _, u := range users {
+		f.Add([]byte("apiVersion: v1\nkind: Config\nusers:\n- name: me\n  user:\n" + u))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Kubeconfig(data)
+		if err != nil {
+			return
+		}
+		for _, ai := range cfg.AuthInfos {
+			c := CredentialOf(ai)
+			for _, s := range c.Secrets {
+				if strings.Contains(s, "SECRETVALUE") {
+					t.Fatalf("a secret value in %q", s)
+				}
+			}
+		}
+	})
+}

@@ -125,6 +125,27 @@ type Target struct {
 	// credentials, as its flags and files show, each with whether kubepki
 	// can revoke them. Empty when no apiserver settings were seen.
 	Authentication []Authenticator `json:"authentication,omitempty"`
+	// People are the kubeconfig users of the target that are not
+	// components, with how each authenticates: the view of who still
+	// logs in with a certificate and who through an identity provider.
+	People []KubeconfigUser `json:"people,omitempty"`
+}
+
+// KubeconfigUser is one person's entry in a kubeconfig.
+type KubeconfigUser struct {
+	// Path is the kubeconfig; User the user entry's name.
+	Path string `json:"path"`
+	User string `json:"user"`
+	// Method is client-certificate, token, exec, auth-provider or
+	// basic-auth.
+	Method string `json:"method"`
+	// Plugin names the exec plugin or auth-provider.
+	Plugin string `json:"plugin,omitempty"`
+	// External is true when the identity comes from an external identity
+	// provider (OIDC, cloud IAM, Pinniped...).
+	External bool `json:"external,omitempty"`
+	// Identity is the client certificate's common name.
+	Identity string `json:"identity,omitempty"`
 }
 
 // Authenticator is one way an API server authenticates requests.

@@ -71,7 +71,7 @@ func TestFormatDoc(t *testing.T) {
 	}
 	for _, typ := range []reflect.Type{reflect.TypeOf(report.Report{}), reflect.TypeOf(report.Tool{}), reflect.TypeOf(report.Target{}),
 		reflect.TypeOf(report.Finding{}), reflect.TypeOf(report.Controls{}), reflect.TypeOf(report.Location{}),
-		reflect.TypeOf(report.Certificate{}), reflect.TypeOf(report.Summary{}), reflect.TypeOf(report.Policy{}), reflect.TypeOf(report.PolicyValues{}), reflect.TypeOf(report.Authenticator{})} {
+		reflect.TypeOf(report.Certificate{}), reflect.TypeOf(report.Summary{}), reflect.TypeOf(report.Policy{}), reflect.TypeOf(report.PolicyValues{}), reflect.TypeOf(report.Authenticator{}), reflect.TypeOf(report.KubeconfigUser{})} {
 		for i := range typ.NumField() {
 			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
 			if !bytes.Contains(doc, []byte("`"+name+"`")) {

@@ -113,6 +113,8 @@ type targetView struct {
 	// Authentication is the target's authentication story, one line per
 	// authenticator.
 	Authentication []string
+	// People is the target's migration view: who logs in how.
+	People []string
 }
 
 // sectionView is one PCI item's line in the summary.
@@ -199,7 +201,7 @@ func build(r *report.Report) (view, error) {
 		JS:        template.JS(pageJS),
 	}
 	for _, t := range r.Targets {
-		v.Targets = append(v.Targets, targetView{Kind: string(t.Kind), Name: t.Name, About: about(t), Authentication: present.Authentication(t)})
+		v.Targets = append(v.Targets, targetView{Kind: string(t.Kind), Name: t.Name, About: about(t), Authentication: present.Authentication(t), People: present.People(t)})
 	}
 	// The report's own summary, computed once when it was finished.
 	sum := r.Summary

@@ -337,3 +337,43 @@ func Authentication(t report.Target) []string {
 	}
 	return out
 }
+
+// People is the migration view of a target: how many of the people in its
+// kubeconfigs log in with client certificates, through an external
+// identity provider, or with secrets in the file, and who each is.
+func People(t report.Target) []string {
+	if len(t.People) == 0 {
+		return nil
+	}
+	var certs, external, other []string
+	for _, p := range t.People {
+		who := p.User + " in " + p.Path
+		switch {
+		case p.Method == "client-certificate":
+			if p.Identity != "" && p.Identity != p.User {
+				who = p.Identity + " (" + who + ")"
+			}
+			certs = append(certs, who)
+		case p.External:
+			external = append(external, who+" via "+p.Plugin)
+		default:
+			what := p.Method
+			if p.Plugin != "" {
+				what = p.Plugin
+			}
+			other = append(other, who+" ("+what+")")
+		}
+	}
+	line := func(n int, what string, who []string) string {
+		s := fmt.Sprintf("%d %s", n, what)
+		if len(who) > 0 {
+			s += ": " + strings.Join(who, ", ")
+		}
+		return s
+	}
+	return []string{
+		line(len(certs), "on client certificates", certs),
+		line(len(external), "through an identity provider", external),
+		line(len(other), "on tokens, passwords or other plugins", other),
+	}
+}

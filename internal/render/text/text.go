@@ -106,6 +106,12 @@ func Findings(w io.Writer, r *report.Report, opts Options) error {
 				p.printf("    %s\n", Escape(line))
 			}
 		}
+		if people := present.People(t); len(people) > 0 {
+			p.printf("  People's kubeconfigs:\n")
+			for _, line := range people {
+				p.printf("    %s\n", Escape(line))
+			}
+		}
 		fs := byTarget[t.Name]
 		delete(byTarget, t.Name)
 		if len(fs) == 0 {

@@ -106,6 +106,8 @@ func (r *reader) readKubeconfig(p string) {
 	for _, name := range sortedKeys(cfg.AuthInfos) {
 		ai := cfg.AuthInfos[name]
 		u := evidence.KubeconfigUser{Name: name, HasToken: ai.Token != "" || ai.TokenFile != "", HasBasicAuth: ai.Username != "" || ai.Password != ""}
+		cred := parse.CredentialOf(ai)
+		u.Method, u.Plugin, u.External, u.Secrets = cred.Method, cred.Plugin, cred.External, cred.Secrets
 		if ai.Exec != nil {
 			u.Exec = ai.Exec.Command
 		}

@@ -1,0 +1,139 @@
+package parse
+
+import (
+	"path"
+	"regexp"
+	"strings"
+
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Credential is how a kubeconfig user authenticates, without any secret:
+// the method, the exec plugin named for people, and where secrets sit at
+// rest in the file (field paths, never values).
+type Credential struct {
+	// Method is client-certificate, token, exec, auth-provider,
+	// basic-auth or none.
+	Method string
+	// Plugin names the exec plugin or auth-provider ("kubelogin
+	// (oidc-login)", "aws eks get-token", "auth-provider oidc").
+	Plugin string
+	// External is true when the identity comes from an external identity
+	// provider (OIDC, a cloud IAM, Pinniped...), not from the cluster's
+	// own certificates or tokens.
+	External bool
+	// Secrets are the fields holding long-lived secrets in the file.
+	Secrets []string
+}
+
+// secretName matches the names of flags and variables that carry secrets.
+var secretName = regexp.MustCompile(`(?i)(secret|password|passwd|token|api[-_]?key|private[-_]?key|credential)`)
+
+// notSecretFlags are flags whose names look secret but hold none.
+var notSecretFlags = map[string]bool{"--token-cache-dir": true, "--token-cache-storage": true, "get-token": true, "--token-path": true, "--token-file": true, "--id-token-file": true}
+
+// CredentialOf classifies a kubeconfig user. Certificates win over the
+// other methods, as client-go uses them together with a token.
+func CredentialOf(ai *clientcmdapi.AuthInfo) Credential {
+	var c Credential
+	switch {
+	case ai == nil:
+		c.Method = "none"
+		return c
+	case len(ai.ClientCertificateData) > 0 || ai.ClientCertificate != "":
+		c.Method = "client-certificate"
+	case ai.Exec != nil:
+		c.Method = "exec"
+		c.Plugin, c.External = execPlugin(ai.Exec.Command, ai.Exec.Args)
+	case ai.AuthProvider != nil:
+		c.Method = "auth-provider"
+		c.Plugin = "auth-provider " + ai.AuthProvider.Name
+		c.External = true
+	case ai.Token != "" || ai.TokenFile != "":
+		c.Method = "token"
+	case ai.Username != "" || ai.Password != "":
+		c.Method = "basic-auth"
+	default:
+		c.Method = "none"
+	}
+	if ai.Token != "" {
+		c.Secrets = append(c.Secrets, "token")
+	}
+	if ai.Password != "" {
+		c.Secrets = append(c.Secrets, "password")
+	}
+	if ap := ai.AuthProvider; ap != nil {
+		for _, k := range []string{"refresh-token", "id-token", "client-secret", "access-token"} {
+			if ap.Config[k] != "" {
+				c.Secrets = append(c.Secrets, "auth-provider.config."+k)
+			}
+		}
+	}
+	if e := ai.Exec; e != nil {
+		c.Secrets = append(c.Secrets, execSecrets(e)...)
+	}
+	return c
+}
+
+// execSecrets finds secrets written into an exec plugin's arguments or
+// environment: --client-secret=x, --password x, FOO_TOKEN=x.
+func execSecrets(e *clientcmdapi.ExecConfig) []string {
+	var out []string
+	for i := 0; i < len(e.Args); i++ {
+		a := e.Args[i]
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, value, inline := strings.Cut(a, "=")
+		if notSecretFlags[name] || !secretName.MatchString(name) {
+			continue
+		}
+		if !inline && i+1 < len(e.Args) && !strings.HasPrefix(e.Args[i+1], "-") {
+			value = e.Args[i+1]
+			i++
+		}
+		if value != "" {
+			out = append(out, "exec.args "+name)
+		}
+	}
+	for _, v := range e.Env {
+		if v.Value != "" && secretName.MatchString(v.Name) {
+			out = append(out, "exec.env "+v.Name)
+		}
+	}
+	return out
+}
+
+// execPlugin names an exec credential plugin and says whether its
+// identity is external.
+func execPlugin(command string, args []string) (string, bool) {
+	base := path.Base(command)
+	joined := " " + strings.Join(args, " ") + " "
+	has := func(s string) bool { return strings.Contains(joined, s) }
+	switch {
+	case base == "kubectl-oidc_login" || base == "kubectl-oidc-login" || (base == "kubectl" && has(" oidc-login ")) || (base == "kubelogin" && has("--oidc-issuer-url")):
+		return "kubelogin (oidc-login)", true
+	case base == "kubelogin":
+		return "kubelogin (Azure)", true
+	case base == "aws" && has(" eks ") && has(" get-token "):
+		return "aws eks get-token", true
+	case base == "aws-iam-authenticator":
+		return "aws-iam-authenticator", true
+	case base == "gke-gcloud-auth-plugin":
+		return "gke-gcloud-auth-plugin", true
+	case base == "gcloud":
+		return "gcloud", true
+	case base == "pinniped" || (base == "kubectl" && has(" pinniped ")):
+		return "pinniped", true
+	case base == "tsh":
+		return "teleport (tsh)", true
+	case base == "doctl":
+		return "doctl", true
+	case base == "oci":
+		return "oci ce", true
+	case base == "" || base == "." || base == "/":
+		return "exec (no command)", false
+	}
+	// An unknown plugin: named, but its identity's source is unknown.
+	return base, false
+}
