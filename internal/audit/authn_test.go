@@ -56,7 +56,7 @@ jwt:
 CA
   claimMappings:
     username: {claim: sub, prefix: "oidc:"}
-    groups: {expression: "claims.groups.map(g, 'oidc:' + g)"}
+    groups: {expression: "dyn(claims.groups).map(g, 'oidc:' + g)"}
   claimValidationRules:
   - expression: "'mfa' in claims.amr"
     message: multi-factor authentication is required

@@ -237,8 +237,9 @@ func runJWTAudiences(in *Input, r *Results) {
 var literalPrefix = regexp.MustCompile(`^\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*\+`)
 
 // mapPrefix matches a groups expression that prefixes each element:
-// claims.groups.map(g, 'oidc:' + g).
-var mapPrefix = regexp.MustCompile(`^\s*claims\s*\.\s*[A-Za-z_][A-Za-z0-9_]*\s*\.\s*map\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*\+\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$`)
+// dyn(claims.groups).map(g, 'oidc:' + g) (kube-apiserver's CEL needs the
+// dyn: a claim is of type any, which cannot be ranged over).
+var mapPrefix = regexp.MustCompile(`^\s*(?:dyn\(\s*)?claims\s*\.\s*[A-Za-z_][A-Za-z0-9_]*\s*\)?\s*\.\s*map\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*\+\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$`)
 
 // refusesSystem reports whether some user validation rule refuses names
 // starting with system: for the attribute (username or groups).
