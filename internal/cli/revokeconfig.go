@@ -19,6 +19,9 @@ type revokeConfigOptions struct {
 	store                                                       storeFlags
 	kube                                                        kubeFlags
 	authorizedTTL, unauthorizedTTL, timeout                     time.Duration
+	// authentication is an AuthenticationConfiguration file to write
+	// the revoked JWTs and subjects into.
+	authentication string
 }
 
 func newRevokeConfigCommand(e *env) *cobra.Command {
@@ -50,12 +53,27 @@ With --static, the revoked IDs of --store are written into the configuration its
 split across authorizers of ` + fmt.Sprint(revocation.IDsPerAuthorizer) + ` IDs, each calling the webhook's /deny with
 failurePolicy Deny: only requests made with a revoked credential reach it, and they are
 refused whatever list the webhook holds, and even when it is down. Regenerate after each
-revocation; the apiserver reloads the file within a minute.`,
+revocation; the apiserver reloads the file within a minute.
+
+With --authentication FILE, the revoked tokens of JWT (OIDC) issuers are refused by
+kube-apiserver's authenticator itself: every JWT authenticator of the
+AuthenticationConfiguration FILE gets claim validation rules refusing the revoked token
+IDs (JTI=<jti>) and the revoked subjects (SUB=<issuer>#<sub>, or SUB=#<sub> for every
+issuer: all tokens of a person who left). Rules kubepki wrote before are replaced; the
+file's own rules are kept. FILE is rewritten in place (or into --out), atomically, and
+only when kube-apiserver would accept it: the apiserver reloads it within a minute, and a
+file it refused would leave the previous rules in force. Comments in FILE are not kept.
+A token without a jti cannot be singled out: revoke its subject.`,
 		Example: `  kubepki revoke config --webhook-url https://127.0.0.1:8443 --webhook-ca-file ca.crt --out /etc/kubernetes/kubepki
   kubepki revoke config --failure-policy Deny --webhook-url https://127.0.0.1:8443 --webhook-ca-file ca.crt --out dir
-  kubepki revoke config --static --store /var/lib/kubepki/revoked.json --webhook-url https://127.0.0.1:8443 --webhook-ca-file ca.crt --out dir`,
+  kubepki revoke config --static --store /var/lib/kubepki/revoked.json --webhook-url https://127.0.0.1:8443 --webhook-ca-file ca.crt --out dir
+  kubepki revoke --id 'SUB=https://login.example.com#4f1c…' --reason "left the company"
+  kubepki revoke config --authentication /etc/kubernetes/authentication.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
+			if o.authentication != "" {
+				return o.writeAuthentication(e)
+			}
 			if o.url == "" || o.caFile == "" || o.out == "" {
 				return usagef("--webhook-url, --webhook-ca-file and --out are required")
 			}
@@ -88,7 +106,14 @@ revocation; the apiserver reloads the file within a minute.`,
 				if err != nil {
 					return err
 				}
-				opts.Static = append([]string{}, l.ActiveIDs()...)
+				for _, id := range l.ActiveIDs() {
+					if revocation.IsCredentialID(id) {
+						opts.Static = append(opts.Static, id)
+					}
+				}
+				if opts.Static == nil {
+					opts.Static = []string{}
+				}
 			}
 			files, err := revocation.Config(opts)
 			if err != nil {
@@ -131,10 +156,51 @@ revocation; the apiserver reloads the file within a minute.`,
 	f.StringSliceVar(&o.controlPlane.UserPrefixes, "control-plane-user-prefixes", o.controlPlane.UserPrefixes, "with --failure-policy Deny: user name prefixes kept working while the webhook is down")
 	f.StringSliceVar(&o.controlPlane.Groups, "control-plane-groups", o.controlPlane.Groups, "with --failure-policy Deny: groups kept working while the webhook is down")
 	f.BoolVar(&o.static, "static", false, "embed the revoked IDs in the configuration (fails closed for them alone)")
+	f.StringVar(&o.authentication, "authentication", "", "AuthenticationConfiguration file whose JWT authenticators are to refuse the revoked tokens and subjects (rewritten in place, or into --out)")
 	o.kube.register(cmd)
 	o.store.register(cmd, &o.kube)
 	f.DurationVar(&o.authorizedTTL, "authorized-ttl", 10*time.Second, "how long the apiserver caches an allow")
 	f.DurationVar(&o.unauthorizedTTL, "unauthorized-ttl", 10*time.Second, "how long it caches a denial or no opinion: the longest a revocation waits")
 	f.DurationVar(&o.timeout, "timeout", 3*time.Second, "webhook call timeout (at most 30s)")
 	return cmd
+}
+
+// writeAuthentication writes the revoked JWTs and subjects of the list
+// into the AuthenticationConfiguration file.
+func (o *revokeConfigOptions) writeAuthentication(e *env) error {
+	if o.static || o.url != "" || o.caFile != "" {
+		return usagef("--authentication writes only the AuthenticationConfiguration: leave out --static, --webhook-url and --webhook-ca-file")
+	}
+	data, err := os.ReadFile(o.authentication)
+	if err != nil {
+		return err
+	}
+	l, err := o.store.load()
+	if err != nil {
+		return err
+	}
+	written, sum, err := revocation.AuthenticationConfig(data, l.ActiveIDs())
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.authentication, err)
+	}
+	dst := o.authentication
+	if o.out != "" {
+		if err := os.MkdirAll(o.out, 0o700); err != nil {
+			return err
+		}
+		dst = filepath.Join(o.out, filepath.Base(o.authentication))
+	}
+	mode := os.FileMode(0o600)
+	if info, err := os.Stat(o.authentication); err == nil {
+		mode = info.Mode().Perm()
+	}
+	if err := revocation.WriteAtomic(dst, mode, func(w io.Writer) error { _, err := w.Write(written); return err }); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: %d revoked token IDs and %d revoked subjects refused by %d of its JWT authenticators\n", dst, sum.JTIs, sum.Subjects, sum.Authenticators)
+	fmt.Fprintln(e.stdout, "kube-apiserver reloads the file within a minute; tokens without a jti cannot be refused by ID, only by subject (SUB=)")
+	for _, iss := range sum.UnknownIssuers {
+		fmt.Fprintf(e.stdout, "warning: revoked subjects of %s are not written: no JWT authenticator of %s trusts that issuer\n", iss, o.authentication)
+	}
+	return nil
 }

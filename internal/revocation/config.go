@@ -3,6 +3,7 @@ package revocation
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -175,6 +176,11 @@ func Endpoint(webhookURL, path string) (string, error) {
 func AuthorizationConfig(o ConfigOptions) ([]byte, error) {
 	if o.KubeconfigPath == "" {
 		return nil, fmt.Errorf("the webhook kubeconfig path is required")
+	}
+	if o.Static != nil {
+		// Subjects are refused by the AuthenticationConfiguration; no
+		// request carries them as a credential ID.
+		o.Static = slices.DeleteFunc(slices.Clone(o.Static), func(id string) bool { return strings.HasPrefix(id, PrefixSubject) })
 	}
 	webhook := func(name, policy string, conditions ...string) apiserverv1.AuthorizerConfiguration {
 		w := &apiserverv1.WebhookConfiguration{

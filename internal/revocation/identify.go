@@ -23,6 +23,7 @@ import (
 const (
 	KindCertificate = "client certificate"
 	KindToken       = "service-account token"
+	KindSubject     = "JWT subject"
 )
 
 // Credential is what kubepki knows of a credential before revoking it:
@@ -75,8 +76,16 @@ func FromID(s string) (*Credential, error) {
 		return nil, err
 	}
 	kind := KindCertificate
-	if strings.HasPrefix(id, PrefixJTI) {
+	switch {
+	case strings.HasPrefix(id, PrefixJTI):
 		kind = KindToken
+	case strings.HasPrefix(id, PrefixSubject):
+		iss, sub, _ := SplitSubject(id)
+		if iss == "" {
+			iss = "every JWT issuer"
+		}
+		return &Credential{ID: id, Kind: KindSubject, Subject: sub, Issuer: iss, Notes: []string{
+			"every token of this subject is refused once kubepki revoke config --authentication has written the rule into the AuthenticationConfiguration and kube-apiserver has reloaded it (within a minute); the authorization webhook does not see subjects"}}, nil
 	}
 	return &Credential{ID: id, Kind: kind, Notes: []string{"known only by its ID: what it is, and whether the cluster would accept it, was not checked"}}, nil
 }
@@ -302,7 +311,7 @@ func FromToken(token string) (*Token, error) {
 		c.refuse("it is a legacy token from the Secret %s/%s: it carries no token ID (JTI), so no authorizer can tell it apart. Delete the Secret instead (kubectl -n %s delete secret %s)",
 			claims.LegacyNS, claims.LegacySecret, claims.LegacyNS, claims.LegacySecret)
 	case claims.JTI == "":
-		c.refuse("the token carries no token ID (jti claim): kube-apiserver issues one in bound tokens since 1.29, so this token is older or not from kube-apiserver")
+		c.refuse("the token carries no token ID (jti claim): kube-apiserver issues one in bound tokens since 1.29, so this token is older or not from kube-apiserver; an OIDC token without a jti cannot be singled out, only all tokens of its subject: kubepki revoke --id 'SUB=%s#%s', then kubepki revoke config --authentication", claims.Iss, claims.Sub)
 	default:
 		id, err := ParseID(PrefixJTI + claims.JTI)
 		if err != nil {

@@ -28,6 +28,45 @@ const (
 	PrefixJTI  = "JTI="
 )
 
+// PrefixSubject names, in the list, every token of one subject of a JWT
+// issuer: SUB=<issuer URL>#<sub claim>, or SUB=#<sub claim> for every
+// issuer. It is not a credential ID (no request carries it): kubepki
+// revoke config --authentication turns it into a claim validation rule.
+const PrefixSubject = "SUB="
+
+// maxSubject bounds a subject and maxIssuer an issuer URL.
+const (
+	maxSubject = 256
+	maxIssuer  = 2048
+)
+
+// IsCredentialID reports whether a list ID is one requests carry (a
+// certificate's or a token's), as opposed to a subject.
+func IsCredentialID(id string) bool {
+	return strings.HasPrefix(id, PrefixX509) || strings.HasPrefix(id, PrefixJTI)
+}
+
+// SubjectID makes the list ID of a JWT subject, for one issuer or, with
+// issuer "", for every issuer.
+func SubjectID(issuer, sub string) (string, error) {
+	return ParseID(PrefixSubject + issuer + "#" + sub)
+}
+
+// SplitSubject returns the issuer ("" for any) and subject of a SUB= ID.
+func SplitSubject(id string) (issuer, sub string, ok bool) {
+	rest, found := strings.CutPrefix(id, PrefixSubject)
+	if !found {
+		return "", "", false
+	}
+	return strings.Cut(rest, "#")
+}
+
+// celSafe reports whether a string is printable ASCII without quotes or
+// backslashes, so that it goes into a CEL string literal as it is.
+func celSafe(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e || r == '\'' || r == '"' || r == '\\' })
+}
+
 // maxJTI bounds a JTI: the apiserver issues UUIDs (36 characters).
 const maxJTI = 256
 
@@ -47,8 +86,17 @@ func ParseID(s string) (string, error) {
 			return "", fmt.Errorf("credential ID %q: %s must be followed by a token ID of printable characters (at most %d)", short(s), PrefixJTI, maxJTI)
 		}
 		return s, nil
+	case strings.HasPrefix(s, PrefixSubject):
+		iss, sub, ok := strings.Cut(strings.TrimPrefix(s, PrefixSubject), "#")
+		switch {
+		case !ok || sub == "" || len(sub) > maxSubject || !celSafe(sub):
+			return "", fmt.Errorf("subject ID %q: %s must be followed by <issuer URL>#<sub> (or #<sub> for every issuer), the sub of printable characters without quotes or backslashes (at most %d)", short(s), PrefixSubject, maxSubject)
+		case len(iss) > maxIssuer || !celSafe(iss) || (iss != "" && !strings.HasPrefix(iss, "https://")):
+			return "", fmt.Errorf("subject ID %q: the issuer must be an https URL as the AuthenticationConfiguration names it, without quotes or backslashes", short(s))
+		}
+		return s, nil
 	}
-	return "", fmt.Errorf("credential ID %q: want %s<sha256 hex> or %s<jti>", short(s), PrefixX509, PrefixJTI)
+	return "", fmt.Errorf("credential ID %q: want %s<sha256 hex>, %s<jti> or %s<issuer>#<sub>", short(s), PrefixX509, PrefixJTI, PrefixSubject)
 }
 
 func short(s string) string {

@@ -1,0 +1,129 @@
+package revocation
+
+import (
+	"fmt"
+	"strings"
+
+	apiserverv1 "k8s.io/apiserver/pkg/apis/apiserver/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubepki/kubepki/internal/parse"
+)
+
+// AuthnRuleMessage starts the message of every claim validation rule
+// kubepki writes into an AuthenticationConfiguration: the rules it
+// regenerates are those, and only those.
+const AuthnRuleMessage = "kubepki revocation:"
+
+// IDsPerClaimRule bounds the values in one rule's CEL list, keeping each
+// expression well inside kube-apiserver's CEL cost and size limits.
+const IDsPerClaimRule = 500
+
+// AuthnRevocation is what AuthenticationConfig wrote.
+type AuthnRevocation struct {
+	// Authenticators is the number of JWT authenticators given rules.
+	Authenticators int
+	// JTIs and Subjects count the revoked token IDs and subjects written.
+	JTIs, Subjects int
+	// UnknownIssuers are issuers of revoked subjects that no authenticator
+	// of the file trusts.
+	UnknownIssuers []string
+}
+
+// AuthenticationConfig regenerates kubepki's claim validation rules in an
+// AuthenticationConfiguration: every JWT authenticator refuses tokens
+// whose jti is a revoked JTI= ID, and tokens whose sub is a revoked SUB=
+// subject of that issuer (or of every issuer). Rules kubepki wrote before
+// are replaced; the file's own rules are kept in their order. The file is
+// decoded and validated as kube-apiserver does, before and after: a file
+// the apiserver would refuse is not written, since on reload the apiserver
+// would keep its previous configuration and the revocation would silently
+// not apply. The YAML is written again, so comments are not kept.
+func AuthenticationConfig(data []byte, ids []string) ([]byte, AuthnRevocation, error) {
+	var out AuthnRevocation
+	cfg, err := parse.AuthenticationConfig(data)
+	if err != nil {
+		return nil, out, err
+	}
+	if errs := parse.ValidateAuthenticationConfig(cfg, nil); len(errs) > 0 {
+		return nil, out, fmt.Errorf("kube-apiserver refuses this configuration already: %w", errs.ToAggregate())
+	}
+	if len(cfg.JWT) == 0 {
+		return nil, out, fmt.Errorf("the configuration has no JWT authenticator to refuse tokens in")
+	}
+	var jtis []string
+	subjects := map[string][]string{} // issuer ("" for every issuer) -> subs
+	for _, raw := range ids {
+		id, err := ParseID(raw)
+		if err != nil {
+			return nil, out, err
+		}
+		switch {
+		case strings.HasPrefix(id, PrefixJTI):
+			jti := strings.TrimPrefix(id, PrefixJTI)
+			if !celSafe(jti) {
+				return nil, out, fmt.Errorf("revoked token ID %q cannot be written into CEL (quotes or backslashes)", jti)
+			}
+			jtis = append(jtis, jti)
+		case strings.HasPrefix(id, PrefixSubject):
+			iss, sub, _ := SplitSubject(id)
+			subjects[iss] = append(subjects[iss], sub)
+		}
+	}
+	trusted := map[string]bool{}
+	for i := range cfg.JWT {
+		j := &cfg.JWT[i]
+		trusted[j.Issuer.URL] = true
+		kept := j.ClaimValidationRules[:0:0]
+		for _, r := range j.ClaimValidationRules {
+			if !strings.HasPrefix(r.Message, AuthnRuleMessage) {
+				kept = append(kept, r)
+			}
+		}
+		kept = append(kept, listRules("claims.jti", "a revoked token (jti)", jtis)...)
+		subs := append(append([]string{}, subjects[""]...), subjects[j.Issuer.URL]...)
+		kept = append(kept, listRules("claims.sub", "a revoked subject (sub)", subs)...)
+		j.ClaimValidationRules = kept
+		if len(jtis)+len(subs) > 0 {
+			out.Authenticators++
+		}
+		out.Subjects += len(subs)
+	}
+	out.JTIs = len(jtis)
+	for iss := range subjects {
+		if iss != "" && !trusted[iss] {
+			out.UnknownIssuers = append(out.UnknownIssuers, iss)
+		}
+	}
+	written, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, out, fmt.Errorf("writing the authentication configuration: %w", err)
+	}
+	again, err := parse.AuthenticationConfig(written)
+	if err != nil {
+		return nil, out, fmt.Errorf("the configuration written does not decode again: %w", err)
+	}
+	if errs := parse.ValidateAuthenticationConfig(again, nil); len(errs) > 0 {
+		return nil, out, fmt.Errorf("kube-apiserver would refuse the configuration written: %w", errs.ToAggregate())
+	}
+	return written, out, nil
+}
+
+// listRules refuses tokens whose claim is one of values, IDsPerClaimRule
+// values per rule. A token without the claim passes these rules: it
+// cannot be one of the revoked.
+func listRules(claim, what string, values []string) []apiserverv1.ClaimValidationRule {
+	var out []apiserverv1.ClaimValidationRule
+	for i := 0; i < len(values); i += IDsPerClaimRule {
+		chunk := values[i:min(i+IDsPerClaimRule, len(values))]
+		quoted := make([]string, len(chunk))
+		for k, v := range chunk {
+			quoted[k] = "'" + v + "'"
+		}
+		out = append(out, apiserverv1.ClaimValidationRule{
+			Expression: fmt.Sprintf("!has(%s) || !(string(%s) in [%s])", claim, claim, strings.Join(quoted, ", ")),
+			Message:    fmt.Sprintf("%s %s, rule %d", AuthnRuleMessage, what, i/IDsPerClaimRule+1),
+		})
+	}
+	return out
+}

@@ -1,0 +1,126 @@
+package revocation
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	api "k8s.io/apiserver/pkg/apis/apiserver"
+	"k8s.io/apiserver/pkg/apis/apiserver/install"
+	"k8s.io/apiserver/pkg/apis/apiserver/validation"
+	authenticationcel "k8s.io/apiserver/pkg/authentication/cel"
+)
+
+// authnCodecs decode as kube-apiserver v1.34 decodes --authentication-config.
+var authnCodecs = func() serializer.CodecFactory {
+	s := runtime.NewScheme()
+	install.Install(s)
+	return serializer.NewCodecFactory(s, serializer.EnableStrict)
+}()
+
+// validateAuthn loads a written AuthenticationConfiguration with
+// kube-apiserver's decoder and validator, CEL compilation included.
+func validateAuthn(t *testing.T, data []byte) *api.AuthenticationConfiguration {
+	t.Helper()
+	obj, err := runtime.Decode(authnCodecs.UniversalDecoder(), data)
+	if err != nil {
+		t.Fatalf("the apiserver's decoder refuses it: %v\n%s", err, data[:min(len(data), 2000)])
+	}
+	cfg := obj.(*api.AuthenticationConfiguration)
+	if errs := validation.ValidateAuthenticationConfiguration(authenticationcel.NewDefaultCompiler(), cfg, []string{"https://kubernetes.default.svc.cluster.local"}); len(errs) > 0 {
+		t.Fatalf("the apiserver's validator refuses it: %v\n%s", errs.ToAggregate(), data[:min(len(data), 2000)])
+	}
+	return cfg
+}
+
+const authnBase = `apiVersion: apiserver.config.k8s.io/v1
+kind: AuthenticationConfiguration
+anonymous: {enabled: true, conditions: [{path: /livez}]}
+jwt:
+- issuer: {url: 'https://idp.corp', audiences: [k]}
+  claimMappings: {username: {claim: sub, prefix: 'oidc:'}}
+  claimValidationRules:
+  - {expression: "'mfa' in claims.amr", message: mfa}
+- issuer: {url: 'https://other.corp', audiences: [k]}
+  claimMappings: {username: {claim: sub, prefix: 'other:'}}
+`
+
+func TestAuthenticationConfigRevocation(t *testing.T) {
+	ids := []string{"JTI=6a3f0e2c-1111", "SUB=https://idp.corp#alice", "SUB=#bob", "SUB=https://gone.corp#carol", x509ID("x")}
+	for i := range 1200 {
+		ids = append(ids, fmt.Sprintf("JTI=j-%d", i))
+	}
+	out, sum, err := AuthenticationConfig([]byte(authnBase), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := validateAuthn(t, out)
+	if sum.JTIs != 1201 || sum.Subjects != 3 || sum.Authenticators != 2 || len(sum.UnknownIssuers) != 1 {
+		t.Errorf("summary %+v", sum)
+	}
+	first := cfg.JWT[0].ClaimValidationRules
+	// The file's own rule first, then three JTI rules and one subject rule.
+	if len(first) != 5 || first[0].Message != "mfa" || !strings.Contains(first[4].Expression, "'bob', 'alice'") {
+		t.Errorf("rules of jwt[0]: %d, the last %+v", len(first), first[len(first)-1])
+	}
+	if second := cfg.JWT[1].ClaimValidationRules; len(second) != 4 || !strings.Contains(second[3].Expression, "['bob']") || strings.Contains(second[3].Expression, "alice") {
+		t.Errorf("rules of jwt[1]: %+v", second)
+	}
+	if cfg.Anonymous == nil || !cfg.Anonymous.Enabled {
+		t.Error("the anonymous section changed: the apiserver refuses such a reload")
+	}
+	// Regenerated from a shorter list: kubepki's rules are replaced, the
+	// file's own are kept.
+	again, _, err := AuthenticationConfig(out, []string{"SUB=#bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = validateAuthn(t, again)
+	if r := cfg.JWT[0].ClaimValidationRules; len(r) != 2 || r[0].Message != "mfa" || !strings.Contains(r[1].Expression, "'bob'") {
+		t.Errorf("regenerated: %+v", r)
+	}
+	// Nothing revoked: only the file's own rules.
+	none, _, err := AuthenticationConfig(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := validateAuthn(t, none).JWT[0].ClaimValidationRules; len(r) != 1 {
+		t.Errorf("with nothing revoked: %+v", r)
+	}
+}
+
+func TestAuthenticationConfigRevocationRefuses(t *testing.T) {
+	for name, tc := range map[string]struct {
+		file string
+		ids  []string
+	}{
+		"an invalid file":     {strings.Replace(authnBase, "https://idp.corp", "http://idp.corp", 1), nil},
+		"no JWT":              {"apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\n", []string{"JTI=a"}},
+		"a quote in a jti":    {authnBase, []string{"JTI=it's"}},
+		"a quote in a sub":    {authnBase, []string{"SUB=#it's"}},
+		"an http issuer sub":  {authnBase, []string{"SUB=http://idp.corp#a"}},
+		"not a configuration": {"kind: Pod\n", nil},
+	} {
+		if _, _, err := AuthenticationConfig([]byte(tc.file), tc.ids); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// FuzzAuthenticationConfigRevocation holds AuthenticationConfig to its
+// promise: whatever revoked IDs it accepts, kube-apiserver's own decoder
+// and validator (CEL compilation included) accept what it writes.
+func FuzzAuthenticationConfigRevocation(f *testing.F) {
+	f.Add("6a3f0e2c-1111", "https://idp.corp", "alice")
+	f.Add("a\\b", "", "x\"y")
+	f.Add("}])||true", "https://idp.corp/", "')||true||('")
+	f.Fuzz(func(t *testing.T, jti, issuer, sub string) {
+		out, _, err := AuthenticationConfig([]byte(authnBase), []string{PrefixJTI + jti, PrefixSubject + issuer + "#" + sub})
+		if err != nil {
+			return
+		}
+		validateAuthn(t, out)
+	})
+}
