@@ -34,10 +34,12 @@ const (
 // revoke config --authentication turns it into a claim validation rule.
 const PrefixSubject = "SUB="
 
-// maxSubject bounds a subject and maxIssuer an issuer URL.
+// maxSubject bounds a subject and maxIssuer an issuer URL (the
+// RevokedCredential CRD's pattern allows as much: a Go regexp repeats at
+// most 1000 times).
 const (
 	maxSubject = 256
-	maxIssuer  = 2048
+	maxIssuer  = 768
 )
 
 // IsCredentialID reports whether a list ID is one requests carry (a
@@ -92,7 +94,7 @@ func ParseID(s string) (string, error) {
 		case !ok || sub == "" || len(sub) > maxSubject || !celSafe(sub):
 			return "", fmt.Errorf("subject ID %q: %s must be followed by <issuer URL>#<sub> (or #<sub> for every issuer), the sub of printable characters without quotes or backslashes (at most %d)", short(s), PrefixSubject, maxSubject)
 		case len(iss) > maxIssuer || !celSafe(iss) || (iss != "" && !strings.HasPrefix(iss, "https://")):
-			return "", fmt.Errorf("subject ID %q: the issuer must be an https URL as the AuthenticationConfiguration names it, without quotes or backslashes", short(s))
+			return "", fmt.Errorf("subject ID %q: the issuer must be an https URL as the AuthenticationConfiguration names it, without quotes or backslashes (at most %d characters)", short(s), maxIssuer)
 		}
 		return s, nil
 	}

@@ -56,10 +56,16 @@ func New(cfg *rest.Config) (*Store, error) {
 }
 
 // NameFor is the object name of a credential ID: the ID's kind and its hex,
-// or, for a token ID that is not a valid name, a hash of it.
+// or, for a token ID that is not a valid name and for a subject, a hash of
+// it.
 func NameFor(id string) string {
 	if strings.HasPrefix(id, revocation.PrefixX509) {
 		return "x509sha256-" + strings.ToLower(strings.TrimPrefix(id, revocation.PrefixX509))
+	}
+	if strings.HasPrefix(id, revocation.PrefixSubject) {
+		// An issuer URL and a subject: never a valid name.
+		sum := sha256.Sum256([]byte(id))
+		return "sub-sha256-" + hex.EncodeToString(sum[:])
 	}
 	jti := strings.TrimPrefix(id, revocation.PrefixJTI)
 	if validName.MatchString(jti) && len(jti) <= 200 {

@@ -187,6 +187,16 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: carol}]
 	stored := time.Since(one)
 	seenBy(jti, true)
 	t.Logf("one revocation: stored in %s, in force on both replicas %s after the call", stored.Round(time.Millisecond), time.Since(one).Round(time.Millisecond))
+	// A JWT subject (SUB=<issuer>#<sub>) is kept like a credential ID;
+	// the webhook's set leaves it out (no request carries it: revoke
+	// config --authentication refuses it).
+	sub := "SUB=https://login.example.com/realms/x#4f1c9a7e-Alice"
+	if _, err := alice.Revoke(entry(sub)); err != nil {
+		t.Fatalf("revoking a subject: %v", err)
+	}
+	if obj, err := dc.Resource(GVR).Get(context.Background(), NameFor(sub), metav1.GetOptions{}); err != nil || obj.Object["spec"].(map[string]any)["id"] != sub {
+		t.Errorf("the subject's RevokedCredential: %v", err)
+	}
 	// A revoker cannot take a revocation back, nor erase it.
 	if err := alice.Unrevoke(acked[0], revocation.Action{By: "alice", At: time.Now().UTC(), Reason: "mistake"}); !apierrors.IsForbidden(err) {
 		t.Errorf("alice, a revoker, unrevoking: %v", err)
