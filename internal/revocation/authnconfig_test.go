@@ -22,7 +22,7 @@ var authnCodecs = func() serializer.CodecFactory {
 
 // validateAuthn loads a written AuthenticationConfiguration with
 // kube-apiserver's decoder and validator, CEL compilation included.
-func validateAuthn(t *testing.T, data []byte) *api.AuthenticationConfiguration {
+func validateAuthn(t testing.TB, data []byte) *api.AuthenticationConfiguration {
 	t.Helper()
 	obj, err := runtime.Decode(authnCodecs.UniversalDecoder(), data)
 	if err != nil {
