@@ -85,7 +85,7 @@ func Authentication(n *evidence.Node) []report.Authenticator {
 }
 
 // jwtRevocation says what kubepki can do about JWT authenticators' tokens.
-const jwtRevocation = "a token with a jti carries the credential ID JTI=<jti> (kubepki revoke --token-file records it as the cluster's TokenReview reports it); kubepki revoke config --authentication writes revoked jtis and subjects (SUB=<issuer>#<sub>: every token of a person) into the AuthenticationConfiguration, which kube-apiserver reloads; a token without a jti can only be refused with all of its subject's"
+const jwtRevocation = "a token with a jti carries the credential ID JTI=<jti>: kubepki revoke --token-file records it as the cluster's TokenReview reports it, and the authorization webhook refuses it; kubepki revoke config --authentication writes revoked jtis and subjects (SUB=<issuer>#<sub>: every token of a person) into the AuthenticationConfiguration, which kube-apiserver reloads; a token without a jti can only be refused with all of its subject's"
 
 func anonymousStory(n *evidence.Node, c *evidence.Component) *report.Authenticator {
 	const how = "anonymous requests carry no credential: turn anonymous access off or narrow its paths"
