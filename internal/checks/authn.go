@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/parse"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -246,24 +247,15 @@ var mapPrefix = regexp.MustCompile(`^\s*(?:dyn\(\s*)?claims\s*\.\s*[A-Za-z_][A-Z
 func refusesSystem(j evidence.JWTAuthenticator, attr string) bool {
 	for _, u := range j.UserRules {
 		e := strings.ReplaceAll(u.Expression, " ", "")
-		if strings.Contains(e, "user."+attr) && strings.Contains(e, "startsWith('system:')") || strings.Contains(e, "user."+attr) && strings.Contains(e, `startsWith("system:")`) {
+		if strings.Contains(e, "user."+attr) && (strings.Contains(e, "startsWith('system:')") || strings.Contains(e, `startsWith("system:")`)) {
 			return true
 		}
 	}
 	return false
 }
 
-// claimSel matches a selection of a claim in CEL (claims.x, claims.?x).
-var claimSel = regexp.MustCompile(`\bclaims\s*\.\s*\??\s*([A-Za-z_][A-Za-z0-9_]*)`)
-
-func usesClaim(expr, claim string) bool {
-	for _, m := range claimSel.FindAllStringSubmatch(expr, -1) {
-		if m[1] == claim {
-			return true
-		}
-	}
-	return false
-}
+// usesClaim reports whether a CEL expression reads a claim.
+func usesClaim(expr, claim string) bool { return parse.UsesClaim(expr, claim) }
 
 func runJWTUsernameMapping(in *Input, r *Results) {
 	c, list, _ := jwtAuthenticators(in, r)

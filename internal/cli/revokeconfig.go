@@ -198,7 +198,7 @@ func (o *revokeConfigOptions) writeAuthentication(e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: %d revoked token IDs and %d revoked subjects refused by %d of its JWT authenticators\n", dst, sum.JTIs, sum.Subjects, sum.Authenticators)
-	fmt.Fprintln(e.stdout, "kube-apiserver reloads the file within a minute; tokens without a jti cannot be refused by ID, only by subject (SUB=)")
+	fmt.Fprintln(e.stdout, "kube-apiserver reloads the file within a minute (at once when it sees the change) and keeps a token's earlier success for 10 s; tokens without a jti cannot be refused by ID, only by subject (SUB=)")
 	for _, iss := range sum.UnknownIssuers {
 		fmt.Fprintf(e.stdout, "warning: revoked subjects of %s are not written: no JWT authenticator of %s trusts that issuer\n", iss, o.authentication)
 	}

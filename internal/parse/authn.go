@@ -166,7 +166,7 @@ func validateJWT(a apiserverv1.JWTAuthenticator, p *field.Path, disallowed sets.
 	}
 	// The apiserver looks for claims.email only in a username mapping it
 	// accepted.
-	if len(userErrs) == 0 && usesClaim(a.ClaimMappings.Username.Expression, "email") && !usesEmailVerified(a) {
+	if len(userErrs) == 0 && UsesClaim(a.ClaimMappings.Username.Expression, "email") && !usesEmailVerified(a) {
 		errs = append(errs, field.Invalid(m.Child("username", "expression"), a.ClaimMappings.Username.Expression,
 			"claims.email_verified must be used in claimMappings.username.expression or claimMappings.extra[*].valueExpression or claimValidationRules[*].expression when claims.email is used in claimMappings.username.expression"))
 	}
@@ -273,10 +273,10 @@ func validateMapping(m apiserverv1.PrefixedClaimOrExpression, p *field.Path, req
 // claimSelect matches a CEL selection of a claim: claims.x or claims.?x.
 var claimSelect = regexp.MustCompile(`\bclaims\s*\.\s*\??\s*([A-Za-z_][A-Za-z0-9_]*)`)
 
-// usesClaim reports whether a CEL expression selects the claim, as the
+// UsesClaim reports whether a CEL expression selects the claim, as the
 // apiserver's check of its syntax tree does for the forms people write
 // (a selection inside a string literal counts here, not there).
-func usesClaim(expr, claim string) bool {
+func UsesClaim(expr, claim string) bool {
 	for _, m := range claimSelect.FindAllStringSubmatch(expr, -1) {
 		if m[1] == claim {
 			return true
@@ -296,7 +296,7 @@ func usesEmailVerified(a apiserverv1.JWTAuthenticator) bool {
 		exprs = append(exprs, r.Expression)
 	}
 	for _, e := range exprs {
-		if usesClaim(e, "email_verified") {
+		if UsesClaim(e, "email_verified") {
 			return true
 		}
 	}
