@@ -65,6 +65,7 @@ func ClusterReport(ev *evidence.Cluster, now time.Time, policy checks.Policy) *r
 		cp.ComponentsNote = "no control-plane pods in kube-system: the control plane is managed, or does not run as static pods, so its flags cannot be seen through the API; audit its nodes with kubepki audit node"
 	}
 	target.Authentication = checks.Authentication(cp)
+	target.People = checks.ClusterPeople(ev, now)
 	findings = append(findings, checks.RunControlPlanePods(&checks.Input{
 		Target: target.Name, Node: cp, Inventory: inventory.Build(&evidence.Node{}), Now: now, Policy: policy,
 	})...)

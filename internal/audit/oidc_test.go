@@ -142,8 +142,10 @@ func TestOIDCLive(t *testing.T) {
 		t.Errorf("audit node refuses what the apiserver runs with: %+v", bad)
 	}
 
-	// Through the API: the mirror pod shows the flag, not the file.
+	// Through the API: the mirror pod shows the flag, not the file; the
+	// people are those holding client certificates from CSRs.
 	mirrorControlPlane(t, c)
+	c.IssueClientCertificate(t, "bob", []string{"devs"}, time.Now().Add(-time.Minute), time.Hour)
 	cr := auditCluster(t, c, now)
 	for _, id := range authnJWTChecks {
 		if !has(cr, id, report.StatusNotEvaluated, "on the control-plane node") {
@@ -159,5 +161,8 @@ func TestOIDCLive(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(story, " "), "jwt") {
 		t.Errorf("audit cluster's story: %v", story)
+	}
+	if p := cr.Targets[0].People; len(p) != 1 || p[0].User != "bob" || p[0].Method != "client-certificate" || !strings.HasPrefix(p[0].Path, "CertificateSigningRequest/") {
+		t.Errorf("audit cluster's people: %+v", p)
 	}
 }

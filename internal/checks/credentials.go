@@ -2,8 +2,10 @@ package checks
 
 import (
 	"strings"
+	"time"
 
 	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/inventory"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -119,6 +121,30 @@ func People(n *evidence.Node) []report.KubeconfigUser {
 			}
 			out = append(out, p)
 		}
+	}
+	return out
+}
+
+// kubeAPIServerClientSigner is the signer of client certificates for
+// people and workloads.
+const kubeAPIServerClientSigner = "kubernetes.io/kube-apiserver-client"
+
+// ClusterPeople is the migration view of a live cluster: the people
+// holding client certificates issued through CSRs that are still valid at
+// now. The API shows no kubeconfig, so those logging in through an
+// identity provider are not listed; the authentication story says whether
+// the cluster trusts one.
+func ClusterPeople(c *evidence.Cluster, now time.Time) []report.KubeconfigUser {
+	if c == nil {
+		return nil
+	}
+	var out []report.KubeconfigUser
+	for _, csr := range c.CSRs {
+		cert := csr.Certificate
+		if cert == nil || csr.SignerName != kubeAPIServerClientSigner || componentUser(cert.Subject.CommonName) || now.After(cert.NotAfter) {
+			continue
+		}
+		out = append(out, report.KubeconfigUser{Path: inventory.CSRObject(csr.Name), User: cert.Subject.CommonName, Method: "client-certificate", Identity: cert.Subject.CommonName})
 	}
 	return out
 }

@@ -128,12 +128,15 @@ type Target struct {
 	// People are the kubeconfig users of the target that are not
 	// components, with how each authenticates: the view of who still
 	// logs in with a certificate and who through an identity provider.
+	// For a cluster, the holders of valid client certificates issued
+	// through CSRs (the API shows no kubeconfig).
 	People []KubeconfigUser `json:"people,omitempty"`
 }
 
 // KubeconfigUser is one person's entry in a kubeconfig.
 type KubeconfigUser struct {
-	// Path is the kubeconfig; User the user entry's name.
+	// Path is the kubeconfig (for a cluster, the CertificateSigningRequest
+	// that issued the certificate); User the user entry's name.
 	Path string `json:"path"`
 	User string `json:"user"`
 	// Method is client-certificate, token, exec, auth-provider or
