@@ -27,12 +27,12 @@ var itemNotes = map[string]itemNote{
 	},
 	"1.3": {
 		asks:     "Every credential the orchestrator accepts can be revoked; a lost one must not stay usable.",
-		evidence: "Credentials Kubernetes cannot revoke (`system:masters` certificates, static tokens, legacy token Secrets) named one by one; whether the apiserver consults a revocation webhook before Node and RBAC; how long certificates and service-account tokens live; who can mint them (CSR approval and signing, TokenRequest); from audit logs, whether revoked credentials were refused and whether every request carried a credential ID.",
+		evidence: "Credentials Kubernetes cannot revoke (`system:masters` certificates, static tokens, legacy token Secrets) named one by one; each authenticator the apiserver runs and whether kubepki can revoke what it accepts (the report's authentication story); JWT token lifetime bounds and a token webhook's cache; whether the apiserver consults a revocation webhook before Node and RBAC; how long certificates and service-account tokens live; who can mint them (CSR approval and signing, TokenRequest); from audit logs, whether revoked credentials were refused and whether every request carried a credential ID.",
 		cannot:   "Whether the organisation's process revokes a credential when a person leaves or a key is lost; `kubepki revoke` provides the mechanism, not the procedure.",
 	},
 	"1.4": {
 		asks:     "Credentials, and above all administrative ones, are stored in a properly secured place.",
-		evidence: "Private keys and CA keys present on the node with their mode and owner; whether reads of CA keys are audited by the Linux audit subsystem; static and bootstrap token files; key reuse between certificates; old kubelet client certificates left on disk; who can read Secrets in kube-system; legacy token Secrets.",
+		evidence: "Private keys and CA keys present on the node with their mode and owner; tokens, passwords, OIDC refresh tokens and plugin secrets written into kubeconfigs; whether reads of CA keys are audited by the Linux audit subsystem; static and bootstrap token files; key reuse between certificates; old kubelet client certificates left on disk; who can read Secrets in kube-system; legacy token Secrets.",
 		cannot:   "Credentials held outside the nodes (laptops, CI systems, password vaults) unless their files are audited with `kubepki audit node --root`; whether etcd's disks or backups are encrypted.",
 	},
 	"1.5": {
@@ -42,8 +42,8 @@ var itemNotes = map[string]itemNote{
 	},
 	"1.6": {
 		asks:     "People who use the orchestrator's APIs interactively authenticate with more than one factor.",
-		evidence: "Whether the apiserver delegates user authentication to an external identity provider (OIDC, structured JWT authentication or a token webhook), which is what makes MFA possible; which kubeconfigs carry client certificates, which cannot have a second factor.",
-		cannot:   "Whether the identity provider enforces MFA for every person: that is configured, and must be shown, at the provider.",
+		evidence: "Whether the apiserver delegates user authentication to an external identity provider (OIDC, structured JWT authentication or a token webhook), which is what makes MFA possible; whether every JWT authenticator has a claim validation rule on amr or acr, so that kube-apiserver itself refuses a token issued without a second factor; which people's kubeconfigs carry client certificates, which cannot have a second factor, and which log in through an identity provider (the report's people list).",
+		cannot:   "Whether the identity provider really authenticates with a second factor when it says so in amr or acr, and enforces it for every person: that is configured, and must be shown, at the provider.",
 	},
 	"5.1": {
 		asks:     "Certificates that cannot be revoked are not used for authentication, and certificates are rotated on schedule or after a compromise.",
