@@ -270,7 +270,7 @@ func runExternalAuthn(in *Input, r *Results) {
 		return
 	}
 	if len(found) > 0 {
-		r.Pass(at(c, "authentication-config"), "%s authenticates users externally: %s (whether the identity provider enforces MFA must be checked there)", c.Source, strings.Join(found, ", "))
+		r.Pass(at(c, "authentication-config"), "%s authenticates users externally: %s (apiserver-jwt-mfa says whether tokens without a second factor are refused)", c.Source, strings.Join(found, ", "))
 		return
 	}
 	r.Fail(at(c, "authentication-config"), "%s configures no external authentication (no --authentication-config JWT issuer, --oidc-issuer-url or token webhook): people can only use certificates or tokens, with no MFA", c.Source)
