@@ -32,6 +32,8 @@ func TestKubeconfigCredentialMethods(t *testing.T) {
 		"home/erin/.kube/config":  "    token: 3r1n-t0k3n-v4lu3\n",
 		"home/fred/.kube/config":  "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: gke-gcloud-auth-plugin\n",
 		"home/gina/.kube/config":  "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /usr/local/bin/pinniped\n      args: [login, oidc, --issuer=https://pinniped.corp]\n",
+		"home/hank/.kube/config":  "    username: hank\n    password: h4nk-p4ss\n",
+		"home/ivy/.kube/config":   "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: kubelogin\n      args: [get-token, --login, azurecli, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]\n",
 	}
 	var undo []func()
 	for p, u := range files {
@@ -43,13 +45,14 @@ func TestKubeconfigCredentialMethods(t *testing.T) {
 		{"kubeconfig-embedded-secrets", "exec.args --oidc-client-secret"},
 		{"kubeconfig-embedded-secrets", "exec.env AWS_SECRET_ACCESS_KEY"},
 		{"kubeconfig-embedded-secrets", `user "me" holds secrets in the file: token`},
+		{"kubeconfig-embedded-secrets", `user "me" holds secrets in the file: password`},
 	} {
 		if !failing(r, tc.check, tc.where) {
 			t.Errorf("want %s to fail with %q:%s", tc.check, tc.where, dump(r, tc.check))
 		}
 	}
 	for _, f := range r.Findings {
-		for _, secret := range []string{"r3fr3sh", "eyJhbGci", "b0b-s3cr3t", "d4v3", "3r1n"} {
+		for _, secret := range []string{"r3fr3sh", "eyJhbGci", "b0b-s3cr3t", "d4v3", "3r1n", "h4nk"} {
 			if strings.Contains(f.Message, secret) {
 				t.Errorf("a secret in a finding: %s", f.Message)
 			}
