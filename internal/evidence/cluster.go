@@ -129,6 +129,7 @@ type TokenSecret struct {
 // CSR is a CertificateSigningRequest, reduced.
 type CSR struct {
 	Name       string
+	UID        string
 	SignerName string
 	// Requester is spec.username; RequesterGroups spec.groups.
 	Requester       string
@@ -150,6 +151,14 @@ type CSR struct {
 	// message-free condition reason ("KubectlApprove", "AutoApproved").
 	Approved, Denied, Failed bool
 	ApprovedAt               time.Time
+	// ApprovalReason and ApprovalMessage are the Approved condition's
+	// reason and message; ApprovedBy is the field manager that wrote it
+	// (the approving client's own name for itself, from managedFields:
+	// Kubernetes records no approving user in the object).
+	ApprovalReason, ApprovalMessage, ApprovedBy string
+	// CertificateError says why status.certificate, when set, does not
+	// give a certificate; "" when it does or is unset.
+	CertificateError string
 	// Certificate is the issued leaf from status.certificate, nil when none
 	// has been issued or it does not parse.
 	Certificate *x509.Certificate
