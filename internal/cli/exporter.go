@@ -15,6 +15,7 @@ import (
 	"github.com/kubepki/kubepki/internal/audit"
 	"github.com/kubepki/kubepki/internal/exporter"
 	"github.com/kubepki/kubepki/internal/httpserve"
+	"github.com/kubepki/kubepki/internal/ledger/kubestore"
 	"github.com/kubepki/kubepki/internal/policy"
 	"github.com/kubepki/kubepki/internal/report"
 )
@@ -66,8 +67,14 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 				if err != nil {
 					return fmt.Errorf("loading the cluster configuration: %w", err)
 				}
+				// The ledger's certificates whose CSR is gone, when the
+				// cluster keeps a ledger.
+				lg, err := kubestore.New(cfg)
+				if err != nil {
+					return err
+				}
 				scan = func(ctx context.Context) (*report.Report, error) {
-					return audit.Cluster(ctx, audit.ClusterOptions{Config: cfg, Context: name, Now: e.now().UTC(), Policy: pol})
+					return audit.Cluster(ctx, audit.ClusterOptions{Config: cfg, Context: name, Now: e.now().UTC(), Policy: pol, Ledger: lg, LedgerOptional: true})
 				}
 			default:
 				return usagef("--mode must be node or cluster, not %q", o.mode)

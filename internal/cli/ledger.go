@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/kubepki/kubepki/internal/ledger"
 	"github.com/kubepki/kubepki/internal/ledger/kubestore"
@@ -19,6 +20,10 @@ type ledgerFlags struct {
 	backend string
 	path    string
 	kube    *kubeFlags
+	// optional allows auto (the cluster's ledger when it has one) and
+	// none, for commands that read the ledger only to add to what they
+	// report.
+	optional bool
 }
 
 func (l *ledgerFlags) register(cmd *cobra.Command, kube *kubeFlags) {
@@ -27,8 +32,36 @@ func (l *ledgerFlags) register(cmd *cobra.Command, kube *kubeFlags) {
 	cmd.Flags().StringVar(&l.path, "ledger-file", "", "the ledger file, for --ledger file")
 }
 
+// registerOptional registers the flags of a command that reads the ledger
+// when there is one.
+func (l *ledgerFlags) registerOptional(cmd *cobra.Command, kube *kubeFlags) {
+	l.kube, l.optional = kube, true
+	cmd.Flags().StringVar(&l.backend, "ledger", "auto", "the issued-credential ledger to add certificates whose CSR is gone from: auto (the cluster's IssuedCredentials, when it serves them), kubernetes, file (--ledger-file) or none")
+	cmd.Flags().StringVar(&l.path, "ledger-file", "", "the ledger file, for --ledger file")
+}
+
+// forCluster opens the ledger for an audit of the cluster cfg reaches:
+// nil for none; optional when a missing ledger is no error.
+func (l *ledgerFlags) forCluster(cfg *rest.Config) (st ledger.Store, optional bool, err error) {
+	switch l.backend {
+	case "none":
+		return nil, false, nil
+	case "file":
+		return ledger.FileStore{Path: l.path}, false, nil
+	}
+	ks, err := kubestore.New(cfg)
+	return ks, l.backend == "auto", err
+}
+
 func (l *ledgerFlags) validate() error {
 	switch l.backend {
+	case "auto", "none":
+		if !l.optional {
+			return usagef("--ledger must be kubernetes or file, not %q", l.backend)
+		}
+		if l.path != "" {
+			return usagef("--ledger-file is read with --ledger file only")
+		}
 	case "kubernetes":
 		if l.path != "" {
 			return usagef("--ledger-file is read with --ledger file only")
@@ -38,6 +71,9 @@ func (l *ledgerFlags) validate() error {
 			return usagef("--ledger file needs --ledger-file")
 		}
 	default:
+		if l.optional {
+			return usagef("--ledger must be auto, kubernetes, file or none, not %q", l.backend)
+		}
 		return usagef("--ledger must be kubernetes or file, not %q", l.backend)
 	}
 	return nil

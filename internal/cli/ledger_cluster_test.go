@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +24,7 @@ import (
 	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/ledger"
 	"github.com/kubepki/kubepki/internal/ledger/kubestore"
+	"github.com/kubepki/kubepki/internal/report"
 	"github.com/kubepki/kubepki/internal/revocation"
 	"github.com/kubepki/kubepki/internal/testbed"
 	"github.com/kubepki/kubepki/internal/webhook"
@@ -125,9 +128,13 @@ func TestIssueAndRevokeByPersonOnRealCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	authz := startRevocationWebhook(t, list)
+	auditPolicy, auditLog := filepath.Join(dir, "audit-policy.yaml"), filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(auditPolicy, []byte("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c := testbed.StartCluster(t, func(o *testbed.ControlPlaneOptions) {
 		testbed.WithoutAPIServerFlags("--authorization-mode")(o)
-		testbed.WithAPIServerFlags("--authorization-config=" + authz)(o)
+		testbed.WithAPIServerFlags("--authorization-config="+authz, "--audit-policy-file="+auditPolicy, "--audit-log-path="+auditLog)(o)
 		o.ControllerManager = true
 		o.ControllerManagerFlags = append(o.ControllerManagerFlags, "--controllers="+strings.Join(append(append([]string{}, testbed.ControllerManagerControllers...), "csrsigning"), ","))
 	})
@@ -212,6 +219,62 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 	if err := c.Admin.CertificatesV1().CertificateSigningRequests().Delete(ctx, "bob", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
+
+	// audit cluster still lists bob's certificate, from the ledger; the
+	// exporter exposes its expiry.
+	repFile := filepath.Join(dir, "cluster.json")
+	if out, err := run(t, "", "audit", "cluster", "-o", "json", "--output-file", repFile, "--kubeconfig", c.AdminKubeconfig); err != nil && ExitCode(err) != 3 {
+		t.Fatalf("audit cluster: %v\n%s", err, out)
+	}
+	f, err := os.Open(repFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := report.Read(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := false
+	for _, rc := range rep.Certificates {
+		if rc.CredentialID == bobID {
+			listed = true
+			if rc.Source != "ledger:"+ledger.SignerAPIServerClient || rc.Path != "IssuedCredential/"+kubestore.NameFor(bobID) || !strings.Contains(strings.Join(rc.UsedBy, ";"), "CertificateSigningRequest/bob, which is gone") {
+				t.Errorf("bob's certificate in audit cluster: source %q path %q used by %v", rc.Source, rc.Path, rc.UsedBy)
+			}
+		}
+	}
+	if !listed {
+		t.Error("audit cluster does not list bob's certificate, whose CSR is gone")
+	}
+	expCtx, expStop := context.WithCancel(ctx)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	expDone := make(chan error, 1)
+	go func() {
+		expDone <- Run(expCtx, []string{"serve", "exporter", "--mode", "cluster", "--listen", addr, "--kubeconfig", c.AdminKubeconfig}, strings.NewReader(""), io.Discard, io.Discard)
+	}()
+	var metrics string
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(metrics, bobID); time.Sleep(200 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			metrics = string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the exporter does not expose bob's certificate from the ledger")
+			break
+		}
+	}
+	expStop()
+	if err := <-expDone; err != nil {
+		t.Errorf("exporter: %v", err)
+	}
+
 	out, err := run(t, "", append([]string{"revoke", "--for-user", "bob", "--reason", "left the team"}, kube...)...)
 	if err != nil {
 		t.Fatalf("revoke --for-user bob: %v\n%s", err, out)
@@ -265,6 +328,44 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 		t.Fatalf("revoke --for-user alice: %v\n%s", err, out)
 	}
 	refusedWithin(t, "alice", alice, 5*time.Second)
+
+	// The audit log: certificates in the ledger are known; kubeadm's
+	// admin.conf, signed with the CA key directly, is not.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		data, _ := os.ReadFile(auditLog)
+		if strings.Contains(string(data), aliceID) || time.Now().After(deadline) {
+			break
+		}
+	}
+	alFile := filepath.Join(dir, "auditlog.json")
+	if out, err := run(t, "", "audit-log", auditLog, "--inventory", "ledger", "--kubeconfig", c.AdminKubeconfig, "--store", list, "-o", "json", "--output-file", alFile); err != nil && ExitCode(err) != 3 {
+		t.Fatalf("audit-log --inventory ledger: %v\n%s", err, out)
+	}
+	f, err = os.Open(alFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alRep, err := report.Read(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := map[string]report.Status{}
+	for _, fd := range alRep.Findings {
+		if fd.Check == "auditlog-unknown-client-certificate" {
+			unknown[fd.Location.Object] = fd.Status
+			t.Logf("%s %s %s", fd.Status, fd.Location.Object, fd.Message)
+		}
+	}
+	adminID := revocation.FromCertificate(adminCert(t, c)).ID
+	if unknown[adminID] != report.StatusFail && unknown[adminID] != report.StatusWarn {
+		t.Errorf("admin.conf's certificate, not in the ledger: %q", unknown[adminID])
+	}
+	for _, id := range []string{bobID, aliceID} {
+		if s := unknown[id]; s == report.StatusFail || s == report.StatusWarn {
+			t.Errorf("%s, in the ledger, reported unknown", id)
+		}
+	}
 
 	// What issue refuses, before asking the cluster anything.
 	for _, args := range [][]string{
@@ -347,6 +448,23 @@ func TestRevokeForGroupFromLedgerFile(t *testing.T) {
 	if _, err := run(t, "", "revoke", "--for-user", "a", "--reason", "x", "--store", list, "--ledger", "file"); ExitCode(err) != 2 {
 		t.Errorf("--ledger file without --ledger-file: exit %d", ExitCode(err))
 	}
+}
+
+func adminCert(t *testing.T, c *testbed.Cluster) *x509.Certificate {
+	t.Helper()
+	data := c.AdminConfig.CertData
+	if len(data) == 0 {
+		var err error
+		if data, err = os.ReadFile(c.AdminConfig.CertFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := pem.Decode(data)
+	cert, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }
 
 func evidenceCSR(name string, cert *x509.Certificate) evidence.CSR {

@@ -63,6 +63,10 @@ type Cluster struct {
 	TokenSecrets    []TokenSecret
 	CSRs            []CSR
 	BootstrapTokens []BootstrapToken
+	// Ledger are the certificates the issued-credential ledger recorded
+	// (kubepki serve ledger), each as the CSR it was issued for, with
+	// LedgerObject set; nil when no ledger was read.
+	Ledger []CSR
 
 	// ControlPlane holds the control-plane components seen as pods in
 	// kube-system (kubeadm's mirror pods), by component name; their Source
@@ -159,6 +163,10 @@ type CSR struct {
 	// CertificateError says why status.certificate, when set, does not
 	// give a certificate; "" when it does or is unset.
 	CertificateError string
+	// LedgerObject, for a certificate read from the issued-credential
+	// ledger, names where the ledger holds it ("IssuedCredential/<name>",
+	// or the ledger file); "" for a CSR read from the cluster.
+	LedgerObject string
 	// Certificate is the issued leaf from status.certificate, nil when none
 	// has been issued or it does not parse.
 	Certificate *x509.Certificate

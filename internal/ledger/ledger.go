@@ -300,3 +300,27 @@ func Select(entries []Entry, user, group string, now time.Time) []Entry {
 	}
 	return out
 }
+
+// AsCSR gives the entry back as the CSR it was issued for, for the
+// certificate inventory; object names where the ledger holds it.
+func (e *Entry) AsCSR(object string) (evidence.CSR, error) {
+	cert, err := e.Cert()
+	if err != nil {
+		return evidence.CSR{}, err
+	}
+	c := evidence.CSR{Name: e.CSR.Name, UID: e.CSR.UID, SignerName: e.Signer, Requester: e.Requester.Username, RequesterGroups: e.Requester.Groups,
+		RequesterCredentialID: e.Requester.CredentialID, Created: e.CSR.Created, RequestedUser: e.Subject, RequestedGroups: e.Groups,
+		Certificate: cert, LedgerObject: object}
+	if e.Approval != nil {
+		c.Approved, c.ApprovedAt, c.ApprovalReason, c.ApprovalMessage, c.ApprovedBy = true, e.Approval.At, e.Approval.Reason, e.Approval.Message, e.Approval.Manager
+	}
+	return c, nil
+}
+
+// Locator names where a store holds an entry, for reports.
+type Locator interface {
+	Object(id string) string
+}
+
+// Object names an entry of a ledger file.
+func (s FileStore) Object(id string) string { return s.Path + "#" + id }

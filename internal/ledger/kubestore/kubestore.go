@@ -157,3 +157,6 @@ func (s *Store) Record(entries ...ledger.Entry) ([]bool, error) {
 	}
 	return added, nil
 }
+
+// Object names the IssuedCredential of an ID, as report locations do.
+func (s *Store) Object(id string) string { return "IssuedCredential/" + NameFor(id) }
