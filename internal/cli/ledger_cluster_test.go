@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -255,8 +257,9 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 	addr := ln.Addr().String()
 	ln.Close()
 	expDone := make(chan error, 1)
+	var expLog syncBuffer
 	go func() {
-		expDone <- Run(expCtx, []string{"serve", "exporter", "--mode", "cluster", "--listen", addr, "--kubeconfig", c.AdminKubeconfig}, strings.NewReader(""), io.Discard, io.Discard)
+		expDone <- Run(expCtx, []string{"serve", "exporter", "--mode", "cluster", "--listen", addr, "--kubeconfig", c.AdminKubeconfig}, strings.NewReader(""), io.Discard, &expLog)
 	}()
 	var metrics string
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(metrics, bobID); time.Sleep(200 * time.Millisecond) {
@@ -266,7 +269,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 			metrics = string(b)
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("the exporter does not expose bob's certificate from the ledger")
+			t.Errorf("the exporter does not expose bob's certificate from the ledger:\n%.2000s\n%s", metrics, expLog.String())
 			break
 		}
 	}
@@ -439,6 +442,39 @@ func TestRevokeForGroupFromLedgerFile(t *testing.T) {
 	if got := l.ActiveIDs(); len(got) != 1 || got[0] != ids["alice"] {
 		t.Errorf("revoked %v, want only alice's", got)
 	}
+
+	// audit-log --inventory takes the ledger file: alice's certificate is
+	// known, a certificate it does not hold is not.
+	auditLog := filepath.Join(dir, "audit.log")
+	line := func(user, id string) string {
+		return `{"kind":"Event","stage":"ResponseComplete","verb":"get","user":{"username":"` + user + `","extra":{"authentication.kubernetes.io/credential-id":["` + id + `"]}},"objectRef":{"resource":"pods"},"responseStatus":{"code":200},"requestReceivedTimestamp":"` + now.UTC().Format(time.RFC3339) + `"}` + "\n"
+	}
+	stranger := revocation.PrefixX509 + strings.Repeat("ef", 32)
+	if err := os.WriteFile(auditLog, []byte(line("alice", ids["alice"])+line("stranger", stranger)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	repFile := filepath.Join(dir, "auditlog.json")
+	if out, err := run(t, "", "audit-log", auditLog, "--inventory", file, "--store", list, "-o", "json", "--output-file", repFile); err != nil && ExitCode(err) != 3 {
+		t.Fatalf("audit-log --inventory FILE: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(repFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := report.Read(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged := map[string]bool{}
+	for _, f := range rep.Findings {
+		if f.Check == "auditlog-unknown-client-certificate" && (f.Status == report.StatusFail || f.Status == report.StatusWarn) {
+			flagged[f.Location.Object] = true
+		}
+	}
+	if flagged[ids["alice"]] || !flagged[stranger] {
+		t.Errorf("unknown certificates reported: %v (want only %s)", flagged, stranger)
+	}
+
 	if out, err := run(t, "", "revoke", "--for-user", "nobody", "--reason", "x", "--store", list, "--ledger", "file", "--ledger-file", file); ExitCode(err) != 1 || !strings.Contains(err.Error(), "nothing to revoke") {
 		t.Errorf("nobody: exit %d %v\n%s", ExitCode(err), err, out)
 	}
@@ -469,4 +505,22 @@ func adminCert(t *testing.T, c *testbed.Cluster) *x509.Certificate {
 
 func evidenceCSR(name string, cert *x509.Certificate) evidence.CSR {
 	return evidence.CSR{Name: name, SignerName: ledger.SignerAPIServerClient, Requester: "admin", Created: cert.NotBefore, Approved: true, ApprovalReason: "KubectlApprove", Certificate: cert}
+}
+
+// syncBuffer is a bytes.Buffer safe for a server's log and a test's read.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -8,7 +8,9 @@ package kubestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,8 +18,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/kubepki/kubepki/internal/ledger"
 	"github.com/kubepki/kubepki/internal/revocation"
@@ -160,3 +164,123 @@ func (s *Store) Record(entries ...ledger.Entry) ([]bool, error) {
 
 // Object names the IssuedCredential of an ID, as report locations do.
 func (s *Store) Object(id string) string { return "IssuedCredential/" + NameFor(id) }
+
+// Served checks that the cluster serves IssuedCredentials and that they
+// may be listed; ErrNoLedger (wrapped) when it does not serve them.
+func (s *Store) Served(ctx context.Context) error {
+	if _, err := s.client.Resource(GVR).List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		return fmt.Errorf("listing IssuedCredentials: %w", notServed(err))
+	}
+	return nil
+}
+
+// Handlers receive what a watch of IssuedCredentials sees, one call at a
+// time.
+type Handlers struct {
+	// Put gets each entry when listed, created or changed; object names
+	// it as Object does.
+	Put func(e ledger.Entry, object string)
+	// Delete gets the ID of an entry deleted.
+	Delete func(id string)
+	// Skipped is told of an object that does not decode.
+	Skipped func(error)
+	// Failing is told when listing or watching fails; the watch retries.
+	Failing func(error)
+	// Synced is called once the first listing is in (and handed to Put).
+	Synced func()
+}
+
+// cachedEntry is what the watch's cache keeps for one IssuedCredential:
+// its name and resource version, and its entry decoded once.
+type cachedEntry struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+	entry ledger.Entry
+	err   error
+}
+
+// DeepCopyObject returns a copy; the entry is never changed once made.
+func (c *cachedEntry) DeepCopyObject() runtime.Object {
+	out := *c
+	out.ObjectMeta = *c.ObjectMeta.DeepCopy()
+	return &out
+}
+
+// Watch calls h with every IssuedCredential and each change until ctx
+// ends.
+func (s *Store) Watch(ctx context.Context, h Handlers) error {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			if o.Limit == 0 {
+				o.Limit = 500
+			}
+			return s.client.Resource(GVR).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return s.client.Resource(GVR).Watch(ctx, o)
+		},
+	}
+	inf := cache.NewSharedIndexInformer(lw, &unstructured.Unstructured{}, 0, cache.Indexers{})
+	if err := inf.SetTransform(func(o any) (any, error) {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			return o, nil
+		}
+		c := &cachedEntry{ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), ResourceVersion: u.GetResourceVersion(), UID: u.GetUID()}}
+		c.entry, c.err = FromObject(u)
+		return c, nil
+	}); err != nil {
+		return err
+	}
+	put := func(o any) {
+		c, ok := o.(*cachedEntry)
+		if !ok {
+			return
+		}
+		if c.err != nil {
+			if h.Skipped != nil {
+				h.Skipped(c.err)
+			}
+			return
+		}
+		if h.Put != nil {
+			h.Put(c.entry, s.Object(c.entry.ID))
+		}
+	}
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    put,
+		UpdateFunc: func(_, n any) { put(n) },
+		DeleteFunc: func(o any) {
+			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			if c, ok := o.(*cachedEntry); ok && c.err == nil && h.Delete != nil {
+				h.Delete(c.entry.ID)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
+		if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+			return
+		}
+		if h.Failing != nil {
+			h.Failing(fmt.Errorf("watching IssuedCredentials: %w", notServed(err)))
+		}
+	}); err != nil {
+		return err
+	}
+	go inf.Run(ctx.Done())
+	// The handler's own HasSynced: true once the first listing has been
+	// handed to Put, not only stored.
+	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
+		return fmt.Errorf("watching IssuedCredentials: %w", ctx.Err())
+	}
+	if h.Synced != nil {
+		h.Synced()
+	}
+	<-ctx.Done()
+	return nil
+}

@@ -37,6 +37,7 @@ type CSRHandlers struct {
 // ledger needs without listing the cluster again.
 type CSRWatch struct {
 	inf cache.SharedIndexInformer
+	reg cache.ResourceEventHandlerRegistration
 }
 
 // cachedCSR is what the watch's cache holds for one CSR: its name and
@@ -94,7 +95,7 @@ func NewCSRWatch(cfg *rest.Config, h CSRHandlers) (*CSRWatch, error) {
 			h.Seen(c.csr, c.problem)
 		}
 	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    seen,
 		UpdateFunc: func(_, n any) { seen(n) },
 		DeleteFunc: func(o any) {
@@ -105,7 +106,8 @@ func NewCSRWatch(cfg *rest.Config, h CSRHandlers) (*CSRWatch, error) {
 				h.Deleted(c.Name)
 			}
 		},
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
@@ -118,22 +120,24 @@ func NewCSRWatch(cfg *rest.Config, h CSRHandlers) (*CSRWatch, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return &CSRWatch{inf: inf}, nil
+	return &CSRWatch{inf: inf, reg: reg}, nil
 }
 
 // Run watches until ctx ends.
 func (w *CSRWatch) Run(ctx context.Context) { w.inf.Run(ctx.Done()) }
 
-// WaitForSync waits until the first listing is in, or ctx ends.
+// WaitForSync waits until the first listing is in and handed to the
+// handlers, or ctx ends.
 func (w *CSRWatch) WaitForSync(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), w.inf.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), w.reg.HasSynced) {
 		return fmt.Errorf("listing CertificateSigningRequests: %w", ctx.Err())
 	}
 	return nil
 }
 
-// HasSynced reports whether the first listing is in.
-func (w *CSRWatch) HasSynced() bool { return w.inf.HasSynced() }
+// HasSynced reports whether the first listing is in and handed to the
+// handlers.
+func (w *CSRWatch) HasSynced() bool { return w.reg.HasSynced() }
 
 // LastSyncResourceVersion is the resource version the watch last saw; it
 // moves once a failing watch works again.
