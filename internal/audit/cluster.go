@@ -60,6 +60,13 @@ func readLedger(ev *evidence.Cluster, st ledger.Store, optional bool) {
 	if errors.Is(err, ledger.ErrNoLedger) && optional {
 		return
 	}
+	var damaged *ledger.DamagedError
+	if errors.As(err, &damaged) {
+		for _, p := range damaged.Problems {
+			ev.Problems = append(ev.Problems, evidence.Problem{Path: st.Where(), Message: "reading the issued-credential ledger: " + p.Error()})
+		}
+		err = nil
+	}
 	if err != nil {
 		ev.Problems = append(ev.Problems, evidence.Problem{Path: st.Where(), Message: "reading the issued-credential ledger: " + err.Error()})
 		return

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -64,7 +65,7 @@ requests that carry no credential ID, whose credentials cannot be revoked. This 
 			}
 			if len(o.inventory) > 0 {
 				opts.Known = map[string]bool{}
-				if err := o.known(opts.Known); err != nil {
+				if err := o.known(e, opts.Known); err != nil {
 					return err
 				}
 				opts.KnownSource = strings.Join(o.inventory, ", ")
@@ -82,7 +83,7 @@ requests that carry no credential ID, whose credentials cannot be revoked. This 
 
 // known adds the credential IDs of every certificate the --inventory
 // sources hold: reports, ledger files, or the cluster's ledger.
-func (o *auditLogOptions) known(ids map[string]bool) error {
+func (o *auditLogOptions) known(e *env, ids map[string]bool) error {
 	for _, src := range o.inventory {
 		var entries []ledger.Entry
 		switch {
@@ -95,7 +96,15 @@ func (o *auditLogOptions) known(ids map[string]bool) error {
 			if err != nil {
 				return err
 			}
-			if entries, err = ks.Load(); err != nil {
+			entries, err = ks.Load()
+			var damaged *ledger.DamagedError
+			if errors.As(err, &damaged) {
+				// What could not be read stays unknown: its uses are
+				// reported, which is the safe side.
+				fmt.Fprintf(e.stderr, "warning: --inventory ledger: %v\n", damaged)
+				err = nil
+			}
+			if err != nil {
 				return fmt.Errorf("--inventory ledger: %w", err)
 			}
 		default:

@@ -18,6 +18,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -331,6 +332,34 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 		t.Fatalf("revoke --for-user alice: %v\n%s", err, out)
 	}
 	refusedWithin(t, "alice", alice, 5*time.Second)
+
+	// A damaged ledger entry (its certificate is not the one its ID
+	// names): revoke --for-user says so and exits 1, after revoking what
+	// it could read, since the entry it could not may be alice's.
+	var aliceEntry ledger.Entry
+	if l, err := st.Load(); err == nil {
+		for _, e := range l {
+			if e.ID == aliceID {
+				aliceEntry = e
+			}
+		}
+	}
+	aliceEntry.ID = revocation.PrefixX509 + strings.Repeat("0", 64)
+	badObj, err := kubestore.ToObject(aliceEntry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := dynamic.NewForConfig(c.AdminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dc.Resource(kubestore.GVR).Create(ctx, badObj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "", append([]string{"revoke", "--for-user", "alice", "--reason", "done"}, kube...)...)
+	if ExitCode(err) != 1 || !strings.Contains(out, "warning: IssuedCredential "+badObj.GetName()) || !strings.Contains(out, aliceID+" was already revoked") {
+		t.Errorf("revoke --for-user alice with a damaged entry: exit %d %v\n%s", ExitCode(err), err, out)
+	}
 
 	// The audit log: certificates in the ledger are known; kubeadm's
 	// admin.conf, signed with the CA key directly, is not.

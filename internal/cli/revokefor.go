@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -18,6 +19,15 @@ func (o *revokeOptions) revokeFor(e *env, st revocation.Store) error {
 		return err
 	}
 	all, err := lg.Load()
+	var damaged *ledger.DamagedError
+	if errors.As(err, &damaged) {
+		// The rest is revoked; the run fails at the end, since what could
+		// not be read may be this person's.
+		for _, p := range damaged.Problems {
+			fmt.Fprintf(e.stdout, "warning: %s\n", text.Escape(p.Error()))
+		}
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("reading the issued-credential ledger: %w", err)
 	}
@@ -45,6 +55,9 @@ func (o *revokeOptions) revokeFor(e *env, st revocation.Store) error {
 	fmt.Fprintln(e.stdout)
 	fmt.Fprintln(e.stdout, "note: only certificates issued through the CSR API while a ledger ran are in it; certificates signed with the CA key directly (kubeadm's own kubeconfigs) and tokens are not.")
 	if len(clients) == 0 {
+		if damaged != nil {
+			return fmt.Errorf("no still-valid client certificate for %s among the ledger entries read, but %w", who, damaged)
+		}
 		return fmt.Errorf("nothing to revoke: no still-valid client certificate for %s in the ledger", who)
 	}
 	cl := o.kube.reach()
@@ -93,6 +106,9 @@ func (o *revokeOptions) revokeFor(e *env, st revocation.Store) error {
 	if len(refused) > 0 {
 		fmt.Fprintf(e.stdout, "not revoked: %s\n", strings.Join(refused, ", "))
 		return fmt.Errorf("%d of %d certificates of %s not revoked: their revocation could not be enforced (see above; --force records them anyway)", len(refused), len(clients), who)
+	}
+	if damaged != nil {
+		return fmt.Errorf("%s: certificates of %s may be among them (see the warnings above)", damaged, who)
 	}
 	return nil
 }

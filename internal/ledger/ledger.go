@@ -274,10 +274,27 @@ func Encode(w io.Writer, l *Ledger) error {
 	return err
 }
 
+// DamagedError is returned by Load, with every entry that could be read,
+// when some could not (an IssuedCredential written by hand, say): each
+// problem names the object. A reader says so and goes on with the rest;
+// what it could not read it must not take as absent.
+type DamagedError struct {
+	Problems []error
+}
+
+func (e *DamagedError) Error() string {
+	if len(e.Problems) == 1 {
+		return "1 ledger entry could not be read: " + e.Problems[0].Error()
+	}
+	return fmt.Sprintf("%d ledger entries could not be read, the first: %v", len(e.Problems), e.Problems[0])
+}
+
 // Store keeps a ledger somewhere. Record returns only once the entries are
 // durable.
 type Store interface {
-	// Load reads every entry; ErrNoLedger (wrapped) when there is none.
+	// Load reads every entry; ErrNoLedger (wrapped) when there is none,
+	// and a *DamagedError, with the entries it could read, when some could
+	// not be.
 	Load() ([]Entry, error)
 	// Record adds the entries, reporting for each whether it was new
 	// (false: the ID was recorded already, and is left as it was).

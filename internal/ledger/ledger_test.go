@@ -269,3 +269,38 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestIssueRequestRefuses: what kubepki issue will not ask for is refused
+// before the cluster is asked anything.
+func TestIssueRequestRefuses(t *testing.T) {
+	ok := IssueRequest{User: "alice", Groups: []string{"dev"}, TTL: time.Hour, MaxTTL: 720 * time.Hour}
+	if err := ok.Check(); err != nil {
+		t.Fatalf("an ordinary request: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		change func(*IssueRequest)
+		want   string
+	}{
+		{"system:masters", func(r *IssueRequest) { r.Groups = []string{"dev", "system:masters"} }, "could never be revoked"},
+		{"another system: group", func(r *IssueRequest) { r.Groups = []string{"system:nodes"} }, "reserved"},
+		{"kubeadm's cluster admins", func(r *IssueRequest) { r.Groups = []string{"kubeadm:cluster-admins"} }, "whole cluster"},
+		{"a group the policy names", func(r *IssueRequest) { r.PrivilegedGroups = []string{"ops"}; r.Groups = []string{"ops"} }, "whole cluster"},
+		{"a system: name", func(r *IssueRequest) { r.User = "system:kube-scheduler" }, "reserved"},
+		{"no name", func(r *IssueRequest) { r.User = "" }, "empty"},
+		{"shorter than the CSR API grants", func(r *IssueRequest) { r.TTL = 5 * time.Minute }, "at least"},
+		{"longer than the policy", func(r *IssueRequest) { r.TTL = 1000 * time.Hour }, "maxSigningDuration"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ok
+			tt.change(&r)
+			if err := r.Check(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+	r := IssueRequest{User: "Alice Smith@EXAMPLE/ops", Now: func() time.Time { return now }}
+	if got := r.csrName(); got != "kubepki-alice-smith-example-ops-20260301-120000" {
+		t.Errorf("CSR name %q", got)
+	}
+}

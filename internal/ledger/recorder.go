@@ -111,6 +111,15 @@ func NewRecorder(o RecorderOptions) *Recorder {
 // (a ledger that does not exist yet is empty: the first record makes it).
 func (r *Recorder) Start() error {
 	entries, err := r.o.Store.Load()
+	var damaged *DamagedError
+	if errors.As(err, &damaged) {
+		// Their certificates are recorded again if their CSRs are still
+		// there; the damaged objects stay for a person to look at.
+		for _, p := range damaged.Problems {
+			r.o.Log.Warn("a ledger entry does not decode", "err", p)
+		}
+		err = nil
+	}
 	if err != nil && !errors.Is(err, ErrNoLedger) {
 		return err
 	}

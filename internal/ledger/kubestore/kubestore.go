@@ -101,19 +101,24 @@ func notServed(err error) error {
 	return err
 }
 
-// Load lists every IssuedCredential, in pages. An object that does not
-// decode is an error naming it: a reader must not take a damaged ledger
-// for a complete one.
+// Load lists every IssuedCredential, in pages. Objects that do not decode
+// are returned as a *ledger.DamagedError naming each, beside the entries
+// that do: a reader must not take a damaged ledger for a complete one.
 func (s *Store) Load() ([]ledger.Entry, error) {
 	var out []ledger.Entry
+	var damaged []error
 	err := s.Each(context.Background(), func(u *unstructured.Unstructured) error {
 		e, err := FromObject(u)
 		if err != nil {
-			return err
+			damaged = append(damaged, err)
+			return nil
 		}
 		out = append(out, e)
 		return nil
 	})
+	if err == nil && len(damaged) > 0 {
+		err = &ledger.DamagedError{Problems: damaged}
+	}
 	return out, err
 }
 
