@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,7 @@ type recorderMetrics struct {
 	queued      prometheus.Gauge
 	skipped     *prometheus.CounterVec
 	flags       *prometheus.CounterVec
+	flagged     *prometheus.GaugeVec
 	writeErrors prometheus.Counter
 	pending     prometheus.Gauge
 	watchFails  prometheus.Counter
@@ -69,19 +71,21 @@ func newRecorderMetrics(reg prometheus.Registerer) *recorderMetrics {
 		queued:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubepki_ledger_queued", Help: "Issued certificates seen and not yet durably recorded (grows while the store fails)."}),
 		skipped:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubepki_ledger_skipped_total", Help: "CSRs that give no ledger entry, by reason (denied, failed, bad-certificate)."}, []string{"reason"}),
 		flags:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubepki_ledger_flags_total", Help: "CSRs flagged, by flag (privileged-group, reserved-name, unexpected-approver, long-lifetime); each CSR counted once per flag."}, []string{"flag"}),
+		flagged:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubepki_ledger_flagged_csrs", Help: "CSRs in the cluster now that carry the flag (one leaves when its CSR is deleted, about an hour after issuance); deploy/prometheus-rules.yaml alerts on them."}, []string{"flag"}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_write_errors_total", Help: "Failed writes to the ledger's store (retried)."}),
 		pending:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubepki_ledger_approved_unissued", Help: "CSRs approved longer than the grace period ago that still hold no certificate (neither denied nor failed)."}),
 		watchFails:  prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_watch_errors_total", Help: "Failed lists or watches of CertificateSigningRequests (retried)."}),
 		lastWrite:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubepki_ledger_last_record_timestamp_seconds", Help: "When the ledger last recorded a certificate durably."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.recorded, m.entries, m.queued, m.skipped, m.flags, m.writeErrors, m.pending, m.watchFails, m.lastWrite)
+		reg.MustRegister(m.recorded, m.entries, m.queued, m.skipped, m.flags, m.flagged, m.writeErrors, m.pending, m.watchFails, m.lastWrite)
 	}
 	for _, r := range []string{SkipDenied, SkipFailed, SkipBadCertificate} {
 		m.skipped.WithLabelValues(r)
 	}
 	for _, f := range []string{FlagPrivilegedGroup, FlagReservedName, FlagUnexpectedApprover, FlagLongLifetime} {
 		m.flags.WithLabelValues(f)
+		m.flagged.WithLabelValues(f)
 	}
 	return m
 }
@@ -161,6 +165,9 @@ func (r *Recorder) Seen(c evidence.CSR, problem string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, f := range flags {
+		if r.note(c.Name, "kind "+f.Kind) {
+			r.m.flagged.WithLabelValues(f.Kind).Inc()
+		}
 		if r.note(c.Name, "flag "+f.Kind+" "+f.Message) {
 			r.m.flags.WithLabelValues(f.Kind).Inc()
 			r.o.Log.Warn("CSR flagged: "+f.Message, "flag", f.Kind, "csr", c.Name, "signer", c.SignerName, "requester", c.Requester, "approvedBy", c.ApprovedBy)
@@ -206,8 +213,13 @@ func contains(l []string, s string) bool {
 // any, stays in the ledger: that is the point of it.
 func (r *Recorder) Deleted(name string) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	for what := range r.noted[name] {
+		if kind, ok := strings.CutPrefix(what, "kind "); ok {
+			r.m.flagged.WithLabelValues(kind).Dec()
+		}
+	}
 	delete(r.noted, name)
-	r.mu.Unlock()
 }
 
 // WatchFailing counts a failed list or watch, and logs it.
