@@ -171,6 +171,20 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 			t.Errorf("ledger: %v", err)
 		}
 	}()
+	// A second ledger, as the command runs outside the cluster: into a
+	// file.
+	ledgerFile := filepath.Join(dir, "ledger.json")
+	var cmdLog syncBuffer
+	cmdDone := make(chan error, 1)
+	go func() {
+		cmdDone <- Run(lctx, []string{"serve", "ledger", "--ledger", "file", "--ledger-file", ledgerFile, "--listen", "127.0.0.1:0", "--kubeconfig", c.AdminKubeconfig}, strings.NewReader(""), io.Discard, &cmdLog)
+	}()
+	defer func() {
+		stop()
+		if err := <-cmdDone; err != nil {
+			t.Errorf("kubepki serve ledger: %v\n%s", err, cmdLog.String())
+		}
+	}()
 	holds := func(id string) bool {
 		l, err := st.Load()
 		if err != nil {
@@ -396,6 +410,24 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 	for _, id := range []string{bobID, aliceID} {
 		if s := unknown[id]; s == report.StatusFail || s == report.StatusWarn {
 			t.Errorf("%s, in the ledger, reported unknown", id)
+		}
+	}
+
+	// The file ledger recorded both, from the CSR API alone.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		l, _ := (ledger.FileStore{Path: ledgerFile}).Load()
+		n := 0
+		for _, e := range l {
+			if e.ID == bobID || e.ID == aliceID {
+				n++
+			}
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("kubepki serve ledger --ledger file holds %d of bob's and alice's certificates\n%s", n, cmdLog.String())
+			break
 		}
 	}
 
