@@ -431,6 +431,36 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 		}
 	}
 
+	// Without --approve, issue waits for an approver, saying so, and
+	// gives up after --wait; approved meanwhile, it finishes.
+	out, err = run(t, "", "issue", "dave", "--ttl", "10m", "--wait", "2s", "--csr-name", "dave-unapproved", "--output-file", filepath.Join(dir, "dave.kubeconfig"), "--kubeconfig", c.AdminKubeconfig)
+	if ExitCode(err) != 1 || !strings.Contains(out, "waiting for approval (kubectl certificate approve dave-unapproved)") || !strings.Contains(err.Error(), "gave up after 2s waiting for approval") {
+		t.Errorf("issue without an approver: exit %d %v\n%s", ExitCode(err), err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dave.kubeconfig")); err == nil {
+		t.Error("issue wrote a kubeconfig without a certificate")
+	}
+	type result struct {
+		out string
+		err error
+	}
+	waited := make(chan result, 1)
+	go func() {
+		out, err := run(t, "", "issue", "erin", "--group", "dev", "--ttl", "10m", "--wait", "30s", "--csr-name", "erin-csr", "--output-file", filepath.Join(dir, "erin.kubeconfig"), "--kubeconfig", c.AdminKubeconfig)
+		waited <- result{out, err}
+	}()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := c.Admin.CertificatesV1().CertificateSigningRequests().Get(ctx, "erin-csr", metav1.GetOptions{}); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("issue erin created no CSR: %v", err)
+		}
+	}
+	testbed.ApproveCSR(t, c.Admin, "erin-csr")
+	if r := <-waited; r.err != nil || !strings.Contains(r.out, "issued a client certificate for \"erin\"") {
+		t.Errorf("issue erin, approved by someone else: %v\n%s", r.err, r.out)
+	}
+
 	// What issue refuses, before asking the cluster anything.
 	for _, args := range [][]string{
 		{"issue", "root", "--group", "system:masters", "--ttl", "1h"},
