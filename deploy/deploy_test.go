@@ -128,6 +128,8 @@ func TestKustomizeBuildsEverything(t *testing.T) {
 		"CronJob/kubepki/kubepki-cluster-audit", "PersistentVolumeClaim/kubepki/kubepki-reports",
 		"Deployment/kubepki/kubepki-exporter", "Service/kubepki/kubepki-exporter",
 		"Deployment/kubepki/kubepki-revocation-webhook", "PodDisruptionBudget/kubepki/kubepki-revocation-webhook", "Service/kubepki/kubepki-revocation-webhook",
+		"CustomResourceDefinition/issuedcredentials.kubepki.io", "ClusterRole/kubepki-ledger", "ClusterRole/kubepki-ledger-reader",
+		"Deployment/kubepki/kubepki-ledger", "PodDisruptionBudget/kubepki/kubepki-ledger", "Service/kubepki/kubepki-ledger", "NetworkPolicy/kubepki/kubepki-ledger",
 		"NetworkPolicy/kubepki-node/kubepki-node", "NetworkPolicy/kubepki/kubepki-cluster-audit", "NetworkPolicy/kubepki/kubepki-exporter", "NetworkPolicy/kubepki/kubepki-revocation-webhook",
 	} {
 		if !slices.Contains(got, want) {
@@ -231,6 +233,7 @@ var egressPorts = map[string][]int32{
 	"CronJob/kubepki/kubepki-cluster-audit":         {443, 6443},
 	"Deployment/kubepki/kubepki-exporter":           {443, 6443},
 	"Deployment/kubepki/kubepki-revocation-webhook": {443, 6443},
+	"Deployment/kubepki/kubepki-ledger":             {443, 6443},
 }
 
 func networkPolicies(t *testing.T, objs []*unstructured.Unstructured) []networkingv1.NetworkPolicy {
@@ -457,6 +460,8 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 			{"list", "rbac.authorization.k8s.io", "clusterrolebindings", "", true},
 			{"list", "", "pods", "", true},
 			{"list", "certificates.k8s.io", "certificatesigningrequests", "", true},
+			{"watch", "kubepki.io", "issuedcredentials", "", true},
+			{"create", "kubepki.io", "issuedcredentials", "", false},
 			{"get", "", "secrets", "kube-system", false},
 			{"create", "", "pods", "kubepki", false},
 			{"update", "rbac.authorization.k8s.io", "clusterroles", "", false},
@@ -467,6 +472,18 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 			{"list", "kubepki.io", "revokedcredentials", "", true},
 			{"create", "kubepki.io", "revokedcredentials", "", false},
 			{"delete", "kubepki.io", "revokedcredentials", "", false},
+			{"list", "", "secrets", "", false},
+		},
+		// The ledger: watches CSRs, creates IssuedCredentials, and may
+		// neither change nor delete one, nor touch CSRs.
+		"kubepki:kubepki-ledger": {
+			{"watch", "certificates.k8s.io", "certificatesigningrequests", "", true},
+			{"list", "certificates.k8s.io", "certificatesigningrequests", "", true},
+			{"create", "kubepki.io", "issuedcredentials", "", true},
+			{"list", "kubepki.io", "issuedcredentials", "", true},
+			{"update", "kubepki.io", "issuedcredentials", "", false},
+			{"delete", "kubepki.io", "issuedcredentials", "", false},
+			{"delete", "certificates.k8s.io", "certificatesigningrequests", "", false},
 			{"list", "", "secrets", "", false},
 		},
 		// The node audit: no API access at all.

@@ -7,8 +7,10 @@
 #   hack/bench.sh webhook [COUNT]  revocation webhook with 1,000,000 entries
 #                                  against a constant handler (default 6 runs)
 #   hack/bench.sh exporter [COUNT] exporter scrapes (node of 1,000 certificates;
-#                                  real apiserver with 10,000 issued CSRs, root)
-#                                  against a constant metrics handler (default 6)
+#                                  real apiserver with 10,000 issued CSRs and
+#                                  10,000 ledger entries, root; the cluster one
+#                                  also fed from watches) against a constant
+#                                  metrics handler (default 6)
 #   hack/bench.sh kubestore [COUNT] revoke --backend kubernetes against a bare
 #                                  create, on a real apiserver holding 100,000
 #                                  RevokedCredentials, and the webhook's heap for
@@ -78,13 +80,21 @@ if [ $mode = exporter ]; then
 	"$benchstat" "$out/bench.txt"
 	med() {
 		awk -v b="$1" '$1 ~ "^BenchmarkExporter/" b "(-[0-9]+)?$" { for (i = 2; i < NF; i++) if ($(i+1) == "ns/op") print $i }' "$out/bench.txt" |
-			sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2 }'
+			sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2 }'
 	}
 	for t in Node1000 Cluster10000; do
 		c=$(med "$t/Constant")
 		[ -n "$c" ] || continue
 		awk -v t="$t" -v c="$c" -v p="$(med "$t/Periodic")" -v a="$(med "$t/AtScrape")" 'BEGIN {
 			printf "%s: periodic / constant = %.2f, at-scrape / constant = %.1f (constant %.1f ms, periodic %.1f ms, at scrape %.1f ms)\n", t, p / c, a / c, c / 1e6, p / 1e6, a / 1e6 }'
+		w=$(med "$t/Watched")
+		[ -n "$w" ] || continue
+		unit() {
+			awk -v b="$t/Watched" -v u="$1" '$1 ~ "^BenchmarkExporter/" b "(-[0-9]+)?$" { for (i = 2; i < NF; i++) if ($(i+1) == u) print $i }' "$out/bench.txt" |
+				sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2 }'
+		}
+		awk -v t="$t" -v c="$c" -v w="$w" -v h="$(unit watch-heap-MiB)" -v s="$(unit watch-sync-s)" 'BEGIN {
+			printf "%s: watched / constant = %.2f (watched %.1f ms); the watch held %.0f MiB of heap, synced in %.1f s\n", t, w / c, w / 1e6, h, s }'
 	done
 	exit 0
 fi

@@ -70,7 +70,8 @@ func init() {
 var allowed = map[string][]string{
 	"k8s.io/client-go/kubernetes": {mod + "sources/cluster", mod + "testbed"},
 	"k8s.io/client-go/metadata":   {mod + "sources/cluster"},
-	"k8s.io/client-go/dynamic":    {mod + "sources/cluster", mod + "revocation/kubestore", mod + "testbed"},
+	// ledger/kubestore writes IssuedCredential objects, as revocation/kubestore writes RevokedCredentials.
+	"k8s.io/client-go/dynamic": {mod + "sources/cluster", mod + "revocation/kubestore", mod + "ledger/kubestore", mod + "testbed"},
 }
 
 // direct rules hold for a package's own imports: checks are pure

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -9,6 +10,7 @@ import (
 	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/inventory"
+	"github.com/kubepki/kubepki/internal/ledger"
 	"github.com/kubepki/kubepki/internal/rbac"
 	"github.com/kubepki/kubepki/internal/report"
 	"github.com/kubepki/kubepki/internal/sources/cluster"
@@ -27,6 +29,12 @@ type ClusterOptions struct {
 	Concurrency int
 	// Progress is told how the reading goes (see cluster.Options).
 	Progress func(r evidence.Resource, objects int, done bool)
+	// Ledger, when set, is the issued-credential ledger, read for the
+	// certificates whose CSR is gone. A ledger that does not exist is an
+	// error finding, unless LedgerOptional; one that cannot be read
+	// always is.
+	Ledger         ledger.Store
+	LedgerOptional bool
 }
 
 // Cluster audits a live cluster through its API. It fails only when the
@@ -39,7 +47,43 @@ func Cluster(ctx context.Context, opts ClusterOptions) (*report.Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Ledger != nil {
+		readLedger(ev, opts.Ledger, opts.LedgerOptional)
+	}
 	return ClusterReport(ev, opts.Now, opts.Policy), nil
+}
+
+// readLedger adds the ledger's certificates to the evidence, or a problem
+// saying why they could not be read.
+func readLedger(ev *evidence.Cluster, st ledger.Store, optional bool) {
+	entries, err := st.Load()
+	if errors.Is(err, ledger.ErrNoLedger) && optional {
+		return
+	}
+	var damaged *ledger.DamagedError
+	if errors.As(err, &damaged) {
+		for _, p := range damaged.Problems {
+			ev.Problems = append(ev.Problems, evidence.Problem{Path: st.Where(), Message: "reading the issued-credential ledger: " + p.Error()})
+		}
+		err = nil
+	}
+	if err != nil {
+		ev.Problems = append(ev.Problems, evidence.Problem{Path: st.Where(), Message: "reading the issued-credential ledger: " + err.Error()})
+		return
+	}
+	ev.Ledger = make([]evidence.CSR, 0, len(entries))
+	for i := range entries {
+		object := st.Where()
+		if l, ok := st.(ledger.Locator); ok {
+			object = l.Object(entries[i].ID)
+		}
+		c, err := entries[i].AsCSR(object)
+		if err != nil {
+			ev.Problems = append(ev.Problems, evidence.Problem{Path: object, Message: err.Error()})
+			continue
+		}
+		ev.Ledger = append(ev.Ledger, c)
+	}
 }
 
 // ClusterReport judges evidence read from a cluster.

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +31,9 @@ import (
 	"github.com/kubepki/kubepki/internal/audit"
 	"github.com/kubepki/kubepki/internal/certgen"
 	"github.com/kubepki/kubepki/internal/checks"
+	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/ledger"
+	"github.com/kubepki/kubepki/internal/ledger/kubestore"
 	"github.com/kubepki/kubepki/internal/report"
 	"github.com/kubepki/kubepki/internal/testbed"
 )
@@ -312,6 +316,64 @@ func loadIssuedCSRs(ctx context.Context, cs kubernetes.Interface, nodeDir string
 	})
 	if err != nil {
 		return fmt.Errorf("CSRs: %w", err)
+	}
+	return nil
+}
+
+// loadLedger applies the ledger's CRD and creates n IssuedCredentials for
+// certificates whose CSR is gone (none of them is among the CSRs), signed
+// by the node's cluster CA (one key for all), expiring 1 to 400 days from
+// now.
+func loadLedger(ctx context.Context, cfg *rest.Config, nodeDir string, n int) error {
+	root, err := testbed.RepoRoot()
+	if err != nil {
+		return err
+	}
+	crd, err := os.ReadFile(filepath.Join(root, "deploy", "ledger-crd.yaml"))
+	if err != nil {
+		return err
+	}
+	if _, err := testbed.Apply(ctx, cfg, crd, testbed.ApplyOptions{}); err != nil {
+		return err
+	}
+	st, err := kubestore.New(cfg)
+	if err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if err := st.Served(ctx); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			return err
+		}
+	}
+	pki := filepath.Join(nodeDir, "etc/kubernetes/pki")
+	ca, err := certgen.Load(filepath.Join(pki, "ca.crt"), filepath.Join(pki, "ca.key"))
+	if err != nil {
+		return err
+	}
+	key, err := certgen.NewKey(certgen.ECDSAP256)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	err = parallel(n, func(i int) error {
+		user := fmt.Sprintf("former-%04d", i)
+		groups := []string{"team-" + strconv.Itoa(i%50)}
+		leaf, err := certgen.New(certgen.Spec{CommonName: user, Organization: groups, Client: true, Signer: key, NotBefore: now, NotAfter: now.Add(time.Duration(1+i%400) * 24 * time.Hour)}, ca)
+		if err != nil {
+			return err
+		}
+		e, skip := ledger.FromCSR(evidence.CSR{Name: user, UID: strconv.Itoa(i), SignerName: ledger.SignerAPIServerClient, Requester: "kubernetes-admin", Created: now,
+			Approved: true, ApprovedAt: now, ApprovalReason: "Bench", Certificate: leaf.Cert}, "", now)
+		if skip != nil {
+			return errors.New(skip.Detail)
+		}
+		_, err = st.Record(e)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("IssuedCredentials: %w", err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	goruntime "runtime"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/kubepki/kubepki/internal/audit"
 	"github.com/kubepki/kubepki/internal/checks"
 	"github.com/kubepki/kubepki/internal/exporter"
+	"github.com/kubepki/kubepki/internal/ledger/kubestore"
 	"github.com/kubepki/kubepki/internal/report"
 )
 
@@ -42,7 +44,7 @@ func BenchmarkExporter(b *testing.B) {
 		root := nodeWithCerts(b, exporterNodeCerts-1) // and the CA
 		benchScrapes(b, exporterNodeCerts, func(ctx context.Context) (*report.Report, error) {
 			return audit.Node(ctx, audit.NodeOptions{Root: root, Now: time.Now().UTC(), Policy: checks.DefaultPolicy()}), nil
-		})
+		}, nil)
 	})
 	b.Run("Cluster10000", func(b *testing.B) {
 		cfg := issued.start(b, func(cfg *rest.Config, dir string) (int, error) {
@@ -50,16 +52,59 @@ func BenchmarkExporter(b *testing.B) {
 			if err != nil {
 				return 0, err
 			}
-			return exporterClusterCerts, loadIssuedCSRs(context.Background(), cs, dir, exporterClusterCerts)
+			if err := loadIssuedCSRs(context.Background(), cs, dir, exporterClusterCerts); err != nil {
+				return 0, err
+			}
+			return 2 * exporterClusterCerts, loadLedger(context.Background(), cfg, dir, exporterClusterCerts)
 		})
-		benchScrapes(b, exporterClusterCerts, func(ctx context.Context) (*report.Report, error) {
-			return audit.Cluster(ctx, audit.ClusterOptions{Config: cfg, Context: "bench", Now: time.Now().UTC(), Policy: checks.DefaultPolicy()})
-		})
+		lg, err := kubestore.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		scan := func(ctx context.Context) (*report.Report, error) {
+			return audit.Cluster(ctx, audit.ClusterOptions{Config: cfg, Context: "bench", Now: time.Now().UTC(), Policy: checks.DefaultPolicy(), Ledger: lg})
+		}
+		// The cluster exporter's default: certificates from watches,
+		// findings from the periodic scan.
+		watched := func(b *testing.B) prometheus.Gatherer {
+			findings := exporter.NewPeriodic(func(ctx context.Context) (*report.Report, error) {
+				return audit.Cluster(ctx, audit.ClusterOptions{Config: cfg, Context: "bench", Now: time.Now().UTC(), Policy: checks.DefaultPolicy()})
+			}, 5*time.Minute).WithoutCertificates()
+			ctx, cancel := context.WithCancel(context.Background())
+			b.Cleanup(cancel)
+			findings.Refresh(ctx)
+			reg := prometheus.NewPedanticRegistry()
+			reg.MustRegister(findings)
+			set := exporter.NewCertificateSet()
+			goruntime.GC()
+			var before, after goruntime.MemStats
+			goruntime.ReadMemStats(&before)
+			start := time.Now()
+			go audit.WatchCertificates(ctx, audit.WatchOptions{Config: cfg, Target: "bench", Ledger: lg, Policy: checks.DefaultPolicy(), Set: set})
+			for set.Len() < 2*exporterClusterCerts {
+				if time.Since(start) > 5*time.Minute {
+					b.Fatalf("the watch holds %d certificates after 5 minutes", set.Len())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			synced := time.Since(start)
+			goruntime.GC()
+			goruntime.ReadMemStats(&after)
+			watchHeap = float64(int64(after.HeapInuse)-int64(before.HeapInuse)) / (1 << 20)
+			watchSync = synced.Seconds()
+			return set.WithFindings(reg)
+		}
+		benchScrapes(b, 2*exporterClusterCerts, scan, watched)
 	})
 }
 
-// benchScrapes runs the three scrapes of one target, the baseline first.
-func benchScrapes(b *testing.B, wantCerts int, scan exporter.Scan) {
+// watchHeap and watchSync are what the watch of the last Watched
+// benchmark held (MiB) and took to sync (s), reported with it.
+var watchHeap, watchSync float64
+
+// benchScrapes runs the scrapes of one target, the baseline first; watched,
+// when set, makes the gatherer of the watch-fed exporter.
+func benchScrapes(b *testing.B, wantCerts int, scan exporter.Scan, watched func(*testing.B) prometheus.Gatherer) {
 	periodic := exporter.NewPeriodic(scan, 5*time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -85,12 +130,30 @@ func benchScrapes(b *testing.B, wantCerts int, scan exporter.Scan) {
 	b.Run("Constant", func(b *testing.B) { benchScrape(b, constant) })
 	b.Run("Periodic", func(b *testing.B) { benchScrape(b, reg) })
 	b.Run("AtScrape", func(b *testing.B) { benchScrape(b, atScrape) })
+	if watched != nil {
+		g := watched(b)
+		if n := countCerts(b, prometheus.GathererFunc(g.Gather)); n != wantCerts {
+			b.Fatalf("the watched exporter serves %d certificates, want %d", n, wantCerts)
+		}
+		b.Run("Watched", func(b *testing.B) {
+			benchScrape(b, g)
+			b.ReportMetric(watchHeap, "watch-heap-MiB")
+			b.ReportMetric(watchSync, "watch-sync-s")
+		})
+	}
 }
 
-func countCerts(b *testing.B, c prometheus.Collector) int {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c)
-	mfs, err := reg.Gather()
+func countCerts(b *testing.B, g any) int {
+	var mfs []*dto.MetricFamily
+	var err error
+	switch g := g.(type) {
+	case prometheus.Gatherer:
+		mfs, err = g.Gather()
+	case prometheus.Collector:
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(g)
+		mfs, err = reg.Gather()
+	}
 	if err != nil {
 		b.Error(err)
 		return 0

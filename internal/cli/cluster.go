@@ -137,6 +137,7 @@ type auditClusterOptions struct {
 	pageSize    int64
 	concurrency int
 	progress    string
+	ledger      ledgerFlags
 	out         outputOptions
 }
 
@@ -182,7 +183,9 @@ index over every ClusterRole, Role and binding), what anonymous and every-authen
 identities are granted beyond Kubernetes' defaults, legacy service-account token
 Secrets (metadata only: token values are never fetched), pods and the tokens they mount,
 client certificates issued through the CSR API, bootstrap tokens (never their secret
-part), and the flags of control-plane pods where kube-system shows them.
+part), and the flags of control-plane pods where kube-system shows them. Certificates the
+issued-credential ledger recorded (kubepki serve ledger) whose CSR is gone are added to
+the certificate inventory, marked as from the ledger (--ledger).
 
 It only reads (get, list), in pages. deploy/rbac.yaml is the read-only ClusterRole it
 needs; under a narrower identity, every check whose evidence it may not read reports
@@ -201,6 +204,9 @@ notEvaluated naming the missing permission.`,
 			if o.pageSize < 1 || o.concurrency < 1 || o.clusters < 1 {
 				return usagef("--page-size, --concurrency and --clusters must be at least 1")
 			}
+			if err := o.ledger.validate(); err != nil {
+				return err
+			}
 			if o.allContexts || len(o.contexts) > 0 {
 				return o.auditContexts(e)
 			}
@@ -208,10 +214,15 @@ notEvaluated naming the missing permission.`,
 			if err != nil {
 				return fmt.Errorf("loading the cluster configuration: %w", err)
 			}
+			lg, optional, err := o.ledger.forCluster(cfg)
+			if err != nil {
+				return err
+			}
 			p := newProgress(e.stderr, o.progress)
 			r, err := audit.Cluster(e.ctx, audit.ClusterOptions{
 				Config: cfg, Context: context, Now: o.out.clock(e), Policy: o.out.policy,
 				PageSize: o.pageSize, Concurrency: o.concurrency, Progress: p.update,
+				Ledger: lg, LedgerOptional: optional,
 			})
 			p.finish()
 			if err != nil {
@@ -227,6 +238,7 @@ notEvaluated naming the missing permission.`,
 	cmd.Flags().Int64Var(&o.pageSize, "page-size", 500, "objects per LIST request")
 	cmd.Flags().IntVar(&o.concurrency, "concurrency", 4, "LIST requests in flight at once")
 	cmd.Flags().StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (on a terminal), always or never")
+	o.ledger.registerOptional(cmd, &o.kube)
 	o.out.register(cmd, reportFormats)
 	return cmd
 }
@@ -250,6 +262,9 @@ func (o *auditClusterOptions) auditContexts(e *env) error {
 	opts := make([]audit.ClusterOptions, len(cfgs))
 	for i := range cfgs {
 		opts[i] = audit.ClusterOptions{Config: cfgs[i], Context: names[i], Now: now, Policy: o.out.policy, PageSize: o.pageSize, Concurrency: o.concurrency}
+		if opts[i].Ledger, opts[i].LedgerOptional, err = o.ledger.forCluster(cfgs[i]); err != nil {
+			return err
+		}
 	}
 	r, failed := audit.Clusters(e.ctx, opts, o.clusters)
 	for _, f := range failed {

@@ -15,6 +15,8 @@ import (
 	"github.com/kubepki/kubepki/internal/audit"
 	"github.com/kubepki/kubepki/internal/exporter"
 	"github.com/kubepki/kubepki/internal/httpserve"
+	"github.com/kubepki/kubepki/internal/ledger"
+	"github.com/kubepki/kubepki/internal/ledger/kubestore"
 	"github.com/kubepki/kubepki/internal/policy"
 	"github.com/kubepki/kubepki/internal/report"
 )
@@ -24,6 +26,7 @@ type serveExporterOptions struct {
 	interval, timeout  time.Duration
 	kube               kubeFlags
 	policy             string
+	watch              bool
 }
 
 func newServeExporterCommand(e *env) *cobra.Command {
@@ -39,7 +42,10 @@ kubepki_findings by target, status, severity and PCI item, and the last scan's d
 and success.
 --mode node audits the node's files under --root; --mode cluster audits the cluster of
 the kubeconfig flags (in a pod: its service account). With --interval 0 a scan runs at
-each scrape; otherwise every --interval, and scrapes read the last result.
+each scrape; otherwise every --interval, and scrapes read the last result. In cluster mode
+the certificates (those of issued CSRs, and those the issued-credential ledger keeps after
+their CSR is gone) come from watches instead (--watch, the default): a scrape serves them
+as they are at that moment, whatever --interval, and the scans serve the findings.
 deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 		Example: `  kubepki serve exporter --mode node --root /host
   kubepki serve exporter --mode cluster --interval 5m`,
@@ -53,6 +59,8 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 				}
 			}
 			var scan exporter.Scan
+			var certs *exporter.CertificateSet
+			var watch func(*slog.Logger)
 			switch o.mode {
 			case "node":
 				if err := checkRoot(o.root); err != nil {
@@ -66,8 +74,33 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 				if err != nil {
 					return fmt.Errorf("loading the cluster configuration: %w", err)
 				}
+				// The ledger's certificates whose CSR is gone, when the
+				// cluster keeps a ledger.
+				ks, err := kubestore.New(cfg)
+				if err != nil {
+					return err
+				}
+				var lg ledger.Store = ks
+				if o.watch {
+					certs = exporter.NewCertificateSet()
+					target := name
+					if target == "" {
+						target = cfg.Host
+					}
+					watch = func(log *slog.Logger) {
+						err := audit.WatchCertificates(e.ctx, audit.WatchOptions{Config: cfg, Target: target, Ledger: ks, Policy: pol, Set: certs, Log: log})
+						if err != nil {
+							log.Error("watching the cluster's certificates failed: they are not served", "err", err)
+						}
+					}
+					lg = nil // the scans serve findings only
+				}
 				scan = func(ctx context.Context) (*report.Report, error) {
-					return audit.Cluster(ctx, audit.ClusterOptions{Config: cfg, Context: name, Now: e.now().UTC(), Policy: pol})
+					opts := audit.ClusterOptions{Config: cfg, Context: name, Now: e.now().UTC(), Policy: pol}
+					if lg != nil {
+						opts.Ledger, opts.LedgerOptional = lg, true
+					}
+					return audit.Cluster(ctx, opts)
 				}
 			default:
 				return usagef("--mode must be node or cluster, not %q", o.mode)
@@ -83,11 +116,18 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 				go col.Run(e.ctx, o.interval)
 			}
 			reg := prometheus.NewRegistry()
-			reg.MustRegister(col)
-			mux := http.NewServeMux()
-			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Timeout: o.timeout + 5*time.Second}))
-			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+			var g prometheus.Gatherer = reg
 			log := slog.New(slog.NewTextHandler(e.stderr, nil))
+			if certs != nil {
+				reg.MustRegister(col.WithoutCertificates())
+				g = certs.WithFindings(reg)
+				go watch(log)
+			} else {
+				reg.MustRegister(col)
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{Timeout: o.timeout + 5*time.Second}))
+			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
 			srv := &http.Server{Addr: o.listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: o.timeout + 10*time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 			ln, err := net.Listen("tcp", o.listen)
 			if err != nil {
@@ -104,6 +144,7 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 	f.DurationVar(&o.interval, "interval", 0, "scan every interval and serve the last result; 0 scans at each scrape")
 	f.DurationVar(&o.timeout, "timeout", time.Minute, "time limit of one scan")
 	f.StringVar(&o.policy, "policy", "", "YAML policy file (kind Policy) to judge by; default: what 'kubepki policy default' prints")
+	f.BoolVar(&o.watch, "watch", true, "with --mode cluster: serve the certificates (issued CSRs, the ledger) from watches, current at every scrape; the scans serve findings")
 	o.kube.register(cmd)
 	return cmd
 }

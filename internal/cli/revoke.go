@@ -61,6 +61,9 @@ type revokeOptions struct {
 	withSuccessors bool
 	auditLogs      []string
 	kube           kubeFlags
+	forUser        string
+	forGroup       string
+	ledger         ledgerFlags
 }
 
 func newRevokeCommand(e *env) *cobra.Command {
@@ -70,7 +73,10 @@ func newRevokeCommand(e *env) *cobra.Command {
 		Short: "Add a client certificate or service-account token to the revocation list",
 		Long: `Records a credential as revoked in kubepki's revocation list, which the revocation
 webhook (kubepki serve webhook) enforces. The credential is named by exactly one of
---id, --cert, --from-kubeconfig, --csr or --token-file. The list must exist
+--id, --cert, --from-kubeconfig, --csr or --token-file; or a person is, with --for-user or
+--for-group: every certificate of that user (common name) or group (organization) that the
+issued-credential ledger (kubepki serve ledger; --ledger, --ledger-file) holds and that has
+not expired is revoked, and those that cannot be are named. The list must exist
 (kubepki revoke init creates it where the webhook reads it).
 
 Before recording it, kubepki says what the credential is and whether a revocation can
@@ -95,6 +101,7 @@ A token is read only for its ID and for the TokenReview; it is never printed or 
   kubepki revoke --cert bob.crt --reason "left the team"
   kubepki revoke --from-kubeconfig ~/.kube/bob.conf --reason "laptop lost"
   kubepki revoke --csr bob-2026 --reason "left the team"
+  kubepki revoke --for-user bob --reason "left the team"
   kubectl create token ci -n build | kubepki revoke --token-file - --reason leaked
   kubepki revoke --id JTI=6a3f… --with-successors --audit-log /var/log/kubernetes/audit.log --reason leaked`,
 		Args: cobra.NoArgs,
@@ -105,6 +112,9 @@ A token is read only for its ID and for the TokenReview; it is never printed or 
 			st, err := o.store.open()
 			if err != nil {
 				return err
+			}
+			if o.forUser != "" || o.forGroup != "" {
+				return o.revokeFor(e, st)
 			}
 			cl := o.kube.reach()
 			cred, err := o.identify(e, cl)
@@ -180,21 +190,32 @@ A token is read only for its ID and for the TokenReview; it is never printed or 
 	f.BoolVar(&o.force, "force", false, "record a revocation even when it cannot be enforced")
 	f.BoolVar(&o.withSuccessors, "with-successors", false, "also revoke the credentials it minted (TokenRequests in --audit-log files, CSRs in the cluster), and theirs")
 	f.StringSliceVar(&o.auditLogs, "audit-log", nil, "with --with-successors: kube-apiserver audit log files to find minted tokens in")
+	f.StringVar(&o.forUser, "for-user", "", "revoke every still-valid certificate the issued-credential ledger holds for this user (common name)")
+	f.StringVar(&o.forGroup, "for-group", "", "revoke every still-valid certificate the issued-credential ledger holds for this group (organization)")
 	o.kube.register(cmd)
 	o.store.register(cmd, &o.kube)
+	o.ledger.register(cmd, &o.kube)
 	cmd.AddCommand(newRevokeInitCommand(e), newRevokeListCommand(e), newRevokeConfigCommand(e), newRevokePurgeCommand(e))
 	return cmd
 }
 
 func (o *revokeOptions) validate() error {
 	n := 0
-	for _, s := range []string{o.id, o.certFile, o.kubeconfig, o.tokenFile, o.csr} {
+	for _, s := range []string{o.id, o.certFile, o.kubeconfig, o.tokenFile, o.csr, o.forUser, o.forGroup} {
 		if s != "" {
 			n++
 		}
 	}
 	if n != 1 {
-		return usagef("name the credential with exactly one of --id, --cert, --from-kubeconfig, --csr or --token-file")
+		return usagef("name the credential with exactly one of --id, --cert, --from-kubeconfig, --csr or --token-file, or the person with --for-user or --for-group")
+	}
+	if (o.forUser != "" || o.forGroup != "") && o.withSuccessors {
+		return usagef("--with-successors names one credential; --for-user and --for-group revoke what the ledger holds")
+	}
+	if o.forUser != "" || o.forGroup != "" {
+		if err := o.ledger.validate(); err != nil {
+			return err
+		}
 	}
 	if strings.TrimSpace(o.reason) == "" {
 		return usagef("--reason is required: the list records why each credential was revoked")

@@ -64,6 +64,7 @@ Start with 'kubepki demo' (a sample node, no cluster needed) or 'kubepki audit'
 	root.AddCommand(
 		newAuditCommand(e),
 		newCertsCommand(e),
+		newIssueCommand(e),
 		newChecksCommand(e),
 		newPolicyCommand(e),
 		newReportCommand(e),

@@ -15,10 +15,10 @@ import (
 func newServeCommand(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run kubepki as a server: the revocation webhook or the Prometheus exporter",
+		Short: "Run kubepki as a server: the revocation webhook, the Prometheus exporter or the issued-credential ledger",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newServeWebhookCommand(e), newServeExporterCommand(e))
+	cmd.AddCommand(newServeWebhookCommand(e), newServeExporterCommand(e), newServeLedgerCommand(e))
 	return cmd
 }
 

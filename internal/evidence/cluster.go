@@ -63,6 +63,10 @@ type Cluster struct {
 	TokenSecrets    []TokenSecret
 	CSRs            []CSR
 	BootstrapTokens []BootstrapToken
+	// Ledger are the certificates the issued-credential ledger recorded
+	// (kubepki serve ledger), each as the CSR it was issued for, with
+	// LedgerObject set; nil when no ledger was read.
+	Ledger []CSR
 
 	// ControlPlane holds the control-plane components seen as pods in
 	// kube-system (kubeadm's mirror pods), by component name; their Source
@@ -129,6 +133,7 @@ type TokenSecret struct {
 // CSR is a CertificateSigningRequest, reduced.
 type CSR struct {
 	Name       string
+	UID        string
 	SignerName string
 	// Requester is spec.username; RequesterGroups spec.groups.
 	Requester       string
@@ -150,6 +155,18 @@ type CSR struct {
 	// message-free condition reason ("KubectlApprove", "AutoApproved").
 	Approved, Denied, Failed bool
 	ApprovedAt               time.Time
+	// ApprovalReason and ApprovalMessage are the Approved condition's
+	// reason and message; ApprovedBy is the field manager that wrote it
+	// (the approving client's own name for itself, from managedFields:
+	// Kubernetes records no approving user in the object).
+	ApprovalReason, ApprovalMessage, ApprovedBy string
+	// CertificateError says why status.certificate, when set, does not
+	// give a certificate; "" when it does or is unset.
+	CertificateError string
+	// LedgerObject, for a certificate read from the issued-credential
+	// ledger, names where the ledger holds it ("IssuedCredential/<name>",
+	// or the ledger file); "" for a CSR read from the cluster.
+	LedgerObject string
 	// Certificate is the issued leaf from status.certificate, nil when none
 	// has been issued or it does not parse.
 	Certificate *x509.Certificate

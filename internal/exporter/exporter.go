@@ -37,6 +37,9 @@ type Collector struct {
 	scan     Scan
 	periodic bool
 	timeout  time.Duration
+	// noCerts leaves the certificates out: a CertificateSet fed by a
+	// watch serves them.
+	noCerts bool
 
 	mu       sync.Mutex
 	last     *report.Report
@@ -56,6 +59,13 @@ func NewPeriodic(scan Scan, timeout time.Duration) *Collector {
 	return &Collector{scan: scan, timeout: timeout, periodic: true}
 }
 
+// WithoutCertificates makes the collector serve the scan's findings and
+// health but not its certificates, which a CertificateSet serves.
+func (c *Collector) WithoutCertificates() *Collector {
+	c.noCerts = true
+	return c
+}
+
 // Run scans every interval until ctx ends (periodic mode).
 func (c *Collector) Run(ctx context.Context, interval time.Duration) {
 	c.refresh(ctx)
@@ -70,6 +80,9 @@ func (c *Collector) Run(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// Refresh scans once now (periodic mode: what Run does every interval).
+func (c *Collector) Refresh(ctx context.Context) { c.refresh(ctx) }
 
 func (c *Collector) refresh(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -117,7 +130,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		target = r.Targets[0].Name
 	}
 	seen := map[string]bool{}
-	for _, cert := range r.Certificates {
+	certs := r.Certificates
+	if c.noCerts {
+		certs = nil
+	}
+	for _, cert := range certs {
 		t := target
 		if cert.Target != "" {
 			t = cert.Target

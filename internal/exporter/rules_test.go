@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,6 +21,9 @@ import (
 	"github.com/prometheus/prometheus/util/annotations"
 
 	"github.com/kubepki/kubepki/internal/audit"
+	"github.com/kubepki/kubepki/internal/certgen"
+	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/ledger"
 	"github.com/kubepki/kubepki/internal/policy"
 	"github.com/kubepki/kubepki/internal/report"
 	"github.com/kubepki/kubepki/internal/sample"
@@ -191,3 +195,94 @@ func (s *seriesSet) Next() bool                        { s.i++; return s.i <= le
 func (s *seriesSet) At() storage.Series                { return s.list[s.i-1] }
 func (s *seriesSet) Err() error                        { return nil }
 func (s *seriesSet) Warnings() annotations.Annotations { return nil }
+
+// gathered is a collector that hands on what a registry gathered, for
+// queryable.
+type gathered struct{ g prometheus.Gatherer }
+
+func (gathered) Describe(chan<- *prometheus.Desc) {}
+func (c gathered) Collect(ch chan<- prometheus.Metric) {
+	mfs, _ := c.g.Gather()
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			var names, values []string
+			for _, l := range m.Label {
+				names, values = append(names, l.GetName()), append(values, l.GetValue())
+			}
+			v := m.GetGauge().GetValue()
+			if m.Counter != nil {
+				v = m.GetCounter().GetValue()
+			}
+			ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(mf.GetName(), mf.GetHelp(), names, nil), prometheus.GaugeValue, v, values...)
+		}
+	}
+}
+
+// TestLedgerAlerts evaluates the ledger's alerts over what a ledger
+// serves: a CSR asking for system:masters fires KubepkiPrivilegedCSR until
+// the CSR is deleted; approved CSRs left unsigned fire KubepkiCSRPileUp;
+// certificates the store will not take fire KubepkiLedgerNotRecording.
+func TestLedgerAlerts(t *testing.T) {
+	exprs := alertExprs(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	fire := func(reg prometheus.Gatherer, alert string) bool {
+		t.Helper()
+		engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 1 << 20, Timeout: time.Minute})
+		qry, err := engine.NewInstantQuery(context.Background(), queryable(t, gathered{reg}, now), nil, exprs[alert], now)
+		if err != nil {
+			t.Fatalf("%s: %v", alert, err)
+		}
+		vec, err := qry.Exec(context.Background()).Vector()
+		if err != nil {
+			t.Fatalf("%s: %v", alert, err)
+		}
+		return len(vec) > 0
+	}
+	reg := prometheus.NewRegistry()
+	r := ledger.NewRecorder(ledger.RecorderOptions{Store: refusingStore{}, Registry: reg, Now: func() time.Time { return now }})
+	for _, a := range []string{"KubepkiPrivilegedCSR", "KubepkiUnusualCSR", "KubepkiCSRPileUp", "KubepkiLedgerNotRecording"} {
+		if exprs[a] == "" {
+			t.Fatalf("deploy/prometheus-rules.yaml has no %s", a)
+		}
+		if fire(reg, a) {
+			t.Errorf("%s fires for a quiet ledger", a)
+		}
+	}
+	r.Seen(evidence.CSR{Name: "root", SignerName: ledger.SignerAPIServerClient, RequestedUser: "root", RequestedGroups: []string{"system:masters"}}, "")
+	if !fire(reg, "KubepkiPrivilegedCSR") || fire(reg, "KubepkiUnusualCSR") {
+		t.Error("a CSR for system:masters: KubepkiPrivilegedCSR does not fire alone")
+	}
+	r.Deleted("root")
+	if fire(reg, "KubepkiPrivilegedCSR") {
+		t.Error("KubepkiPrivilegedCSR still fires once the CSR is gone")
+	}
+	var pile []evidence.CSR
+	for i := range 10 {
+		pile = append(pile, evidence.CSR{Name: strconv.Itoa(i), Approved: true, ApprovedAt: now.Add(-time.Hour)})
+	}
+	r.CheckPending(pile)
+	if !fire(reg, "KubepkiCSRPileUp") {
+		t.Error("ten approved CSRs without certificates: KubepkiCSRPileUp does not fire")
+	}
+	ca, err := certgen.New(certgen.Spec{CommonName: "kubernetes", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := certgen.New(certgen.Spec{CommonName: "alice", Client: true, NotBefore: now, NotAfter: now.Add(time.Hour)}, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Seen(evidence.CSR{Name: "alice", SignerName: ledger.SignerAPIServerClient, Approved: true, Certificate: leaf.Cert}, "")
+	if !fire(reg, "KubepkiLedgerNotRecording") {
+		t.Error("a certificate the store does not take: KubepkiLedgerNotRecording does not fire")
+	}
+}
+
+// refusingStore takes nothing.
+type refusingStore struct{}
+
+func (refusingStore) Load() ([]ledger.Entry, error) { return nil, nil }
+func (refusingStore) Where() string                 { return "nowhere" }
+func (refusingStore) Record(es ...ledger.Entry) ([]bool, error) {
+	return make([]bool, len(es)), errors.New("forbidden")
+}

@@ -297,6 +297,7 @@ func FromCluster(c *evidence.Cluster) *Inventory {
 		return inv
 	}
 	names := nameCache{}
+	seen := map[[sha256.Size]byte]bool{}
 	for i := range c.CSRs {
 		csr := &c.CSRs[i]
 		if csr.Certificate == nil {
@@ -307,6 +308,25 @@ func FromCluster(c *evidence.Cluster) *Inventory {
 		e := &Entry{Cert: csr.Certificate, PublicKey: pk, Report: describe(csr.Certificate, pk, cf, 0, names)}
 		if csr.Requester != "" {
 			e.Report.UsedBy = []string{"requested by " + csr.Requester}
+		}
+		inv.Entries = append(inv.Entries, e)
+		inv.byPath[cf.Path] = append(inv.byPath[cf.Path], e)
+		seen[sha256.Sum256(csr.Certificate.Raw)] = true
+	}
+	// What the ledger recorded and the cluster no longer shows: CSRs are
+	// garbage-collected about an hour after issuance.
+	for i := range c.Ledger {
+		csr := &c.Ledger[i]
+		if csr.Certificate == nil || seen[sha256.Sum256(csr.Certificate.Raw)] {
+			continue
+		}
+		seen[sha256.Sum256(csr.Certificate.Raw)] = true
+		cf := &evidence.CertFile{File: evidence.File{Path: csr.LedgerObject, Found: true}, Source: "ledger:" + csr.SignerName}
+		pk := parse.CertPublicKey(csr.Certificate)
+		e := &Entry{Cert: csr.Certificate, PublicKey: pk, Report: describe(csr.Certificate, pk, cf, 0, names)}
+		e.Report.UsedBy = []string{"issued for " + CSRObject(csr.Name) + ", which is gone; kept by the ledger"}
+		if csr.Requester != "" {
+			e.Report.UsedBy = append(e.Report.UsedBy, "requested by "+csr.Requester)
 		}
 		inv.Entries = append(inv.Entries, e)
 		inv.byPath[cf.Path] = append(inv.byPath[cf.Path], e)

@@ -142,10 +142,15 @@ func (s FileStore) Purge(now time.Time) (int, error) {
 }
 
 // locked runs f holding the list's lock.
-func (s FileStore) locked(f func() error) error {
-	lf, err := os.OpenFile(s.Path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+func (s FileStore) locked(f func() error) error { return Locked(s.Path, f) }
+
+// Locked runs f holding an exclusive lock (flock) on path+".lock": the
+// lock every writer of a file kubepki keeps takes, so that concurrent
+// read-change-write cycles are serialised.
+func Locked(path string, f func() error) error {
+	lf, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("locking %s: %w", s.Path, err)
+		return fmt.Errorf("locking %s: %w", path, err)
 	}
 	defer lf.Close()
 	for {
@@ -155,7 +160,7 @@ func (s FileStore) locked(f func() error) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("locking %s: %w", s.Path, err)
+		return fmt.Errorf("locking %s: %w", path, err)
 	}
 	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
 	return f()

@@ -107,6 +107,7 @@ func (r *reader) csrs(ctx context.Context) error {
 func reduceCSR(in *certsv1.CertificateSigningRequest) (evidence.CSR, string) {
 	c := evidence.CSR{
 		Name:            in.Name,
+		UID:             string(in.UID),
 		SignerName:      in.Spec.SignerName,
 		Requester:       in.Spec.Username,
 		RequesterGroups: in.Spec.Groups,
@@ -132,6 +133,7 @@ func reduceCSR(in *certsv1.CertificateSigningRequest) (evidence.CSR, string) {
 			if c.ApprovedAt.IsZero() {
 				c.ApprovedAt = cond.LastTransitionTime.Time
 			}
+			c.ApprovalReason, c.ApprovalMessage = cond.Reason, cond.Message
 		case certsv1.CertificateDenied:
 			c.Denied = true
 		case certsv1.CertificateFailed:
@@ -146,24 +148,35 @@ func reduceCSR(in *certsv1.CertificateSigningRequest) (evidence.CSR, string) {
 		c.RequestedUser = req.Subject.CommonName
 		c.RequestedGroups = req.Subject.Organization
 	}
+	for _, m := range in.ManagedFields {
+		if m.Subresource == "approval" && c.Approved {
+			c.ApprovedBy = m.Manager
+		}
+	}
 	if len(in.Status.Certificate) == 0 {
 		return c, ""
 	}
-	rest := in.Status.Certificate
+	c.Certificate, c.CertificateError = issued(in.Status.Certificate)
+	return c, c.CertificateError
+}
+
+// issued parses the first CERTIFICATE block of status.certificate, or says
+// why there is none.
+func issued(data []byte) (*x509.Certificate, string) {
+	rest := data
 	for {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
-			return c, "status.certificate holds no PEM CERTIFICATE block"
+			return nil, "status.certificate holds no PEM CERTIFICATE block"
 		}
 		if b.Type != "CERTIFICATE" {
 			continue
 		}
 		cert, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return c, "status.certificate: " + err.Error()
+			return nil, "status.certificate: " + err.Error()
 		}
-		c.Certificate = cert
-		return c, ""
+		return cert, ""
 	}
 }

@@ -1,0 +1,306 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kubepki/kubepki/internal/certgen"
+	"github.com/kubepki/kubepki/internal/evidence"
+)
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func issuedCSR(t testing.TB, name, cn string, groups []string, life time.Duration) evidence.CSR {
+	t.Helper()
+	ca, err := certgen.New(certgen.Spec{CommonName: "kubernetes", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := certgen.New(certgen.Spec{CommonName: cn, Organization: groups, Client: true, NotBefore: now, NotAfter: now.Add(life)}, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evidence.CSR{Name: name, UID: "uid-" + name, SignerName: SignerAPIServerClient, Requester: "admin", RequesterGroups: []string{"kubeadm:cluster-admins"},
+		RequesterCredentialID: "X509SHA256=" + strings.Repeat("ab", 32), Created: now, RequestedUser: cn, RequestedGroups: groups,
+		Approved: true, ApprovedAt: now, ApprovalReason: "KubectlApprove", Certificate: leaf.Cert}
+}
+
+func TestFromCSR(t *testing.T) {
+	c := issuedCSR(t, "alice", "alice", []string{"dev"}, time.Hour)
+	e, skip := FromCSR(c, "", now)
+	if skip != nil {
+		t.Fatal(skip)
+	}
+	if err := e.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if e.Subject != "alice" || e.Usage != UsageClient || e.CSR.UID != "uid-alice" || e.Requester.CredentialID == "" || e.Approval.Reason != "KubectlApprove" || !e.NotAfter.Equal(now.Add(time.Hour)) {
+		t.Errorf("entry: %+v", e)
+	}
+	for _, tt := range []struct {
+		name    string
+		change  func(*evidence.CSR)
+		problem string
+		reason  string
+	}{
+		{"garbage certificate", func(c *evidence.CSR) { c.Certificate = nil }, "status.certificate holds no PEM CERTIFICATE block", SkipBadCertificate},
+		{"garbage noted on the CSR", func(c *evidence.CSR) {
+			c.Certificate, c.CertificateError = nil, "status.certificate: x509: malformed certificate"
+		}, "", SkipBadCertificate},
+		{"denied", func(c *evidence.CSR) { c.Certificate, c.Approved, c.Denied = nil, false, true }, "", SkipDenied},
+		{"failed", func(c *evidence.CSR) { c.Certificate, c.Failed = nil, true }, "", SkipFailed},
+		{"pending", func(c *evidence.CSR) { c.Certificate, c.Approved = nil, false }, "", SkipNotIssued},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := issuedCSR(t, "x", "x", nil, time.Hour)
+			tt.change(&c)
+			_, skip := FromCSR(c, tt.problem, now)
+			if skip == nil || skip.Reason != tt.reason {
+				t.Errorf("skip = %+v, want %s", skip, tt.reason)
+			}
+		})
+	}
+}
+
+func TestFlagCSR(t *testing.T) {
+	kinds := func(fs []Flag) string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Kind)
+		}
+		return strings.Join(out, ",")
+	}
+	o := FlagOptions{MaxLifetime: 24 * time.Hour}
+	for _, tt := range []struct {
+		name   string
+		change func(*evidence.CSR)
+		opts   FlagOptions
+		want   string
+	}{
+		{"an ordinary person's certificate", func(*evidence.CSR) {}, o, ""},
+		{"system:masters", func(c *evidence.CSR) { c.Certificate = nil; c.RequestedGroups = []string{"system:masters"} }, o, FlagPrivilegedGroup},
+		{"kubeadm's cluster admins", func(c *evidence.CSR) { c.Certificate = nil; c.RequestedGroups = []string{"kubeadm:cluster-admins"} }, o, FlagPrivilegedGroup},
+		{"a group named by the policy", func(c *evidence.CSR) { c.Certificate = nil; c.RequestedGroups = []string{"ops"} }, FlagOptions{PrivilegedGroups: []string{"ops"}}, FlagPrivilegedGroup},
+		{"a node's name through the client signer", func(c *evidence.CSR) { c.Certificate = nil; c.RequestedUser = "system:node:n1" }, o, FlagReservedName},
+		{"a control-plane identity", func(c *evidence.CSR) { c.Certificate = nil; c.RequestedUser = "system:kube-scheduler" }, o, FlagReservedName},
+		{"a node's name through the kubelet signer, auto-approved", func(c *evidence.CSR) {
+			c.Certificate = nil
+			c.SignerName, c.RequestedUser, c.RequestedGroups, c.ApprovalReason = SignerAPIServerClientKubelet, "system:node:n1", []string{"system:nodes"}, "AutoApproved"
+		}, o, ""},
+		{"a kubelet certificate approved by hand", func(c *evidence.CSR) {
+			c.Certificate = nil
+			c.SignerName, c.RequestedUser, c.RequestedGroups = SignerAPIServerClientKubelet, "system:node:n1", []string{"system:nodes"}
+		}, o, FlagUnexpectedApprover},
+		{"an approver not expected", func(*evidence.CSR) {}, FlagOptions{ExpectedApprovers: []string{"kubepki-issue"}}, FlagUnexpectedApprover},
+		{"an expected approver", func(c *evidence.CSR) { c.ApprovedBy = "kubepki-issue" }, FlagOptions{ExpectedApprovers: []string{"kubepki-issue"}}, ""},
+		{"longer than the policy", func(c *evidence.CSR) { *c = issuedCSR(t, "x", "x", nil, 48*time.Hour) }, o, FlagLongLifetime},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := issuedCSR(t, "x", "x", nil, time.Hour)
+			tt.change(&c)
+			if got := kinds(FlagCSR(c, tt.opts)); got != tt.want {
+				t.Errorf("flags %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPending(t *testing.T) {
+	issued := issuedCSR(t, "done", "a", nil, time.Hour)
+	waiting := evidence.CSR{Name: "waiting", Approved: true, ApprovedAt: now.Add(-time.Hour)}
+	fresh := evidence.CSR{Name: "fresh", Approved: true, ApprovedAt: now.Add(-time.Second)}
+	failed := evidence.CSR{Name: "failed", Approved: true, Failed: true, ApprovedAt: now.Add(-time.Hour)}
+	got := Pending([]evidence.CSR{issued, waiting, fresh, failed}, now, time.Minute)
+	if len(got) != 1 || got[0].Name != "waiting" {
+		t.Errorf("pending: %v", got)
+	}
+}
+
+func TestFileStore(t *testing.T) {
+	st := FileStore{Path: filepath.Join(t.TempDir(), "sub", "ledger.json")}
+	if _, err := st.Load(); !errors.Is(err, ErrNoLedger) {
+		t.Fatalf("a missing ledger: %v", err)
+	}
+	a, _ := FromCSR(issuedCSR(t, "a", "alice", nil, time.Hour), "", now)
+	b, _ := FromCSR(issuedCSR(t, "b", "bob", nil, time.Hour), "", now)
+	added, err := st.Record(a)
+	if err != nil || !added[0] {
+		t.Fatalf("first record: %v %v", added, err)
+	}
+	added, err = st.Record(a, b)
+	if err != nil || added[0] || !added[1] {
+		t.Fatalf("second record: %v %v", added, err)
+	}
+	got, err := st.Load()
+	if err != nil || len(got) != 2 {
+		t.Fatalf("load: %d %v", len(got), err)
+	}
+	fi, err := os.Stat(st.Path)
+	if err != nil || fi.Mode().Perm() != FileMode {
+		t.Errorf("mode %v %v", fi.Mode(), err)
+	}
+
+	// Concurrent writers (two ledgers on one file) lose nothing.
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, _ := FromCSR(issuedCSR(t, fmt.Sprint(i), fmt.Sprint("user", i), nil, time.Hour), "", now)
+			if _, err := st.Record(e, a); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got, err := st.Load(); err != nil || len(got) != 22 {
+		t.Errorf("after concurrent records: %d %v", len(got), err)
+	}
+
+	// A corrupt ledger is an error naming the file, and is not replaced.
+	if err := os.WriteFile(st.Path, []byte(`{"version":"kubepki.io/ledger/v1","entries":[{"id":"X509SHA256=00"}]}`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Load(); err == nil || !strings.Contains(err.Error(), st.Path) {
+		t.Errorf("corrupt ledger: %v", err)
+	}
+	if _, err := st.Record(a); err == nil {
+		t.Error("recorded into a corrupt ledger, replacing it")
+	}
+}
+
+func TestEntryCheckRefusesForeignCertificate(t *testing.T) {
+	a, _ := FromCSR(issuedCSR(t, "a", "alice", nil, time.Hour), "", now)
+	b, _ := FromCSR(issuedCSR(t, "b", "bob", nil, time.Hour), "", now)
+	a.Certificate = b.Certificate
+	if err := a.Check(); err == nil {
+		t.Error("an entry holding another certificate than its ID names passed")
+	}
+}
+
+// failingStore fails its first writes.
+type failingStore struct {
+	mu       sync.Mutex
+	failures int
+	got      map[string]int
+}
+
+func (s *failingStore) Load() ([]Entry, error) { return nil, nil }
+func (s *failingStore) Where() string          { return "test" }
+func (s *failingStore) Record(es ...Entry) ([]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failures > 0 {
+		s.failures--
+		return make([]bool, len(es)), errors.New("the apiserver is down")
+	}
+	out := make([]bool, len(es))
+	for i, e := range es {
+		s.got[e.ID]++
+		out[i] = s.got[e.ID] == 1
+	}
+	return out, nil
+}
+
+// TestRecorderKeepsWhatItCannotWrite: a store that fails keeps the entries
+// queued until it works again; each is written once; garbage does not stop
+// the recorder.
+func TestRecorderKeepsWhatItCannotWrite(t *testing.T) {
+	st := &failingStore{failures: 3, got: map[string]int{}}
+	var log bytes.Buffer
+	r := NewRecorder(RecorderOptions{Store: st, Now: func() time.Time { return now }})
+	_ = log
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	r.Seen(evidence.CSR{Name: "garbage", Approved: true}, "status.certificate holds no PEM CERTIFICATE block")
+	for i := range 5 {
+		c := issuedCSR(t, fmt.Sprint(i), fmt.Sprint("user", i), nil, time.Hour)
+		r.Seen(c, "")
+		r.Seen(c, "") // seen again: an update of the same CSR
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for r.Queued() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.got) != 5 {
+		t.Errorf("%d entries written, want 5", len(st.got))
+	}
+	for id, n := range st.got {
+		if n != 1 {
+			t.Errorf("%s written %d times", id, n)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	e, _ := FromCSR(issuedCSR(f, "a", "alice", []string{"dev"}, time.Hour), "", now)
+	var buf bytes.Buffer
+	if err := Encode(&buf, &Ledger{Entries: []Entry{e}}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(buf.Bytes())
+	f.Add([]byte(`{"version":"kubepki.io/ledger/v1","entries":[]}`))
+	f.Add([]byte(`{"version":"kubepki.io/ledger/v1","entries":[{"id":"X509SHA256=00","certificate":"x"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := Decode(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for i := range l.Entries {
+			if _, err := l.Entries[i].Cert(); err != nil {
+				t.Errorf("a decoded entry's certificate does not parse: %v", err)
+			}
+		}
+	})
+}
+
+// TestIssueRequestRefuses: what kubepki issue will not ask for is refused
+// before the cluster is asked anything.
+func TestIssueRequestRefuses(t *testing.T) {
+	ok := IssueRequest{User: "alice", Groups: []string{"dev"}, TTL: time.Hour, MaxTTL: 720 * time.Hour}
+	if err := ok.Check(); err != nil {
+		t.Fatalf("an ordinary request: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		change func(*IssueRequest)
+		want   string
+	}{
+		{"system:masters", func(r *IssueRequest) { r.Groups = []string{"dev", "system:masters"} }, "could never be revoked"},
+		{"another system: group", func(r *IssueRequest) { r.Groups = []string{"system:nodes"} }, "reserved"},
+		{"kubeadm's cluster admins", func(r *IssueRequest) { r.Groups = []string{"kubeadm:cluster-admins"} }, "whole cluster"},
+		{"a group the policy names", func(r *IssueRequest) { r.PrivilegedGroups = []string{"ops"}; r.Groups = []string{"ops"} }, "whole cluster"},
+		{"a system: name", func(r *IssueRequest) { r.User = "system:kube-scheduler" }, "reserved"},
+		{"no name", func(r *IssueRequest) { r.User = "" }, "empty"},
+		{"shorter than the CSR API grants", func(r *IssueRequest) { r.TTL = 5 * time.Minute }, "at least"},
+		{"longer than the policy", func(r *IssueRequest) { r.TTL = 1000 * time.Hour }, "maxSigningDuration"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ok
+			tt.change(&r)
+			if err := r.Check(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+	r := IssueRequest{User: "Alice Smith@EXAMPLE/ops", Now: func() time.Time { return now }}
+	if got := r.csrName(); got != "kubepki-alice-smith-example-ops-20260301-120000" {
+		t.Errorf("CSR name %q", got)
+	}
+}

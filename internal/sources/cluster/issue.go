@@ -1,0 +1,81 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+
+	certsv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/kubepki/kubepki/internal/evidence"
+)
+
+// CSRRequest is a CertificateSigningRequest to create.
+type CSRRequest struct {
+	Name   string
+	Signer string
+	// Request is the PEM CERTIFICATE REQUEST.
+	Request []byte
+	// ExpirationSeconds is the lifetime asked for (the apiserver's
+	// minimum is 600).
+	ExpirationSeconds int32
+	// Usages are the key usages asked for.
+	Usages []string
+}
+
+// CSRs reads and writes CertificateSigningRequests, for kubepki issue.
+type CSRs struct {
+	rc *rest.RESTClient
+}
+
+// NewCSRs makes a CSR client for the cluster cfg reaches.
+func NewCSRs(cfg *rest.Config) (*CSRs, error) {
+	cs, err := newClients(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &CSRs{rc: cs.byGV[certsv1.SchemeGroupVersion]}, nil
+}
+
+// Create creates the CSR.
+func (c *CSRs) Create(ctx context.Context, r CSRRequest) error {
+	in := &certsv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: r.Name},
+		Spec:       certsv1.CertificateSigningRequestSpec{Request: r.Request, SignerName: r.Signer, ExpirationSeconds: &r.ExpirationSeconds},
+	}
+	for _, u := range r.Usages {
+		in.Spec.Usages = append(in.Spec.Usages, certsv1.KeyUsage(u))
+	}
+	if err := c.rc.Post().Resource("certificatesigningrequests").Body(in).Do(ctx).Error(); err != nil {
+		return fmt.Errorf("creating CertificateSigningRequest %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+// Approve adds an Approved condition through the approval subresource.
+func (c *CSRs) Approve(ctx context.Context, name, reason, message string) error {
+	var csr certsv1.CertificateSigningRequest
+	if err := c.rc.Get().Resource("certificatesigningrequests").Name(name).Do(ctx).Into(&csr); err != nil {
+		return fmt.Errorf("reading CertificateSigningRequest %s: %w", name, err)
+	}
+	csr.Status.Conditions = append(csr.Status.Conditions, certsv1.CertificateSigningRequestCondition{
+		Type: certsv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: reason, Message: message,
+	})
+	if err := c.rc.Put().Resource("certificatesigningrequests").Name(name).SubResource("approval").Body(&csr).Do(ctx).Error(); err != nil {
+		return fmt.Errorf("approving CertificateSigningRequest %s: %w", name, err)
+	}
+	return nil
+}
+
+// Get reads the CSR, reduced; problem says why its certificate does not
+// parse.
+func (c *CSRs) Get(ctx context.Context, name string) (evidence.CSR, string, error) {
+	var csr certsv1.CertificateSigningRequest
+	if err := c.rc.Get().Resource("certificatesigningrequests").Name(name).Do(ctx).Into(&csr); err != nil {
+		return evidence.CSR{}, "", fmt.Errorf("reading CertificateSigningRequest %s: %w", name, err)
+	}
+	r, problem := reduceCSR(&csr)
+	return r, problem, nil
+}
