@@ -2,14 +2,18 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubepki/kubepki/internal/policy"
+	"github.com/kubepki/kubepki/internal/render/text"
 	"github.com/kubepki/kubepki/internal/revocation"
 	"github.com/kubepki/kubepki/internal/rotation"
 	"github.com/kubepki/kubepki/internal/sources/cluster"
@@ -26,16 +30,17 @@ every leaf again from the new CA, sign with the new CA, stop trusting the old
 one, verify. Only a rotation ends system:masters certificates and a leaked CA
 key. See docs/rotation.md.`,
 	}
-	cmd.AddCommand(newRotatePlanCommand(e))
+	cmd.AddCommand(newRotatePlanCommand(e), newRotateApplyCommand(e), newRotateStatusCommand(e), newRotateRollbackCommand(e))
 	return cmd
 }
 
 // rotateTarget are the flags every rotate subcommand shares: the CA, the
 // node roots and the cluster.
 type rotateTarget struct {
-	ca    string
-	roots []string
-	kube  kubeFlags
+	ca      string
+	roots   []string
+	rootOne string
+	kube    kubeFlags
 }
 
 func (t *rotateTarget) register(cmd *cobra.Command, manyRoots bool) {
@@ -152,4 +157,174 @@ func buildPlan(ctx context.Context, ca rotation.CA, roots []string, cfg *rest.Co
 		in.Cluster = t
 	}
 	return rotation.Build(in), nil
+}
+
+// rotateNodeOptions are the flags of apply, status and rollback: one node.
+type rotateNodeOptions struct {
+	target   rotateTarget
+	stateDir string
+}
+
+func (o *rotateNodeOptions) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.target.ca, "ca", "", "what to rotate: cluster, etcd, front-proxy or service-account (required)")
+	cmd.Flags().StringVar(&o.target.rootOne, "root", "/", "the node's root directory")
+	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "where the new and old keys, the backups and the progress are kept (default ROOT/var/lib/kubepki/rotation/CA); copy it to the other nodes after phase 1 on the first control-plane node")
+}
+
+func (o *rotateNodeOptions) options(e *env) (rotation.Options, error) {
+	ca, err := o.target.parseCA()
+	if err != nil {
+		return rotation.Options{}, err
+	}
+	return rotation.Options{CA: ca, Root: o.target.rootOne, StateDir: o.stateDir, Now: e.now()}, nil
+}
+
+type rotateApplyOptions struct {
+	rotateNodeOptions
+	phase      int
+	next       bool
+	policyFile string
+}
+
+func newRotateApplyCommand(e *env) *cobra.Command {
+	o := &rotateApplyOptions{}
+	cmd := &cobra.Command{
+		Use:   "apply --ca CA --root DIR (--phase N | --next) [--state-dir DIR]",
+		Short: "Perform one phase of a CA rotation on a node's files, then say what to restart",
+		Long: `Performs one phase of the rotation on the node's files: each write atomic,
+keeping the file's mode and owner, after a backup of what it held into the
+state directory. A phase applied twice changes nothing; a phase stopped
+anywhere (kill -9, a crash) is completed by applying it again. It then
+prints the components to restart before the next phase.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.next == (o.phase != 0) {
+				return usagef("pass one of --phase N or --next")
+			}
+			opts, err := o.options(e)
+			if err != nil {
+				return err
+			}
+			opts.Phase = o.phase
+			opts.Policy = policy.Default()
+			if o.policyFile != "" {
+				if opts.Policy, err = policy.Load(o.policyFile); err != nil {
+					return fmt.Errorf("--policy: %w", err)
+				}
+			}
+			res, err := rotation.Apply(e.ctx, opts)
+			if err != nil {
+				return err
+			}
+			w := e.stdout
+			fmt.Fprintf(w, "phase %d (%s) of the %s CA rotation on %s\n", res.Phase, res.Name, opts.CA, text.Escape(opts.Root))
+			switch {
+			case res.Name == rotation.PhaseVerify && len(res.Problems) == 0:
+				fmt.Fprintf(w, "verified: nothing on the node is, is signed by or trusts the old %s CA\n", opts.CA)
+			case len(res.Changed) == 0:
+				fmt.Fprintf(w, "nothing changed: the phase had been applied\n")
+			}
+			for _, p := range res.Changed {
+				fmt.Fprintf(w, "  rewrote %s\n", text.Escape(p))
+			}
+			for _, m := range res.Manual {
+				fmt.Fprintf(w, "  by hand: %s\n", text.Escape(m))
+			}
+			if len(res.Problems) > 0 {
+				for _, p := range res.Problems {
+					fmt.Fprintf(w, "  not done: %s\n", text.Escape(p))
+				}
+				return fmt.Errorf("phase %d (%s) found %d things still tied to the old CA; the rotation is not complete", res.Phase, res.Name, len(res.Problems))
+			}
+			if len(res.Restart) > 0 {
+				fmt.Fprintf(w, "restart now, in this order: %s\n", strings.Join(res.Restart, ", "))
+			}
+			return nil
+		},
+	}
+	o.register(cmd)
+	cmd.Flags().IntVar(&o.phase, "phase", 0, "the phase to apply (1 trust-both, 2 reissue, 3 switch-signer, 4 drop-old, 5 verify)")
+	cmd.Flags().BoolVar(&o.next, "next", false, "apply the next phase (or complete the one a crash stopped)")
+	cmd.Flags().StringVar(&o.policyFile, "policy", "", "YAML policy file: the lifetimes of the new CA (maxCAValidity) and of reissued certificates (maxLeafValidity), key sizes")
+	return cmd
+}
+
+func newRotateStatusCommand(e *env) *cobra.Command {
+	o := &rotateNodeOptions{}
+	var format string
+	cmd := &cobra.Command{
+		Use:   "status --ca CA [--root DIR] [--state-dir DIR]",
+		Short: "Say where a CA rotation stands on a node",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "text" && format != "json" {
+				return usagef("unknown output format %q (want text, json)", format)
+			}
+			opts, err := o.options(e)
+			if err != nil {
+				return err
+			}
+			s, err := rotation.ReadStatus(opts)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			w := e.stdout
+			switch {
+			case s.Phase == 0 && s.InProgress == 0:
+				fmt.Fprintf(w, "no rotation of the %s CA started (%s)\n", s.CA, text.Escape(s.StateDir))
+			case s.Phase == 0:
+				fmt.Fprintf(w, "the %s CA rotation: no phase completed (%s)\n", s.CA, text.Escape(s.StateDir))
+			default:
+				fmt.Fprintf(w, "the %s CA rotation: phase %d (%s) completed (%s)\n", s.CA, s.Phase, s.Name, text.Escape(s.StateDir))
+			}
+			if s.InProgress != 0 {
+				fmt.Fprintf(w, "phase %d (%s) was started and not completed: apply it again (kubepki rotate apply --next)\n", s.InProgress, rotation.PhaseNames[s.InProgress-1])
+			} else if s.Next != 0 {
+				fmt.Fprintf(w, "next: phase %d (%s)\n", s.Next, rotation.PhaseNames[s.Next-1])
+			} else {
+				fmt.Fprintf(w, "the rotation is complete\n")
+			}
+			for _, h := range s.History {
+				fmt.Fprintf(w, "  %s  phase %d %s, %d files\n", h.At.Format(time.RFC3339), h.Phase, h.Action, len(h.Changed))
+			}
+			return nil
+		},
+	}
+	o.register(cmd)
+	cmd.Flags().StringVarP(&format, "output", "o", "text", "output format: text, json")
+	return cmd
+}
+
+func newRotateRollbackCommand(e *env) *cobra.Command {
+	o := &rotateNodeOptions{}
+	cmd := &cobra.Command{
+		Use:   "rollback --ca CA [--root DIR] [--state-dir DIR]",
+		Short: "Undo the last phase of a CA rotation on a node: every file it changed gets its content back",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts, err := o.options(e)
+			if err != nil {
+				return err
+			}
+			n, restored, err := rotation.Rollback(e.ctx, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "rolled back phase %d (%s) of the %s CA rotation on %s\n", n, rotation.PhaseNames[n-1], opts.CA, text.Escape(opts.Root))
+			for _, p := range restored {
+				fmt.Fprintf(e.stdout, "  restored %s\n", text.Escape(p))
+			}
+			if rs := rotation.Restarts(opts.CA, rotation.PhaseNames[n-1], ""); len(rs) > 0 && len(restored) > 0 {
+				fmt.Fprintf(e.stdout, "restart now, in this order: %s\n", strings.Join(rs, ", "))
+			}
+			return nil
+		},
+	}
+	o.register(cmd)
+	return cmd
 }

@@ -92,10 +92,37 @@ func TestRotatePlanUsage(t *testing.T) {
 		{[]string{"rotate", "plan"}, 2, "--ca is required"},
 		{[]string{"rotate", "plan", "--ca", "kubelet"}, 2, `unknown CA "kubelet"`},
 		{[]string{"rotate", "plan", "--ca", "etcd", "--root", "/nonexistent-node"}, 1, "/nonexistent-node: not a Kubernetes node"},
+		{[]string{"rotate", "apply", "--ca", "etcd", "--root", "/nonexistent-node"}, 2, "one of --phase N or --next"},
+		{[]string{"rotate", "apply", "--ca", "etcd", "--phase", "1", "--next"}, 2, "one of --phase N or --next"},
+		{[]string{"rotate", "apply", "--ca", "etcd", "--root", "/nonexistent-node", "--next"}, 1, "/nonexistent-node is not a Kubernetes node"},
 	} {
 		_, err := run(t, "", tc.args...)
 		if ExitCode(err) != tc.exit || err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: exit %d, %v; want %d and %q", tc.args, ExitCode(err), err, tc.exit, tc.want)
 		}
+	}
+}
+
+// TestRotateApplyCommands: apply, status and rollback through the command
+// line on a real kubeadm node.
+func TestRotateApplyCommands(t *testing.T) {
+	root := testbed.ControlPlane(t)
+	state := filepath.Join(t.TempDir(), "state")
+	base := []string{"--ca", "front-proxy", "--root", root, "--state-dir", state}
+	out, err := run(t, "", append([]string{"rotate", "apply", "--next"}, base...)...)
+	if err != nil || !strings.Contains(out, "rewrote /etc/kubernetes/pki/front-proxy-ca.crt") || !strings.Contains(out, "restart now, in this order: kube-apiserver, kube-controller-manager, kube-scheduler") {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	out, err = run(t, "", append([]string{"rotate", "status"}, base...)...)
+	if err != nil || !strings.Contains(out, "phase 1 (trust-both) completed") || !strings.Contains(out, "next: phase 2 (reissue)") {
+		t.Errorf("status: %v\n%s", err, out)
+	}
+	out, err = run(t, "", append([]string{"rotate", "rollback"}, base...)...)
+	if err != nil || !strings.Contains(out, "rolled back phase 1 (trust-both)") || !strings.Contains(out, "restored /etc/kubernetes/pki/front-proxy-ca.crt") {
+		t.Errorf("rollback: %v\n%s", err, out)
+	}
+	out, err = run(t, "", append([]string{"rotate", "status", "-o", "json"}, base...)...)
+	if err != nil || !strings.Contains(out, `"phase": 0`) || !strings.Contains(out, `"next": 1`) {
+		t.Errorf("status json: %v\n%s", err, out)
 	}
 }

@@ -18,6 +18,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("KUBEPKI_ROTATE_CHILD") != "" {
+		childApply()
+	}
 	code := m.Run()
 	testbed.Cleanup()
 	os.Exit(code)
