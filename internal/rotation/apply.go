@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -117,7 +118,16 @@ const (
 	oldCert    = "old-ca.crt"
 	oldKey     = "old-ca.key"
 	backupsDir = "backups"
+	// absentSuffix marks, in a phase's backups, a file the phase created.
+	absentSuffix = ".kubepki-absent"
 )
+
+// SigningCertFile is the file the controller-manager signs with from phase
+// 1 of a cluster CA rotation on, when its --cluster-signing-cert-file named
+// ca.crt: it accepts exactly one certificate there, and ca.crt holds two
+// while the rotation runs. It is in kubeadm's PKI directory, which the
+// controller-manager's static pod mounts.
+const SigningCertFile = "/etc/kubernetes/pki/ca-signing.crt"
 
 // run is one apply, rollback or status on a node.
 type run struct {
@@ -134,6 +144,7 @@ type run struct {
 	newCA     *x509.Certificate
 	newPub    []byte
 	newSigner crypto.Signer
+	oldSigner crypto.Signer
 	certPath  string
 	keyPath   string
 	role      string
@@ -232,30 +243,38 @@ func (r *run) readNode(p string) ([]byte, error) {
 // writeNode replaces a node file atomically, keeping its mode and owner,
 // after backing up what it held before this phase first changed it. An
 // unchanged content writes nothing.
-func (r *run) writeNode(p string, data []byte) error {
+func (r *run) writeNode(p string, data []byte) error { return r.writeNodeMode(p, data, 0o600) }
+
+// writeNodeMode is writeNode with the mode of a file it creates; a file
+// that did not exist is recorded as absent, so that rollback removes it.
+func (r *run) writeNodeMode(p string, data []byte, mode os.FileMode) error {
 	h, err := r.host(p)
 	if err != nil {
 		return err
 	}
 	cur, err := os.ReadFile(h)
-	if err != nil {
+	absent := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !absent {
 		return fmt.Errorf("reading %s: %w", p, err)
 	}
-	if bytes.Equal(cur, data) {
+	if !absent && bytes.Equal(cur, data) {
 		return nil
 	}
 	backup := filepath.Join(r.dir, backupsDir, fmt.Sprintf("phase-%d", r.phase), filepath.FromSlash(strings.TrimPrefix(filepath.ToSlash(p), "/")))
-	if _, err := os.Stat(backup); errors.Is(err, fs.ErrNotExist) {
+	_, err1 := os.Stat(backup)
+	_, err2 := os.Stat(backup + absentSuffix)
+	if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(backup), 0o700); err != nil {
 			return err
+		}
+		if absent {
+			backup, cur = backup+absentSuffix, nil
 		}
 		if err := revocation.WriteAtomic(backup, 0o600, func(w io.Writer) error { _, err := w.Write(cur); return err }); err != nil {
 			return fmt.Errorf("backing up %s: %w", p, err)
 		}
-	} else if err != nil {
-		return err
 	}
-	if err := revocation.WriteAtomic(h, 0o600, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+	if err := revocation.WriteAtomic(h, mode, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
 		return fmt.Errorf("writing %s: %w", p, err)
 	}
 	r.changed = append(r.changed, p)
@@ -373,6 +392,13 @@ func (r *run) load(first bool) error {
 		return r.missingState(err)
 	}
 	r.newCA = news[0]
+	if data, err := os.ReadFile(filepath.Join(r.dir, oldKey)); err == nil {
+		if r.oldSigner, err = parseSigner(data); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(r.dir, oldKey), err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	if data, err := os.ReadFile(filepath.Join(r.dir, newKey)); err == nil {
 		if r.newSigner, err = parseSigner(data); err != nil {
 			return fmt.Errorf("%s: %w", filepath.Join(r.dir, newKey), err)
@@ -526,6 +552,7 @@ func (r *run) steps(n int) ([]step, []string, error) {
 	}
 	switch PhaseNames[n-1] {
 	case PhaseTrustBoth:
+		steps = append(steps, r.signingSteps(false)...)
 		if r.role != "worker" || r.n.CertsAt(r.certPath) != nil {
 			steps = append(steps, caFile(func() []byte { return append(append([]byte{}, oldPEM...), newPEM...) }))
 		}
@@ -544,6 +571,7 @@ func (r *run) steps(n int) ([]step, []string, error) {
 			if err != nil {
 				return nil, nil, err
 			}
+			steps = append(steps, r.signingSteps(true)...)
 			steps = append(steps, caFile(func() []byte { return append(append([]byte{}, newPEM...), oldPEM...) }),
 				step{desc: "CA key " + r.keyPath, do: func() error { return r.writeNode(r.keyPath, keyPEM) }})
 		}
@@ -892,6 +920,19 @@ func Rollback(ctx context.Context, o Options) (int, []string, error) {
 			return err
 		}
 		nodePath := "/" + filepath.ToSlash(rel)
+		if strings.HasSuffix(nodePath, absentSuffix) {
+			nodePath = strings.TrimSuffix(nodePath, absentSuffix)
+			h, err := r.host(nodePath)
+			if err != nil {
+				return err
+			}
+			if err := os.Remove(h); err == nil {
+				restored = append(restored, nodePath)
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("removing %s, which the phase made: %w", nodePath, err)
+			}
+			return nil
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return err
@@ -1030,4 +1071,54 @@ func certsPEM(cs []*x509.Certificate) []byte {
 		out = append(out, certPEM(c)...)
 	}
 	return out
+}
+
+// signingSteps move the controller-manager's signing certificate out of
+// ca.crt (phase 1) and put the new CA there (phase 3, toNew).
+func (r *run) signingSteps(toNew bool) []step {
+	cm := r.n.Component("kube-controller-manager")
+	if r.o.CA != CACluster || cm == nil {
+		return nil
+	}
+	v, ok := cm.Flag("cluster-signing-cert-file")
+	if !ok || v == "" {
+		return nil
+	}
+	signing := filepath.ToSlash(filepath.Clean(v))
+	if toNew {
+		if signing == r.certPath {
+			return nil // ca.crt itself, new CA first
+		}
+		return []step{{desc: "signing certificate " + signing, do: func() error { return r.writeNodeMode(signing, certPEM(r.newCA), 0o644) }}}
+	}
+	if signing != r.certPath && signing != SigningCertFile {
+		return nil // a file of the user's own: phase 3 replaces it
+	}
+	var old *x509.Certificate
+	for _, c := range r.old {
+		if r.oldSigner != nil && publicKeyEqual(c.PublicKey, r.oldSigner.Public()) {
+			old = c
+		}
+	}
+	if old == nil {
+		return []step{{desc: "signing certificate", do: func() error {
+			return fmt.Errorf("none of the old CA certificates matches the old CA key %s", filepath.Join(r.dir, oldKey))
+		}}}
+	}
+	manifest := cm.Source
+	return []step{
+		{desc: "signing certificate " + SigningCertFile, do: func() error { return r.writeNodeMode(SigningCertFile, certPEM(old), 0o644) }},
+		{desc: manifest + " --cluster-signing-cert-file", do: func() error {
+			data, err := r.readNode(manifest)
+			if err != nil {
+				return err
+			}
+			re := regexp.MustCompile(`(?m)(--cluster-signing-cert-file=)` + regexp.QuoteMeta(r.certPath) + `(["']?[ \t]*\r?$)`)
+			out := re.ReplaceAll(data, []byte("${1}"+SigningCertFile+"${2}"))
+			if bytes.Equal(out, data) && !bytes.Contains(data, []byte("--cluster-signing-cert-file="+SigningCertFile)) {
+				return fmt.Errorf("%s: found no line --cluster-signing-cert-file=%s to point at %s; change it by hand", manifest, r.certPath, SigningCertFile)
+			}
+			return r.writeNode(manifest, out)
+		}},
+	}
 }

@@ -124,6 +124,14 @@ func TestApplyClusterCA(t *testing.T) {
 			t.Errorf("%s trusts %d CAs after phase 1, want old and new", f, len(ca))
 		}
 	}
+	// The controller-manager accepts one certificate to sign with: it now
+	// reads the old CA alone from ca-signing.crt.
+	if signing := certs(t, root, rotation.SigningCertFile); len(signing) != 1 || !signing[0].Equal(old) {
+		t.Errorf("after phase 1 %s is not the old CA alone", rotation.SigningCertFile)
+	}
+	if m, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/manifests/kube-controller-manager.yaml")); !bytes.Contains(m, []byte("- --cluster-signing-cert-file="+rotation.SigningCertFile+"\n")) {
+		t.Errorf("the controller-manager manifest does not sign from %s:\n%s", rotation.SigningCertFile, m)
+	}
 	after1 := snapshot(t, root)
 	if res := apply(t, root, rotation.CACluster, 1); len(res.Changed) != 0 || len(res.Restart) != 0 {
 		t.Errorf("phase 1 again changed %v, restarts %v", res.Changed, res.Restart)
@@ -162,6 +170,9 @@ func TestApplyClusterCA(t *testing.T) {
 	bundle = certs(t, root, "etc/kubernetes/pki/ca.crt")
 	if len(bundle) != 2 || !bundle[0].Equal(newCA) || !bundle[1].Equal(old) {
 		t.Errorf("after phase 3 ca.crt is not new then old")
+	}
+	if signing := certs(t, root, rotation.SigningCertFile); len(signing) != 1 || !signing[0].Equal(newCA) {
+		t.Errorf("after phase 3 %s is not the new CA alone", rotation.SigningCertFile)
 	}
 	key, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/pki/ca.key"))
 	if k, _ := parse.PEM(key); len(k.Keys) != 1 || k.Keys[0].SHA256 != parse.CertPublicKey(newCA).SHA256 {
@@ -319,9 +330,28 @@ func TestApplyCrashAnywhere(t *testing.T) {
 func TestApplyKill9(t *testing.T) {
 	root := testbed.ControlPlane(t)
 	apply(t, root, rotation.CACluster, 1)
+	killChild(t, root, 3)
+	// Some certificates are from the new CA, some not yet.
+	s, err := rotation.ReadStatus(opts(root, rotation.CACluster, 0))
+	if err != nil || s.InProgress != 2 || s.Phase != 1 {
+		t.Fatalf("status after kill -9: %+v, %v", s, err)
+	}
+	res := apply(t, root, rotation.CACluster, 0)
+	if res.Phase != 2 || len(res.Changed) == 0 {
+		t.Errorf("resumed phase %d changed %v", res.Phase, res.Changed)
+	}
+	for p := 3; p <= 5; p++ {
+		apply(t, root, rotation.CACluster, 0)
+	}
+}
+
+// killChild applies the next phase of the cluster CA rotation in a child
+// process and kills it (-9) before its step number step.
+func killChild(t *testing.T, root string, step int) {
+	t.Helper()
 	marker := filepath.Join(t.TempDir(), "stopped")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "KUBEPKI_ROTATE_CHILD="+root, "KUBEPKI_ROTATE_CHILD_STEP=3", "KUBEPKI_ROTATE_CHILD_MARKER="+marker)
+	cmd.Env = append(os.Environ(), "KUBEPKI_ROTATE_CHILD="+root, "KUBEPKI_ROTATE_CHILD_STEP="+strconv.Itoa(step), "KUBEPKI_ROTATE_CHILD_MARKER="+marker)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -343,18 +373,6 @@ func TestApplyKill9(t *testing.T) {
 	}
 	if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("the child was not killed: %v\n%s", err, out.String())
-	}
-	// Some certificates are from the new CA, some not yet.
-	s, err := rotation.ReadStatus(opts(root, rotation.CACluster, 0))
-	if err != nil || s.InProgress != 2 || s.Phase != 1 {
-		t.Fatalf("status after kill -9: %+v, %v", s, err)
-	}
-	res := apply(t, root, rotation.CACluster, 0)
-	if res.Phase != 2 || len(res.Changed) == 0 {
-		t.Errorf("resumed phase %d changed %v", res.Phase, res.Changed)
-	}
-	for p := 3; p <= 5; p++ {
-		apply(t, root, rotation.CACluster, 0)
 	}
 }
 
