@@ -22,6 +22,7 @@ func TestMain(m *testing.M) {
 		childApply()
 	}
 	code := m.Run()
+	stopBench()
 	testbed.Cleanup()
 	os.Exit(code)
 }

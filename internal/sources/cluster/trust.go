@@ -3,7 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 
 	"github.com/kubepki/kubepki/internal/evidence"
@@ -40,7 +42,7 @@ type trustList struct {
 	// optional is true for APIs a cluster may not serve
 	// (ClusterTrustBundles): not served means there are none.
 	optional bool
-	reduce   func(item json.RawMessage, t *evidence.ClusterTrust) error
+	reduce   func(item json.RawMessage, t *trustPart) error
 }
 
 // ReadTrust lists the objects of a live cluster that hold certificates:
@@ -51,14 +53,51 @@ type trustList struct {
 // certificates issued through CSRs. What cannot be read is in Unread with
 // the reason, never dropped.
 func ReadTrust(ctx context.Context, cfg *rest.Config) (*evidence.ClusterTrust, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		// As the audit's reader: client-go's default (5 a second after a
+		// burst of 10) would make the pages of a large cluster wait.
+		cfg.QPS, cfg.Burst = 50, 100
+	}
 	cs, err := newClients(cfg)
 	if err != nil {
 		return nil, err
 	}
 	rc := cs.byGV[corev1.SchemeGroupVersion]
+	// Secrets and ConfigMaps, the many, come as protobuf (as kubectl and
+	// the audit read them): encoding them as JSON costs the API server
+	// twice as much.
+	pcfg := rest.CopyConfig(cfg)
+	pcfg.ContentType = "application/vnd.kubernetes.protobuf"
+	pcfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	pcs, err := newClients(pcfg)
+	if err != nil {
+		return nil, err
+	}
+	typed := []struct {
+		resource string
+		list     func(ctx context.Context, t *trustPart) error
+	}{
+		{"/secrets", func(ctx context.Context, t *trustPart) error {
+			return listTyped(ctx, pcs, "secrets", func() *corev1.SecretList { return &corev1.SecretList{} },
+				func(l *corev1.SecretList) string { return l.Continue },
+				func(l *corev1.SecretList) {
+					for i := range l.Items {
+						reduceSecretObject(&l.Items[i], t)
+					}
+				})
+		}},
+		{"/configmaps", func(ctx context.Context, t *trustPart) error {
+			return listTyped(ctx, pcs, "configmaps", func() *corev1.ConfigMapList { return &corev1.ConfigMapList{} },
+				func(l *corev1.ConfigMapList) string { return l.Continue },
+				func(l *corev1.ConfigMapList) {
+					for i := range l.Items {
+						reduceConfigMapObject(&l.Items[i], t)
+					}
+				})
+		}},
+	}
 	lists := []trustList{
-		{resource: "/secrets", path: "/api/v1/secrets", reduce: reduceSecret},
-		{resource: "/configmaps", path: "/api/v1/configmaps", reduce: reduceConfigMap},
 		{resource: "admissionregistration.k8s.io/validatingwebhookconfigurations", path: "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", reduce: reduceWebhooks("ValidatingWebhookConfiguration")},
 		{resource: "admissionregistration.k8s.io/mutatingwebhookconfigurations", path: "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", reduce: reduceWebhooks("MutatingWebhookConfiguration")},
 		{resource: "apiregistration.k8s.io/apiservices", path: "/apis/apiregistration.k8s.io/v1/apiservices", reduce: reduceAPIService},
@@ -66,17 +105,23 @@ func ReadTrust(ctx context.Context, cfg *rest.Config) (*evidence.ClusterTrust, e
 		{resource: "certificates.k8s.io/clustertrustbundles", path: "/apis/certificates.k8s.io/v1beta1/clustertrustbundles", optional: true, reduce: reduceClusterTrustBundle},
 		{resource: "certificates.k8s.io/certificatesigningrequests", path: "/apis/certificates.k8s.io/v1/certificatesigningrequests", reduce: reduceCSRCert},
 	}
-	parts := make([]*evidence.ClusterTrust, len(lists))
+	parts := make([]*trustPart, len(typed)+len(lists))
 	var pods int
 	var podsErr error
-	parallel.For(len(lists)+1, 4, func(i int) {
-		if i == len(lists) {
+	parallel.For(len(parts)+1, 4, func(i int) {
+		if i == len(parts) {
 			pods, podsErr = countPods(ctx, rc)
 			return
 		}
-		t := &evidence.ClusterTrust{Unread: map[string]string{}}
+		t := newTrustPart()
 		parts[i] = t
-		l := lists[i]
+		if i < len(typed) {
+			if err := typed[i].list(ctx, t); err != nil {
+				t.Unread[typed[i].resource] = unreadReason(err)
+			}
+			return
+		}
+		l := lists[i-len(typed)]
 		if err := listRaw(ctx, rc, l.path, func(item json.RawMessage) error { return l.reduce(item, t) }); err != nil {
 			if l.optional && apierrors.IsNotFound(err) {
 				return
@@ -153,6 +198,45 @@ func listRaw(ctx context.Context, rc *rest.RESTClient, path string, each func(js
 	}
 }
 
+// listTyped lists a core resource in pages, handing each page to each
+// while the next one is fetched: the API server encodes a page while the
+// last one is reduced here, and no more than three pages are held.
+func listTyped[L runtime.Object](ctx context.Context, cs *clients, resource string, newList func() L, cont func(L) string, each func(L)) error {
+	type page struct {
+		list L
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan page, 1)
+	go func() {
+		defer close(pages)
+		opts := metav1.ListOptions{Limit: trustPageSize}
+		for {
+			out := newList() // a fresh page: nothing of the last one is kept
+			err := cs.list(ctx, corev1.SchemeGroupVersion, resource, "", opts, out)
+			select {
+			case pages <- page{out, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+			if opts.Continue = cont(out); opts.Continue == "" {
+				return
+			}
+		}
+	}()
+	for p := range pages {
+		if p.err != nil {
+			return p.err
+		}
+		each(p.list)
+	}
+	return ctx.Err()
+}
+
 // countPods asks for one pod and reads how many remain.
 func countPods(ctx context.Context, rc *rest.RESTClient) (int, error) {
 	body, err := rc.Get().AbsPath("/api/v1/pods").Param("limit", "1").SetHeader("Accept", "application/json").Do(ctx).Raw()
@@ -187,18 +271,45 @@ func (m objectMeta) object(kind string) string {
 	return kind + "/" + m.Name
 }
 
+// trustPart is what one list gathers, with the PEM data it has parsed:
+// every namespace's kube-root-ca.crt holds the same bundle, parsed once.
+type trustPart struct {
+	*evidence.ClusterTrust
+	parsed map[string]parsedPEM
+}
+
+type parsedPEM struct {
+	certs []*x509.Certificate
+	errs  []error
+}
+
+// maxCachedPEM bounds the PEM values remembered: a CA bundle is a few KiB.
+const maxCachedPEM = 64 << 10
+
+func newTrustPart() *trustPart {
+	return &trustPart{ClusterTrust: &evidence.ClusterTrust{Unread: map[string]string{}}, parsed: map[string]parsedPEM{}}
+}
+
 // addPEM records the certificates of a PEM field; a field without any is
 // not recorded, a broken one is a problem.
-func addPEM(t *evidence.ClusterTrust, object, field string, kind evidence.TrustKind, data []byte) {
+func addPEM(t *trustPart, object, field string, kind evidence.TrustKind, data []byte) {
 	if len(data) > maxTrustValueBytes || !bytes.Contains(data, pemCert) {
 		return
 	}
-	c, errs := parse.PEM(data)
-	for _, e := range errs {
+	p, ok := t.parsed[string(data)]
+	if !ok {
+		c, errs := parse.PEM(data)
+		p = parsedPEM{c.Certs, errs}
+		// A value that also holds a key is never kept, not even here.
+		if len(data) <= maxCachedPEM && !bytes.Contains(data, []byte("PRIVATE KEY")) {
+			t.parsed[string(data)] = p
+		}
+	}
+	for _, e := range p.errs {
 		t.Problems = append(t.Problems, evidence.Problem{Path: object, Message: field + ": " + e.Error()})
 	}
-	if len(c.Certs) > 0 {
-		t.Objects = append(t.Objects, evidence.TrustObject{Object: object, Field: field, Kind: kind, Certs: c.Certs})
+	if len(p.certs) > 0 {
+		t.Objects = append(t.Objects, evidence.TrustObject{Object: object, Field: field, Kind: kind, Certs: p.certs})
 	}
 }
 
@@ -209,68 +320,58 @@ func looksLikeKubeconfig(b []byte) bool {
 
 // addKubeconfig records the CAs and client certificates of a kubeconfig
 // held in a field. Tokens and keys are not kept.
-func addKubeconfig(t *evidence.ClusterTrust, object, field string, data []byte) {
+func addKubeconfig(t *trustPart, object, field string, data []byte) {
 	if len(data) > maxTrustValueBytes {
 		t.Problems = append(t.Problems, evidence.Problem{Path: object, Message: fmt.Sprintf("%s: %d bytes, more than the %d read", field, len(data), maxTrustValueBytes)})
 		return
 	}
-	cfg, err := parse.Kubeconfig(data)
+	kd, err := parse.KubeconfigCertData(data)
 	if err != nil {
 		t.Problems = append(t.Problems, evidence.Problem{Path: object, Message: field + ": " + err.Error()})
 		return
 	}
-	for _, name := range sortedKeys(cfg.Clusters) {
-		cl := cfg.Clusters[name]
-		f := field + " clusters[" + name + "].certificate-authority"
-		switch {
-		case len(cl.CertificateAuthorityData) > 0:
-			addPEM(t, object, f+"-data", evidence.TrustKubeconfigCA, cl.CertificateAuthorityData)
-		case cl.CertificateAuthority != "":
-			t.Problems = append(t.Problems, evidence.Problem{Path: object, Message: f + " names the file " + cl.CertificateAuthority + ", which is not in the object: where it is mounted is not known"})
+	for _, name := range sortedKeys(kd.CA) {
+		addPEM(t, object, field+" clusters["+name+"].certificate-authority-data", evidence.TrustKubeconfigCA, kd.CA[name])
+	}
+	for _, name := range sortedKeys(kd.CAFile) {
+		if _, embedded := kd.CA[name]; !embedded {
+			t.Problems = append(t.Problems, evidence.Problem{Path: object, Message: field + " clusters[" + name + "].certificate-authority names the file " + kd.CAFile[name] + ", which is not in the object: where it is mounted is not known"})
 		}
 	}
-	for _, name := range sortedKeys(cfg.AuthInfos) {
-		ai := cfg.AuthInfos[name]
-		if len(ai.ClientCertificateData) > 0 {
-			addPEM(t, object, field+" users["+name+"].client-certificate-data", evidence.TrustKubeconfigClient, ai.ClientCertificateData)
-		}
+	for _, name := range sortedKeys(kd.Client) {
+		addPEM(t, object, field+" users["+name+"].client-certificate-data", evidence.TrustKubeconfigClient, kd.Client[name])
 	}
 }
 
-func reduceSecret(item json.RawMessage, t *evidence.ClusterTrust) error {
-	var s struct {
-		Metadata objectMeta        `json:"metadata"`
-		Type     string            `json:"type"`
-		Data     map[string]string `json:"data"`
-	}
+func reduceSecret(item json.RawMessage, t *trustPart) error {
+	var s corev1.Secret
 	if err := json.Unmarshal(item, &s); err != nil {
 		return fmt.Errorf("decoding a Secret: %w", err)
 	}
-	obj := s.Metadata.object("Secret")
-	if s.Type == string(corev1.SecretTypeServiceAccountToken) {
-		t.ServiceAccountTokenSecrets = append(t.ServiceAccountTokenSecrets, s.Metadata.Namespace+"/"+s.Metadata.Name)
+	reduceSecretObject(&s, t)
+	return nil
+}
+
+// reduceSecretObject keeps the certificates of a Secret's values; a
+// token is never looked at.
+func reduceSecretObject(s *corev1.Secret, t *trustPart) {
+	obj := objectMeta{Name: s.Name, Namespace: s.Namespace}.object("Secret")
+	if s.Type == corev1.SecretTypeServiceAccountToken {
+		t.ServiceAccountTokenSecrets = append(t.ServiceAccountTokenSecrets, s.Namespace+"/"+s.Name)
 	}
 	for _, k := range sortedKeys(s.Data) {
-		if s.Type == string(corev1.SecretTypeServiceAccountToken) && k == corev1.ServiceAccountTokenKey {
-			continue // never decode a token
+		if s.Type == corev1.SecretTypeServiceAccountToken && k == corev1.ServiceAccountTokenKey {
+			continue // never look at a token
 		}
-		v := s.Data[k]
-		if base64.StdEncoding.DecodedLen(len(v)) > maxTrustValueBytes+3 {
-			continue
+		if b := s.Data[k]; len(b) <= maxTrustValueBytes {
+			addValue(t, obj, "data["+k+"]", k, b)
 		}
-		b, err := base64.StdEncoding.DecodeString(v)
-		if err != nil {
-			t.Problems = append(t.Problems, evidence.Problem{Path: obj, Message: "data[" + k + "]: " + err.Error()})
-			continue
-		}
-		addValue(t, obj, "data["+k+"]", k, b)
 	}
-	return nil
 }
 
 // addValue records a Secret or ConfigMap value: a kubeconfig, a CA bundle
 // or a certificate.
-func addValue(t *evidence.ClusterTrust, obj, field, key string, b []byte) {
+func addValue(t *trustPart, obj, field, key string, b []byte) {
 	switch {
 	case looksLikeKubeconfig(b):
 		addKubeconfig(t, obj, field, b)
@@ -283,15 +384,17 @@ func addValue(t *evidence.ClusterTrust, obj, field, key string, b []byte) {
 	}
 }
 
-func reduceConfigMap(item json.RawMessage, t *evidence.ClusterTrust) error {
-	var cm struct {
-		Metadata objectMeta        `json:"metadata"`
-		Data     map[string]string `json:"data"`
-	}
+func reduceConfigMap(item json.RawMessage, t *trustPart) error {
+	var cm corev1.ConfigMap
 	if err := json.Unmarshal(item, &cm); err != nil {
 		return fmt.Errorf("decoding a ConfigMap: %w", err)
 	}
-	obj := cm.Metadata.object("ConfigMap")
+	reduceConfigMapObject(&cm, t)
+	return nil
+}
+
+func reduceConfigMapObject(cm *corev1.ConfigMap, t *trustPart) {
+	obj := objectMeta{Name: cm.Name, Namespace: cm.Namespace}.object("ConfigMap")
 	for _, k := range sortedKeys(cm.Data) {
 		b := []byte(cm.Data[k])
 		if k == "kubeconfig" || looksLikeKubeconfig(b) {
@@ -302,7 +405,6 @@ func reduceConfigMap(item json.RawMessage, t *evidence.ClusterTrust) error {
 			addPEM(t, obj, "data["+k+"]", evidence.TrustBundle, b)
 		}
 	}
-	return nil
 }
 
 type clientConfig struct {
@@ -314,8 +416,8 @@ type clientConfig struct {
 	} `json:"service"`
 }
 
-func reduceWebhooks(kind string) func(json.RawMessage, *evidence.ClusterTrust) error {
-	return func(item json.RawMessage, t *evidence.ClusterTrust) error {
+func reduceWebhooks(kind string) func(json.RawMessage, *trustPart) error {
+	return func(item json.RawMessage, t *trustPart) error {
 		var wc struct {
 			Metadata objectMeta `json:"metadata"`
 			Webhooks []struct {
@@ -333,7 +435,7 @@ func reduceWebhooks(kind string) func(json.RawMessage, *evidence.ClusterTrust) e
 	}
 }
 
-func reduceAPIService(item json.RawMessage, t *evidence.ClusterTrust) error {
+func reduceAPIService(item json.RawMessage, t *trustPart) error {
 	var a struct {
 		Metadata objectMeta `json:"metadata"`
 		Spec     struct {
@@ -347,7 +449,7 @@ func reduceAPIService(item json.RawMessage, t *evidence.ClusterTrust) error {
 	return nil
 }
 
-func reduceCRD(item json.RawMessage, t *evidence.ClusterTrust) error {
+func reduceCRD(item json.RawMessage, t *trustPart) error {
 	var c struct {
 		Metadata objectMeta `json:"metadata"`
 		Spec     struct {
@@ -367,7 +469,7 @@ func reduceCRD(item json.RawMessage, t *evidence.ClusterTrust) error {
 	return nil
 }
 
-func reduceClusterTrustBundle(item json.RawMessage, t *evidence.ClusterTrust) error {
+func reduceClusterTrustBundle(item json.RawMessage, t *trustPart) error {
 	var b struct {
 		Metadata objectMeta `json:"metadata"`
 		Spec     struct {
@@ -381,7 +483,7 @@ func reduceClusterTrustBundle(item json.RawMessage, t *evidence.ClusterTrust) er
 	return nil
 }
 
-func reduceCSRCert(item json.RawMessage, t *evidence.ClusterTrust) error {
+func reduceCSRCert(item json.RawMessage, t *trustPart) error {
 	var c struct {
 		Metadata objectMeta `json:"metadata"`
 		Status   struct {

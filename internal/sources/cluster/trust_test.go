@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-
-	"github.com/kubepki/kubepki/internal/evidence"
 )
 
 const seedKubeconfig = `apiVersion: v1
@@ -26,7 +24,7 @@ users:
 // decoded; a kubeconfig's broken CA data is a problem naming the field;
 // nothing of the token reaches the evidence.
 func TestReduceSecretKeepsNoSecret(t *testing.T) {
-	tr := &evidence.ClusterTrust{Unread: map[string]string{}}
+	tr := newTrustPart()
 	item := `{"metadata":{"name":"s","namespace":"ns"},"type":"kubernetes.io/service-account-token","data":{"token":"` + base64.StdEncoding.EncodeToString([]byte("tok-value")) + `","kubeconfig":"` + base64.StdEncoding.EncodeToString([]byte(seedKubeconfig)) + `"}}`
 	if err := reduceSecret(json.RawMessage(item), tr); err != nil {
 		t.Fatal(err)
@@ -34,7 +32,7 @@ func TestReduceSecretKeepsNoSecret(t *testing.T) {
 	if len(tr.ServiceAccountTokenSecrets) != 1 || tr.ServiceAccountTokenSecrets[0] != "ns/s" {
 		t.Errorf("token secrets %v", tr.ServiceAccountTokenSecrets)
 	}
-	all := fmtAll(tr)
+	all := fmtAll(tr.ClusterTrust)
 	if strings.Contains(all, "tok-value") || strings.Contains(all, "secret-value") {
 		t.Errorf("a token reached the evidence: %s", all)
 	}
@@ -51,12 +49,12 @@ func FuzzReduceTrust(f *testing.F) {
 	f.Add(`{"metadata":{"name":"c"},"data":{"ca.crt":"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}}`)
 	f.Add(`{"spec":{"conversion":{"webhook":{"clientConfig":{"caBundle":null}}}}}`)
 	f.Add(`[]`)
-	reducers := []func(json.RawMessage, *evidence.ClusterTrust) error{
+	reducers := []func(json.RawMessage, *trustPart) error{
 		reduceSecret, reduceConfigMap, reduceWebhooks("ValidatingWebhookConfiguration"), reduceAPIService, reduceCRD, reduceClusterTrustBundle, reduceCSRCert,
 	}
 	f.Fuzz(func(t *testing.T, item string) {
 		for _, r := range reducers {
-			tr := &evidence.ClusterTrust{Unread: map[string]string{}}
+			tr := newTrustPart()
 			_ = r(json.RawMessage(item), tr)
 			for _, o := range tr.Objects {
 				for _, c := range o.Certs {
