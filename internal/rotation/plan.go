@@ -261,11 +261,27 @@ var layout = map[CA]files{
 		keyFlags:  [][2]string{{"kube-apiserver", "service-account-signing-key-file"}, {"kube-controller-manager", "service-account-private-key-file"}}},
 }
 
+// embeddedLayouts are where k3s and RKE2 keep each CA, under their data
+// directory's server/tls: kubepki plans from them and changes none. The
+// cluster CA is their client CA (what the API server trusts for client
+// certificates); their server CA, which signs serving certificates, is
+// apart.
+var embeddedLayouts = map[CA][2]string{
+	CACluster:        {"client-ca.crt", "client-ca.key"},
+	CAEtcd:           {"etcd/server-ca.crt", "etcd/server-ca.key"},
+	CAFrontProxy:     {"request-header-ca.crt", "request-header-ca.key"},
+	CAServiceAccount: {"service.key", "service.current.key"},
+}
+
 // CAFiles returns the node paths of a CA's certificate (public key file for
 // the service-account key) and private key on a node: where its flags
-// point, else kubeadm's paths.
+// point, else kubeadm's paths (k3s's or RKE2's on their nodes).
 func CAFiles(ca CA, n *evidence.Node) (cert, key string) {
 	l := layout[ca]
+	if n.Distribution == "k3s" || n.Distribution == "rke2" {
+		dir := "/var/lib/rancher/" + n.Distribution + "/server/tls/"
+		l.cert, l.key = dir+embeddedLayouts[ca][0], dir+embeddedLayouts[ca][1]
+	}
 	return flagPath(n, l.certFlags, l.cert), flagPath(n, l.keyFlags, l.key)
 }
 

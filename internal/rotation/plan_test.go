@@ -189,8 +189,17 @@ func TestPlanRefusesK3s(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := plan(t, rotation.CACluster, root)
-	if p.Applicable || len(p.Refusals) == 0 || !strings.Contains(p.Refusals[0], "k3s certificate rotate-ca") {
+	if p.Applicable || len(p.Refusals) != 1 || !strings.Contains(p.Refusals[0], "k3s certificate rotate-ca") {
 		t.Errorf("applicable %v, refusals %q", p.Applicable, p.Refusals)
+	}
+	// The plan still lists what depends on the CA, for the user to act on.
+	want := []string{
+		"is | manual | ca-certificate | /var/lib/rancher/k3s/server/tls/client-ca.crt",
+		"is | manual | ca-key | /var/lib/rancher/k3s/server/tls/client-ca.key",
+		"signedBy | manual | leaf-certificate | /var/lib/rancher/k3s/server/tls/client-admin.crt",
+	}
+	if diff := cmp.Diff(want, dependents(p)); diff != "" {
+		t.Errorf("k3s dependents (-want +got):\n%s", diff)
 	}
 	for _, ph := range p.Phases {
 		for _, a := range ph.Actions {
