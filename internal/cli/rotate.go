@@ -311,16 +311,16 @@ func newRotateRollbackCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, restored, err := rotation.Rollback(e.ctx, opts)
+			rb, err := rotation.Rollback(e.ctx, opts)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "rolled back phase %d (%s) of the %s CA rotation on %s\n", n, rotation.PhaseNames[n-1], opts.CA, text.Escape(opts.Root))
-			for _, p := range restored {
+			fmt.Fprintf(e.stdout, "rolled back phase %d (%s) of the %s CA rotation on %s\n", rb.Phase, rb.Name, opts.CA, text.Escape(opts.Root))
+			for _, p := range rb.Restored {
 				fmt.Fprintf(e.stdout, "  restored %s\n", text.Escape(p))
 			}
-			if rs := rotation.Restarts(opts.CA, rotation.PhaseNames[n-1], ""); len(rs) > 0 && len(restored) > 0 {
-				fmt.Fprintf(e.stdout, "restart now, in this order: %s\n", strings.Join(rs, ", "))
+			if len(rb.Restart) > 0 {
+				fmt.Fprintf(e.stdout, "restart now, in this order: %s\n", strings.Join(rb.Restart, ", "))
 			}
 			return nil
 		},

@@ -882,11 +882,11 @@ func ReadStatus(o Options) (*Status, error) {
 
 // Rollback undoes the last phase completed (or the one in progress): every
 // file it changed gets back what it held before, atomically, with its
-// mode and owner. It returns the phase undone and the files restored.
-func Rollback(ctx context.Context, o Options) (int, []string, error) {
+// mode and owner, and the state goes back one phase.
+func Rollback(ctx context.Context, o Options) (*Rolledback, error) {
 	r, unlock, err := open(ctx, o)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	defer unlock()
 	st := r.state
@@ -895,12 +895,12 @@ func Rollback(ctx context.Context, o Options) (int, []string, error) {
 		n = st.InProgress
 	}
 	if n == 0 {
-		return 0, nil, fmt.Errorf("no phase of the %s CA rotation has been applied on %s", o.CA, o.Root)
+		return nil, fmt.Errorf("no phase of the %s CA rotation has been applied on %s", o.CA, o.Root)
 	}
 	if st.InProgress == 0 {
 		st.InProgress = n
 		if err := r.saveState(); err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 	}
 	dir := filepath.Join(r.dir, backupsDir, fmt.Sprintf("phase-%d", n))
@@ -951,16 +951,35 @@ func Rollback(ctx context.Context, o Options) (int, []string, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	// The backups of the phase undone go: applying it again backs up
 	// afresh.
 	if err := os.RemoveAll(dir); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	st.Phase, st.InProgress = n-1, 0
 	st.History = append(st.History, Event{Phase: n, Action: "rolledBack", At: o.Now.UTC(), Changed: restored})
-	return n, restored, r.saveState()
+	if err := r.saveState(); err != nil {
+		return nil, err
+	}
+	rb := &Rolledback{Phase: n, Name: PhaseNames[n-1], Restored: restored}
+	if len(restored) > 0 {
+		rb.Restart = Restarts(o.CA, rb.Name, r.role)
+	}
+	return rb, nil
+}
+
+// Rolledback is what Rollback did.
+type Rolledback struct {
+	// Phase is the phase undone, Name its name.
+	Phase int
+	Name  string
+	// Restored are the node paths given back their content (or removed,
+	// when the phase made them).
+	Restored []string
+	// Restart are the components to restart on this node, in order.
+	Restart []string
 }
 
 func readCerts(p string) ([]*x509.Certificate, error) {

@@ -201,9 +201,9 @@ func TestApplyClusterCA(t *testing.T) {
 
 	// Back, one phase at a time.
 	for phase := 5; phase >= 1; phase-- {
-		n, _, err := rotation.Rollback(context.Background(), opts(root, rotation.CACluster, 0))
-		if err != nil || n != phase {
-			t.Fatalf("rollback: phase %d, %v; want %d", n, err, phase)
+		rb, err := rotation.Rollback(context.Background(), opts(root, rotation.CACluster, 0))
+		if err != nil || rb.Phase != phase {
+			t.Fatalf("rollback: %+v, %v; want phase %d", rb, err, phase)
 		}
 		switch phase {
 		case 3:
@@ -222,7 +222,7 @@ func TestApplyClusterCA(t *testing.T) {
 	if s, err := rotation.ReadStatus(opts(root, rotation.CACluster, 0)); err != nil || s.Phase != 0 || s.Next != 1 {
 		t.Errorf("status after rollback: %+v, %v", s, err)
 	}
-	if _, _, err := rotation.Rollback(context.Background(), opts(root, rotation.CACluster, 0)); err == nil {
+	if _, err := rotation.Rollback(context.Background(), opts(root, rotation.CACluster, 0)); err == nil {
 		t.Error("rollback with nothing applied succeeded")
 	}
 }
