@@ -275,6 +275,8 @@ func newRotateStatusCommand(e *env) *cobra.Command {
 			}
 			w := e.stdout
 			switch {
+			case s.CopiedFrom != "":
+				fmt.Fprintf(w, "the %s CA rotation state was copied from %s; no phase applied on this node yet (%s)\n", s.CA, text.Escape(s.CopiedFrom), text.Escape(s.StateDir))
 			case s.Phase == 0 && s.InProgress == 0:
 				fmt.Fprintf(w, "no rotation of the %s CA started (%s)\n", s.CA, text.Escape(s.StateDir))
 			case s.Phase == 0:

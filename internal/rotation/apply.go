@@ -79,6 +79,9 @@ type State struct {
 	New string   `json:"new"`
 	// History records each phase completed or rolled back.
 	History []Event `json:"history"`
+	// Node is the node ("hostname@root") whose progress this is: a state
+	// directory copied to another node starts its progress again there.
+	Node string `json:"node,omitempty"`
 }
 
 // Event is one entry of the history.
@@ -189,7 +192,42 @@ func open(ctx context.Context, o Options) (*run, func(), error) {
 		unlock()
 		return nil, nil, fmt.Errorf("%s holds a rotation of the %s CA, not %s: use another --state-dir", r.dir, r.state.CA, o.CA)
 	}
+	if err := r.adopt(); err != nil {
+		unlock()
+		return nil, nil, err
+	}
 	return r, unlock, nil
+}
+
+// nodeID names the node a state directory's progress belongs to: its host
+// name and root.
+func (r *run) nodeID() string {
+	root, err := filepath.Abs(r.o.Root)
+	if err != nil {
+		root = r.o.Root
+	}
+	return r.n.Name + "@" + root
+}
+
+// adopt takes on a state directory copied from another node (after phase 1
+// on the first control-plane node): the CAs are kept, the progress starts
+// again for this node, and the other node's backups are set aside so that
+// a rollback here never writes another node's files.
+func (r *run) adopt() error {
+	id := r.nodeID()
+	if r.state.Node == "" || r.state.Node == id {
+		r.state.Node = id
+		return nil
+	}
+	from := r.state.Node
+	if _, err := os.Stat(filepath.Join(r.dir, backupsDir)); err == nil {
+		aside := filepath.Join(r.dir, backupsDir+"-of-"+strings.NewReplacer("/", "_", "@", "_").Replace(from))
+		if err := os.Rename(filepath.Join(r.dir, backupsDir), aside); err != nil {
+			return fmt.Errorf("setting aside the backups of %s copied with the state: %w", from, err)
+		}
+	}
+	r.state.Node, r.state.Phase, r.state.InProgress, r.state.History = id, 0, 0, nil
+	return r.saveState()
 }
 
 func readState(dir string) (*State, error) {
@@ -563,10 +601,10 @@ func (r *run) steps(n int) ([]step, []string, error) {
 		}
 		steps = append(steps, r.reissueSteps()...)
 	case PhaseSwitchSigner:
-		if r.newSigner == nil {
-			return nil, nil, fmt.Errorf("phase 3 puts the new CA key in place, and it is not in %s", r.dir)
-		}
 		if r.n.KeyAt(r.keyPath) != nil || r.role == "control-plane" {
+			if r.newSigner == nil {
+				return nil, nil, fmt.Errorf("phase 3 puts the new CA key in place, and it is not in %s", r.dir)
+			}
 			keyPEM, err := os.ReadFile(filepath.Join(r.dir, newKey))
 			if err != nil {
 				return nil, nil, err
@@ -855,6 +893,9 @@ type Status struct {
 	Old     []string `json:"old,omitempty"`
 	New     string   `json:"new,omitempty"`
 	History []Event  `json:"history,omitempty"`
+	// CopiedFrom names the node the state directory was copied from, when
+	// no phase has been applied on this one yet.
+	CopiedFrom string `json:"copiedFrom,omitempty"`
 }
 
 // ReadStatus says where the rotation of a CA stands on a node.
@@ -866,6 +907,13 @@ func ReadStatus(o Options) (*Status, error) {
 	st, err := readState(dir)
 	if err != nil {
 		return nil, err
+	}
+	if st.Node != "" {
+		r := &run{o: o, n: node.Read(context.Background(), node.Options{Root: o.Root})}
+		if id := r.nodeID(); id != st.Node {
+			// Copied from another node: nothing is applied here yet.
+			return &Status{CA: o.CA, StateDir: dir, CopiedFrom: st.Node, Next: 1, Old: st.Old, New: st.New}, nil
+		}
 	}
 	s := &Status{CA: o.CA, StateDir: dir, Phase: st.Phase, InProgress: st.InProgress, Old: st.Old, New: st.New, History: st.History}
 	if st.Phase > 0 {

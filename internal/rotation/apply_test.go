@@ -392,3 +392,68 @@ func childApply() {
 	fmt.Fprintln(os.Stderr, "child ended without being killed:", err)
 	os.Exit(3)
 }
+
+func copyDir(t *testing.T, src, dst string, skip ...string) {
+	t.Helper()
+	if err := testbed.CopyTree(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range skip {
+		os.Remove(filepath.Join(dst, s))
+	}
+}
+
+// TestApplyWorker: a worker follows the control-plane node with the state
+// directory copied from it (without the CA keys): its progress starts
+// afresh, phase 2 asks for the new CA key and, given it, issues the
+// kubelet's client certificate again; phase 4 leaves the new CA alone; a
+// rollback there restores the worker's own files.
+func TestApplyWorker(t *testing.T) {
+	cp, worker := testbed.ControlPlane(t), testbed.Worker(t)
+	apply(t, cp, rotation.CACluster, 1)
+	state := rotation.DefaultStateDir(cp, rotation.CACluster)
+	wstate := rotation.DefaultStateDir(worker, rotation.CACluster)
+	copyDir(t, state, wstate, "new-ca.key", "old-ca.key")
+	if s, _ := rotation.ReadStatus(opts(worker, rotation.CACluster, 0)); s.Phase != 0 || s.Next != 1 || !strings.HasSuffix(s.CopiedFrom, "@"+cp) {
+		t.Fatalf("copied status %+v", s)
+	}
+	res := apply(t, worker, rotation.CACluster, 0)
+	if res.Phase != 1 || !slices.Equal(res.Restart, []string{"kubelet"}) {
+		t.Errorf("the worker's first apply: phase %d, restart %v", res.Phase, res.Restart)
+	}
+	if _, err := os.Stat(filepath.Join(wstate, "backups", "phase-1", "etc/kubernetes/admin.conf")); err == nil {
+		t.Error("the control-plane node's backups are still where the worker's go")
+	}
+	ca := certs(t, worker, "etc/kubernetes/pki/ca.crt")
+	if len(ca) != 2 {
+		t.Fatalf("worker ca.crt holds %d certificates after phase 1", len(ca))
+	}
+	if kca, _, _, _ := kubeconfigCerts(t, worker, "etc/kubernetes/kubelet.conf"); len(kca) != 2 {
+		t.Errorf("kubelet.conf trusts %d CAs after phase 1", len(kca))
+	}
+	if _, err := rotation.Apply(context.Background(), opts(worker, rotation.CACluster, 0)); err == nil || !strings.Contains(err.Error(), "new-ca.key") {
+		t.Fatalf("phase 2 without the new CA key: %v", err)
+	}
+	copyDir(t, filepath.Join(state, "new-ca.key"), filepath.Join(wstate, "new-ca.key"))
+	apply(t, worker, rotation.CACluster, 2)
+	os.Remove(filepath.Join(wstate, "new-ca.key"))
+	if _, client, _, _ := kubeconfigCerts(t, worker, "etc/kubernetes/kubelet.conf"); len(client) != 1 || client[0].CheckSignatureFrom(ca[1]) != nil {
+		t.Error("the kubelet's client certificate is not from the new CA")
+	}
+	if res := apply(t, worker, rotation.CACluster, 3); len(res.Changed) != 0 {
+		t.Errorf("phase 3 changed %v on a worker", res.Changed)
+	}
+	apply(t, worker, rotation.CACluster, 4)
+	if c := certs(t, worker, "etc/kubernetes/pki/ca.crt"); len(c) != 1 || !c[0].Equal(ca[1]) {
+		t.Error("worker ca.crt is not the new CA alone after phase 4")
+	}
+	rb, err := rotation.Rollback(context.Background(), opts(worker, rotation.CACluster, 0))
+	if err != nil || rb.Phase != 4 || !slices.Equal(rb.Restart, []string{"kubelet"}) {
+		t.Fatalf("rollback: %+v, %v", rb, err)
+	}
+	if c := certs(t, worker, "etc/kubernetes/pki/ca.crt"); len(c) != 2 {
+		t.Errorf("worker ca.crt holds %d certificates after rolling back phase 4", len(c))
+	}
+	apply(t, worker, rotation.CACluster, 4)
+	apply(t, worker, rotation.CACluster, 5)
+}
