@@ -457,3 +457,36 @@ func TestApplyWorker(t *testing.T) {
 	apply(t, worker, rotation.CACluster, 4)
 	apply(t, worker, rotation.CACluster, 5)
 }
+
+// TestVerifyFailsSafe: phase 5 does not complete while anything on the
+// node still holds the old CA or a certificate it signed: a copy of the
+// old CA left in the PKI directory, an old client certificate in a
+// kubeconfig kubepki does not change; once they are gone it completes.
+func TestVerifyFailsSafe(t *testing.T) {
+	root := testbed.ControlPlane(t)
+	oldCA, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/pki/ca.crt"))
+	oldAdmin, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/admin.conf"))
+	for phase := 1; phase <= 4; phase++ {
+		apply(t, root, rotation.CACluster, phase)
+	}
+	copyPath := filepath.Join(root, "etc/kubernetes/pki/ca-backup.crt")
+	os.WriteFile(copyPath, oldCA, 0o644)
+	os.MkdirAll(filepath.Join(root, "root/.kube"), 0o700)
+	os.WriteFile(filepath.Join(root, "root/.kube/config"), oldAdmin, 0o600)
+	res, err := rotation.Apply(context.Background(), opts(root, rotation.CACluster, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(res.Problems, "\n")
+	for _, want := range []string{"/etc/kubernetes/pki/ca-backup.crt still holds the old CA", "/root/.kube/config (kubeconfig:kubernetes-admin) holds CN=kubernetes-admin", "/root/.kube/config clusters[" + testbed.ClusterName + "] still trusts the old CA"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("verify does not say %q:\n%s", want, all)
+		}
+	}
+	if s, _ := rotation.ReadStatus(opts(root, rotation.CACluster, 0)); s.Phase != 4 || s.InProgress != 5 {
+		t.Errorf("status after a failed verify: %+v", s)
+	}
+	os.Remove(copyPath)
+	os.Remove(filepath.Join(root, "root/.kube/config"))
+	apply(t, root, rotation.CACluster, 5)
+}
