@@ -747,6 +747,10 @@ func (b *builder) cluster(t *evidence.ClusterTrust) {
 				b.add(certDependent(kind, "", loc, RelTrusts, ch, c, note))
 			case b.isCA(c):
 				b.add(certDependent("secret-ca-copy", "", loc, RelIs, ChangeManual, c, "a copy of the CA certificate"))
+			case strings.HasPrefix(o.Object, "CertificateSigningRequest/") && !c.NotAfter.After(b.now):
+				// An expired CSR-issued certificate works nowhere: it
+				// depends on nothing.
+				continue
 			case b.signedByCA(c):
 				kind := "secret-certificate"
 				note := "issued by the old CA: issue it again from the new CA, by whatever made it"

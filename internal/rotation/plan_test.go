@@ -2,6 +2,7 @@ package rotation_test
 
 import (
 	"context"
+	"crypto/x509"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubepki/kubepki/internal/certgen"
+	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/inventory"
 	"github.com/kubepki/kubepki/internal/rotation"
 	"github.com/kubepki/kubepki/internal/sources/node"
 	"github.com/kubepki/kubepki/internal/testbed"
@@ -207,5 +210,56 @@ func TestPlanRefusesK3s(t *testing.T) {
 				t.Errorf("phase %s: kubepki would change %s on k3s", ph.Name, a.Location)
 			}
 		}
+	}
+}
+
+// TestPlanClusterObjects: cluster objects are sorted into what trusts the
+// CA (and who changes it) and what it signed; an expired CSR certificate
+// and a bundle of another CA are no dependents; unread resources are not
+// evaluated, with the reason.
+func TestPlanClusterObjects(t *testing.T) {
+	now := time.Now()
+	ca, _ := certgen.New(certgen.Spec{CommonName: "kubernetes", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, nil)
+	other, _ := certgen.New(certgen.Spec{CommonName: "kubernetes", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, nil)
+	leaf := func(cn string, notAfter time.Time) *x509.Certificate {
+		p, _ := certgen.New(certgen.Spec{CommonName: cn, Client: true, Key: certgen.ECDSAP256, NotBefore: now.Add(-2 * time.Hour), NotAfter: notAfter}, ca)
+		return p.Cert
+	}
+	ct := &evidence.ClusterTrust{Server: "https://192.0.2.10:6443", Unread: map[string]string{"apiregistration.k8s.io/apiservices": "forbidden: no"}, Objects: []evidence.TrustObject{
+		{Object: "ConfigMap/kube-system/extension-apiserver-authentication", Field: "data[client-ca-file]", Kind: evidence.TrustBundle, Certs: []*x509.Certificate{ca.Cert}},
+		{Object: "ConfigMap/team-a/kube-root-ca.crt", Field: "data[ca.crt]", Kind: evidence.TrustBundle, Certs: []*x509.Certificate{ca.Cert}},
+		{Object: "ConfigMap/kube-public/cluster-info", Field: "data[kubeconfig] clusters[].certificate-authority-data", Kind: evidence.TrustKubeconfigCA, Certs: []*x509.Certificate{ca.Cert}},
+		{Object: "CertificateSigningRequest/alice", Field: "status.certificate", Kind: evidence.TrustCert, Certs: []*x509.Certificate{leaf("alice", now.Add(time.Hour))}},
+		{Object: "CertificateSigningRequest/bob", Field: "status.certificate", Kind: evidence.TrustCert, Certs: []*x509.Certificate{leaf("bob", now.Add(-time.Minute))}},
+		{Object: "Secret/web/tls", Field: "data[tls.crt]", Kind: evidence.TrustCert, Certs: []*x509.Certificate{leaf("web", now.Add(time.Hour))}},
+		{Object: "Secret/web/other-ca", Field: "data[ca.crt]", Kind: evidence.TrustBundle, Certs: []*x509.Certificate{other.Cert}},
+		{Object: "ClusterTrustBundle/corp", Field: "spec.trustBundle", Kind: evidence.TrustBundle, Certs: []*x509.Certificate{other.Cert, ca.Cert}},
+	}}
+	p := rotation.Build(rotation.Input{CA: rotation.CACluster, Cluster: ct, Now: now})
+	var got []string
+	for _, d := range p.Dependents {
+		got = append(got, strings.Join([]string{string(d.Relation), string(d.Change), d.Kind, d.Location.String()}, " | "))
+	}
+	want := []string{
+		"signedBy | manual | csr-certificate | CertificateSigningRequest/alice status.certificate",
+		"trusts | manual | cluster-trust-bundle | ClusterTrustBundle/corp spec.trustBundle",
+		"trusts | component | config-map | ConfigMap/kube-system/extension-apiserver-authentication data[client-ca-file]",
+		"trusts | manual | config-map | ConfigMap/kube-public/cluster-info data[kubeconfig] clusters[].certificate-authority-data",
+		"trusts | component | config-map | ConfigMap/team-a/kube-root-ca.crt data[ca.crt]",
+		"signedBy | manual | secret-certificate | Secret/web/tls data[tls.crt]",
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dependents (-want +got):\n%s", diff)
+	}
+	if len(p.Authorities) != 1 || p.Authorities[0].SHA256 != inventory.Fingerprint(ca.Cert) {
+		t.Errorf("authorities from the cluster: %+v", p.Authorities)
+	}
+	if len(p.NotEvaluated) != 1 || p.NotEvaluated[0].Location.Object != "apiregistration.k8s.io/apiservices" || p.NotEvaluated[0].Reason != "forbidden: no" {
+		t.Errorf("not evaluated: %+v", p.NotEvaluated)
+	}
+	if p.Applicable {
+		t.Error("a plan without a node is applicable")
 	}
 }
