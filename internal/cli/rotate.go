@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/kubepki/kubepki/internal/phrase"
 	"github.com/kubepki/kubepki/internal/policy"
 	"github.com/kubepki/kubepki/internal/render/text"
 	"github.com/kubepki/kubepki/internal/revocation"
@@ -34,8 +35,8 @@ key. See docs/rotation.md.`,
 	return cmd
 }
 
-// rotateTarget are the flags every rotate subcommand shares: the CA, the
-// node roots and the cluster.
+// rotateTarget are the flags of rotate plan: the CA, the node roots and
+// the cluster; apply, status and rollback use its CA and one root.
 type rotateTarget struct {
 	ca      string
 	roots   []string
@@ -43,13 +44,9 @@ type rotateTarget struct {
 	kube    kubeFlags
 }
 
-func (t *rotateTarget) register(cmd *cobra.Command, manyRoots bool) {
+func (t *rotateTarget) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&t.ca, "ca", "", "what to rotate: cluster, etcd, front-proxy or service-account (required)")
-	if manyRoots {
-		cmd.Flags().StringArrayVar(&t.roots, "root", nil, "a node's root directory (default /); repeat for several nodes")
-	} else {
-		cmd.Flags().StringArrayVar(&t.roots, "root", nil, "the node's root directory (default /)")
-	}
+	cmd.Flags().StringArrayVar(&t.roots, "root", nil, "a node's root directory (default /); repeat for several nodes")
 	t.kube.register(cmd)
 }
 
@@ -133,7 +130,7 @@ func newRotatePlanCommand(e *env) *cobra.Command {
 			return write(e.stdout)
 		},
 	}
-	o.target.register(cmd, true)
+	o.target.register(cmd)
 	cmd.Flags().StringVarP(&o.format, "output", "o", "text", "output format: text, json")
 	cmd.Flags().StringVar(&o.now, "now", "", "the plan's instant (RFC 3339) instead of the current time, for reproducible plans")
 	cmd.Flags().StringVar(&o.file, "output-file", "", "write the plan to this file (replaced atomically once complete) instead of standard output")
@@ -217,10 +214,10 @@ prints the components to restart before the next phase.`,
 				return err
 			}
 			w := e.stdout
-			fmt.Fprintf(w, "phase %d (%s) of the %s CA rotation on %s\n", res.Phase, res.Name, opts.CA, text.Escape(opts.Root))
+			fmt.Fprintf(w, "phase %d (%s) of the rotation of %s on %s\n", res.Phase, res.Name, opts.CA.Noun(), text.Escape(opts.Root))
 			switch {
 			case res.Name == rotation.PhaseVerify && len(res.Problems) == 0:
-				fmt.Fprintf(w, "verified: nothing on the node is, is signed by or trusts the old %s CA\n", opts.CA)
+				fmt.Fprintf(w, "verified: nothing on the node is, is signed by or trusts the old one of %s\n", opts.CA.Noun())
 			case len(res.Changed) == 0:
 				fmt.Fprintf(w, "nothing changed: the phase had been applied\n")
 			}
@@ -276,13 +273,13 @@ func newRotateStatusCommand(e *env) *cobra.Command {
 			w := e.stdout
 			switch {
 			case s.CopiedFrom != "":
-				fmt.Fprintf(w, "the %s CA rotation state was copied from %s; no phase applied on this node yet (%s)\n", s.CA, text.Escape(s.CopiedFrom), text.Escape(s.StateDir))
+				fmt.Fprintf(w, "the state of the rotation of %s was copied from %s; no phase applied on this node yet (%s)\n", s.CA.Noun(), text.Escape(s.CopiedFrom), text.Escape(s.StateDir))
 			case s.Phase == 0 && s.InProgress == 0:
-				fmt.Fprintf(w, "no rotation of the %s CA started (%s)\n", s.CA, text.Escape(s.StateDir))
+				fmt.Fprintf(w, "no rotation of %s started (%s)\n", s.CA.Noun(), text.Escape(s.StateDir))
 			case s.Phase == 0:
-				fmt.Fprintf(w, "the %s CA rotation: no phase completed (%s)\n", s.CA, text.Escape(s.StateDir))
+				fmt.Fprintf(w, "the rotation of %s: no phase completed (%s)\n", s.CA.Noun(), text.Escape(s.StateDir))
 			default:
-				fmt.Fprintf(w, "the %s CA rotation: phase %d (%s) completed (%s)\n", s.CA, s.Phase, s.Name, text.Escape(s.StateDir))
+				fmt.Fprintf(w, "the rotation of %s: phase %d (%s) completed (%s)\n", s.CA.Noun(), s.Phase, s.Name, text.Escape(s.StateDir))
 			}
 			if s.InProgress != 0 {
 				fmt.Fprintf(w, "phase %d (%s) was started and not completed: apply it again (kubepki rotate apply --next)\n", s.InProgress, rotation.PhaseNames[s.InProgress-1])
@@ -292,7 +289,7 @@ func newRotateStatusCommand(e *env) *cobra.Command {
 				fmt.Fprintf(w, "the rotation is complete\n")
 			}
 			for _, h := range s.History {
-				fmt.Fprintf(w, "  %s  phase %d %s, %d files\n", h.At.Format(time.RFC3339), h.Phase, h.Action, len(h.Changed))
+				fmt.Fprintf(w, "  %s  phase %d %s, %s\n", h.At.Format(time.RFC3339), h.Phase, h.Action, phrase.Plural(len(h.Changed), "file", "files"))
 			}
 			return nil
 		},
@@ -317,7 +314,7 @@ func newRotateRollbackCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "rolled back phase %d (%s) of the %s CA rotation on %s\n", rb.Phase, rb.Name, opts.CA, text.Escape(opts.Root))
+			fmt.Fprintf(e.stdout, "rolled back phase %d (%s) of the rotation of %s on %s\n", rb.Phase, rb.Name, opts.CA.Noun(), text.Escape(opts.Root))
 			for _, p := range rb.Restored {
 				fmt.Fprintf(e.stdout, "  restored %s\n", text.Escape(p))
 			}

@@ -143,7 +143,7 @@ func nodeActions(p *Plan, n Node, phase string) []Action {
 		}
 	}
 	if phase == PhaseVerify {
-		out = append(out, Action{Node: n.Root, Location: report.Location{Path: "/"}, Change: "nothing is, is signed by or trusts the old " + string(p.CA) + " CA", By: by})
+		out = append(out, Action{Node: n.Root, Location: report.Location{Path: "/"}, Change: "nothing is, is signed by or trusts the old one of " + p.CA.Noun(), By: by})
 	}
 	return out
 }

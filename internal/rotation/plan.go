@@ -42,6 +42,15 @@ const (
 	CAServiceAccount CA = "service-account"
 )
 
+// Noun names what is rotated in a sentence: "the cluster CA", "the
+// service-account key".
+func (c CA) Noun() string {
+	if c == CAServiceAccount {
+		return "the service-account key"
+	}
+	return "the " + string(c) + " CA"
+}
+
 // CAs are the values of --ca, in the order the docs name them.
 var CAs = []CA{CACluster, CAEtcd, CAFrontProxy, CAServiceAccount}
 

@@ -22,7 +22,7 @@ func WriteJSON(w io.Writer, p *Plan) error {
 func WriteText(w io.Writer, p *Plan) error {
 	bw := &errWriter{w: w}
 	e := text.Escape
-	bw.printf("Rotation plan for the %s CA\n", p.CA)
+	bw.printf("Rotation plan for %s\n", p.CA.Noun())
 	for _, a := range p.Authorities {
 		where := a.Path
 		if a.Node != "" && a.Node != "/" {
