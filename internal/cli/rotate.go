@@ -168,6 +168,14 @@ func (o *rotateNodeOptions) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.stateDir, "state-dir", "", "where the new and old keys, the backups and the progress are kept (default ROOT/var/lib/kubepki/rotation/CA); copy it to the other nodes after phase 1 on the first control-plane node")
 }
 
+// cluster is the cluster whose objects apply and rollback change too, when
+// --kubeconfig or --context names one.
+func (o *rotateNodeOptions) cluster(cmd *cobra.Command, opts *rotation.Options) error {
+	cfg, _, err := o.target.clusterConfig(cmd)
+	opts.Cluster = cfg
+	return err
+}
+
 func (o *rotateNodeOptions) options(e *env) (rotation.Options, error) {
 	ca, err := o.target.parseCA()
 	if err != nil {
@@ -203,6 +211,9 @@ prints the components to restart before the next phase.`,
 				return err
 			}
 			opts.Phase = o.phase
+			if err := o.cluster(cmd, &opts); err != nil {
+				return err
+			}
 			opts.Policy = policy.Default()
 			if o.policyFile != "" {
 				if opts.Policy, err = policy.Load(o.policyFile); err != nil {
@@ -240,6 +251,7 @@ prints the components to restart before the next phase.`,
 		},
 	}
 	o.register(cmd)
+	o.target.kube.register(cmd) // --kubeconfig/--context: cluster-info too
 	cmd.Flags().IntVar(&o.phase, "phase", 0, "the phase to apply (1 trust-both, 2 reissue, 3 switch-signer, 4 drop-old, 5 verify)")
 	cmd.Flags().BoolVar(&o.next, "next", false, "apply the next phase (or complete the one a crash stopped)")
 	cmd.Flags().StringVar(&o.policyFile, "policy", "", "YAML policy file: the lifetimes of the new CA (maxCAValidity) and of reissued certificates (maxLeafValidity), key sizes")
@@ -310,6 +322,9 @@ func newRotateRollbackCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := o.cluster(cmd, &opts); err != nil {
+				return err
+			}
 			rb, err := rotation.Rollback(e.ctx, opts)
 			if err != nil {
 				return err
@@ -325,5 +340,6 @@ func newRotateRollbackCommand(e *env) *cobra.Command {
 		},
 	}
 	o.register(cmd)
+	o.target.kube.register(cmd)
 	return cmd
 }

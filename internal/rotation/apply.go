@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubepki/kubepki/internal/evidence"
@@ -48,6 +49,10 @@ type Options struct {
 	Policy policy.Policy
 	// Now is the instant certificates are issued at.
 	Now time.Time
+	// Cluster, when set, is the cluster whose objects the cluster CA's
+	// phases 1 and 4 change too: the CA joining nodes are given in
+	// kube-public/cluster-info.
+	Cluster *rest.Config
 }
 
 // DefaultStateDir is where the state of a rotation is kept on the node,
@@ -595,6 +600,7 @@ func (r *run) steps(n int) ([]step, []string, error) {
 			steps = append(steps, caFile(func() []byte { return append(append([]byte{}, oldPEM...), newPEM...) }))
 		}
 		kubeconfigs(append(append([]byte{}, oldPEM...), newPEM...))
+		steps = append(steps, r.clusterInfoSteps(append(append([]byte{}, oldPEM...), newPEM...))...)
 	case PhaseReissue:
 		if r.newSigner == nil {
 			return nil, nil, fmt.Errorf("phase 2 issues certificates from the new CA, whose key is not in %s: apply it on a control-plane node, or copy %s there for the time of this phase", r.dir, newKey)
@@ -618,6 +624,7 @@ func (r *run) steps(n int) ([]step, []string, error) {
 			steps = append(steps, caFile(func() []byte { return newPEM }))
 		}
 		kubeconfigs(newPEM)
+		steps = append(steps, r.clusterInfoSteps(newPEM)...)
 	case PhaseVerify:
 		steps = append(steps, step{desc: "verify", do: r.verify})
 	}
@@ -960,6 +967,9 @@ func Rollback(ctx context.Context, o Options) (*Rolledback, error) {
 			}
 			return err
 		}
+		if d.IsDir() && p == filepath.Join(dir, "_cluster") {
+			return filepath.SkipDir // cluster objects: below
+		}
 		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
 			return nil
 		}
@@ -1000,6 +1010,11 @@ func Rollback(ctx context.Context, o Options) (*Rolledback, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if ok, err := r.restoreClusterInfo(dir); err != nil {
+		return nil, err
+	} else if ok {
+		restored = append(restored, "ConfigMap/kube-public/cluster-info")
 	}
 	// The backups of the phase undone go: applying it again backs up
 	// afresh.

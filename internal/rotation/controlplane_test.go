@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/kubepki/kubepki/internal/parse"
 	"github.com/kubepki/kubepki/internal/rotation"
@@ -217,6 +218,14 @@ func TestRotateClusterCAOnRealControlPlane(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// kubeadm's cluster-info, which joining nodes read.
+	info, err := clientcmdWrite(c.Server, c.CAData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Admin.CoreV1().ConfigMaps("kube-public").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cluster-info"}, Data: map[string]string{"kubeconfig": string(info)}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	oldAdmin, oldSuper := l.kubeconfig("admin.conf"), l.kubeconfig("super-admin.conf")
 	oldCA := l.works(ctx, "before")
 
@@ -226,18 +235,52 @@ func TestRotateClusterCAOnRealControlPlane(t *testing.T) {
 		if phase == 2 {
 			res = killAndResume(t, c.NodeDir)
 		} else {
-			res = apply(t, c.NodeDir, rotation.CACluster, phase)
+			// With the cluster: cluster-info follows in phases 1 and 4.
+			o := opts(c.NodeDir, rotation.CACluster, phase)
+			o.Cluster = l.kubeconfig("admin.conf")
+			var err error
+			if res, err = rotation.Apply(ctx, o); err != nil || len(res.Problems) > 0 {
+				t.Fatalf("phase %d: %v %q", phase, err, res.Problems)
+			}
 		}
 		applied := time.Since(start)
 		l.restart(ctx, res)
 		signer := l.works(ctx, res.Name)
 		t.Logf("phase %d (%s): apply %v, restart of %v and checks %v", phase, res.Name, applied.Round(time.Millisecond), res.Restart, time.Since(start).Round(time.Millisecond)-applied.Round(time.Millisecond))
+		if n := len(l.clusterInfoCAs(ctx)); (phase < 4 && n != 2) || (phase >= 4 && n != 1) {
+			t.Errorf("phase %d: cluster-info trusts %d CAs", phase, n)
+		}
 		if phase < 3 && !signer.Equal(oldCA) {
 			t.Errorf("phase %d: CSRs are signed by the new CA before the signer switched", phase)
 		}
 		if phase >= 3 && signer.Equal(oldCA) {
 			t.Errorf("phase %d: CSRs are still signed by the old CA", phase)
 		}
+	}
+
+	// Rolling back phases 5 and 4 gives cluster-info the old CA back;
+	// applying them again takes it away.
+	o := opts(c.NodeDir, rotation.CACluster, 0)
+	o.Cluster = l.kubeconfig("admin.conf")
+	for _, want := range []int{5, 4} {
+		rb, err := rotation.Rollback(ctx, o)
+		if err != nil || rb.Phase != want {
+			t.Fatalf("rollback: %+v, %v", rb, err)
+		}
+		if want == 4 && !slices.Contains(rb.Restored, "ConfigMap/kube-public/cluster-info") {
+			t.Errorf("rolling back phase 4 restored %v", rb.Restored)
+		}
+	}
+	if n := len(l.clusterInfoCAs(ctx)); n != 2 {
+		t.Errorf("cluster-info trusts %d CAs after rolling back phase 4", n)
+	}
+	for range 2 {
+		if _, err := rotation.Apply(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(l.clusterInfoCAs(ctx)); n != 1 {
+		t.Errorf("cluster-info trusts %d CAs after phase 4 again", n)
 	}
 
 	// The old kubeconfigs' identities are refused; the client trusts the
@@ -293,4 +336,35 @@ func killAndResume(t *testing.T, root string) *rotation.Result {
 		t.Fatalf("status after kill -9: %+v, %v", s, err)
 	}
 	return apply(t, root, rotation.CACluster, 0)
+}
+
+// clientcmdWrite is a kubeconfig as kubeadm puts in cluster-info: one
+// cluster without a name, no user.
+func clientcmdWrite(server string, ca []byte) ([]byte, error) {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters[""] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: ca}
+	return clientcmd.Write(*cfg)
+}
+
+// clusterInfoCAs are the CAs cluster-info's kubeconfig trusts.
+func (l *live) clusterInfoCAs(ctx context.Context) []*x509.Certificate {
+	l.t.Helper()
+	admin, err := kubernetes.NewForConfig(l.kubeconfig("admin.conf"))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	cm, err := admin.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	cfg, err := clientcmd.Load([]byte(cm.Data["kubeconfig"]))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	var out []*x509.Certificate
+	for _, cl := range cfg.Clusters {
+		c, _ := parse.PEM(cl.CertificateAuthorityData)
+		out = append(out, c.Certs...)
+	}
+	return out
 }

@@ -225,7 +225,7 @@ func objectActions(p *Plan, phase string) []Action {
 		if d.Node != "" || d.Location.Object == "" {
 			continue
 		}
-		if a, ok := actionFor(p.CA, d, phase, ChangeManual); ok {
+		if a, ok := actionFor(p.CA, d, phase, ChangeKubepki); ok {
 			out = append(out, a)
 		}
 	}

@@ -787,7 +787,7 @@ func clusterKind(o evidence.TrustObject) (string, Change, string) {
 	case obj == "ConfigMap/kube-system/extension-apiserver-authentication":
 		return "config-map", ChangeComponent, "published by kube-apiserver from its --client-ca-file and --requestheader-client-ca-file: follows once it restarts"
 	case obj == "ConfigMap/kube-public/cluster-info":
-		return "config-map", ChangeManual, "the CA joining nodes are given: update it (kubeadm init phase bootstrap-token, or edit its kubeconfig's certificate-authority-data) in phases 1 and 4"
+		return "config-map", ChangeKubepki, "the CA joining nodes are given: kubepki rotate apply changes it in phases 1 and 4 when given --kubeconfig or --context (else edit its kubeconfig's certificate-authority-data by hand)"
 	case strings.HasPrefix(obj, "Secret/") && o.Kind == evidence.TrustKubeconfigCA:
 		return "secret-kubeconfig-ca", ChangeManual, "a kubeconfig kept in a Secret: add the new CA to its certificate-authority-data in phase 1, remove the old in phase 4"
 	case strings.HasPrefix(obj, "Secret/"):

@@ -244,7 +244,7 @@ func TestPlanClusterObjects(t *testing.T) {
 		"signedBy | manual | csr-certificate | CertificateSigningRequest/alice status.certificate",
 		"trusts | manual | cluster-trust-bundle | ClusterTrustBundle/corp spec.trustBundle",
 		"trusts | component | config-map | ConfigMap/kube-system/extension-apiserver-authentication data[client-ca-file]",
-		"trusts | manual | config-map | ConfigMap/kube-public/cluster-info data[kubeconfig] clusters[].certificate-authority-data",
+		"trusts | kubepki | config-map | ConfigMap/kube-public/cluster-info data[kubeconfig] clusters[].certificate-authority-data",
 		"trusts | component | config-map | ConfigMap/team-a/kube-root-ca.crt data[ca.crt]",
 		"signedBy | manual | secret-certificate | Secret/web/tls data[tls.crt]",
 	}
