@@ -51,7 +51,7 @@ func init() {
 			Severity: report.SeverityMedium, Component: "audit-log", Scope: report.TargetAuditLog,
 			Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1649"}},
 			Why:         "A client certificate that authenticates requests but is not in the inventory of the cluster's nodes and CSRs was issued some other way (a copied CA key, an old CSR since deleted) and is unaccounted for.",
-			Remediation: "Find who holds it from its user, groups and source addresses; revoke it (kubepki revoke --id) and rotate the CA if it was not issued on purpose.",
+			Remediation: "Find who holds it from its user, groups and source addresses; revoke it (kubepki revoke --id) and, if it was not issued on purpose, rotate the CA that signed it (kubepki rotate plan --ca cluster lists everything that depends on it).",
 			Run:         runAuditUnknown,
 		},
 	)

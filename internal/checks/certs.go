@@ -19,7 +19,7 @@ func init() {
 			Severity: report.SeverityCritical, Component: "pki",
 			Controls:    report.Controls{PCI: []string{"5.1"}},
 			Why:         "When a cluster CA expires every certificate it signed stops working at once and the cluster stops. Nothing in Kubernetes warns before.",
-			Remediation: "Plan a CA rotation well before expiry (kubeadm: see 'Manual rotation of CA certificates').",
+			Remediation: "Rotate the CA well before expiry: kubepki rotate plan --ca cluster|etcd|front-proxy lists everything that depends on it and the phases, kubepki rotate apply performs them (docs/rotation.md).",
 			Run:         func(in *Input, r *Results) { runExpiry(in, r, true) },
 		},
 		&Check{

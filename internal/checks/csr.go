@@ -35,7 +35,7 @@ func init() {
 			Severity: report.SeverityHigh, Component: "certificates", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.3", "1.2"}, MITRE: []string{"T1649", "T1078"}},
 			Why:         "A still-valid client certificate whose user or groups can act as cluster-admin is an unrevocable administrator credential; one whose identity no binding names any more belongs to someone whose access was taken away, and comes back to life with the next binding to its group.",
-			Remediation: "Bind administrator permissions to identity-provider groups, not to certificate groups; for a certificate that should no longer work, rotate the CA or revoke it with kubepki's revocation webhook.",
+			Remediation: "Bind administrator permissions to identity-provider groups, not to certificate groups; for a certificate that should no longer work, revoke it with kubepki's revocation webhook or rotate the cluster CA (kubepki rotate plan --ca cluster).",
 			Run:         runCSRHolders,
 		},
 		&Check{

@@ -22,7 +22,7 @@ func init() {
 			Severity: report.SeverityHigh, Component: "pki",
 			Controls:    report.Controls{PCI: []string{"5.2", "1.4"}, MITRE: []string{"T1552.004", "T1649"}},
 			Why:         "Whoever reads a CA key once can mint certificates for any identity, system:masters included, for as long as the CA is trusted; no revocation exists. kubeadm keeps all CA keys unencrypted on every control-plane node.",
-			Remediation: "Move CA keys off the nodes after setup (kubeadm supports an external CA: keep ca.key offline and sign with it when needed), or keep them only where the controller-manager signs CSRs, restrict and audit access.",
+			Remediation: "Move CA keys off the nodes after setup (kubeadm supports an external CA: keep ca.key offline and sign with it when needed), or keep them only where the controller-manager signs CSRs, restrict and audit access. A key that may have been read is ended only by rotating its CA (kubepki rotate plan --ca cluster|etcd|front-proxy).",
 			Run:         runCAKeyOnNode,
 		},
 		&Check{
@@ -38,7 +38,7 @@ func init() {
 			Severity: report.SeverityCritical, Component: "kubeconfig",
 			Controls:    report.Controls{PCI: []string{"1.2", "1.3", "5.1"}, CIS: []string{"5.1.7"}, MITRE: []string{"T1078"}},
 			Why:         "system:masters is allowed everything before any authorizer runs: no RBAC change and no webhook can limit or revoke it. Only rotating the CA ends such a certificate.",
-			Remediation: "Keep super-admin.conf off the node, in a vault, for break-glass use only; never issue system:masters certificates to people; use RBAC-bound groups instead.",
+			Remediation: "Keep super-admin.conf off the node, in a vault, for break-glass use only; never issue system:masters certificates to people; use RBAC-bound groups instead. One that leaked is ended only by rotating the cluster CA (kubepki rotate plan --ca cluster).",
 			Run:         runSystemMasters,
 		},
 		&Check{

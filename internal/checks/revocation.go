@@ -59,7 +59,7 @@ func init() {
 			Severity: report.SeverityMedium, Component: "pki",
 			Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1078"}},
 			Why:         "Some credentials cannot be revoked even with a revocation webhook: a client certificate in system:masters is allowed before any authorizer runs, and a static token carries no credential ID. Each one found here stays valid until its CA is rotated or its file is removed.",
-			Remediation: "Move system:masters certificates offline (break-glass) and rotate the CA that signed any that leaked; remove static token files (--token-auth-file).",
+			Remediation: "Move system:masters certificates offline (break-glass) and rotate the CA that signed any that leaked (kubepki rotate plan --ca cluster); remove static token files (--token-auth-file).",
 			Run:         runNodeUnrevocable,
 		},
 		&Check{
@@ -67,7 +67,7 @@ func init() {
 			Severity: report.SeverityMedium, Component: "pki", Scope: report.TargetCluster,
 			Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1078"}},
 			Why:         "Legacy service-account token Secrets carry no token ID, and certificates issued in system:masters are allowed before any authorizer: no webhook can refuse either. Each one found here stays valid until its Secret is deleted or its CA is rotated.",
-			Remediation: "Delete legacy token Secrets; deny and delete system:masters CSRs and rotate the CA of any certificate issued for one.",
+			Remediation: "Delete legacy token Secrets; deny and delete system:masters CSRs and rotate the CA of any certificate issued for one (kubepki rotate plan --ca cluster).",
 			Run:         runClusterUnrevocable,
 		},
 	)

@@ -69,6 +69,7 @@ Start with 'kubepki demo' (a sample node, no cluster needed) or 'kubepki audit'
 		newPolicyCommand(e),
 		newReportCommand(e),
 		newRevokeCommand(e),
+		newRotateCommand(e),
 		newUnrevokeCommand(e),
 		newServeCommand(e),
 		newAuditLogCommand(e),

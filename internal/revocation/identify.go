@@ -108,10 +108,10 @@ func FromCertificate(cert *x509.Certificate) *Credential {
 	switch {
 	case slices.Contains(c.Groups, "system:masters"):
 		c.refuse("it is in the group system:masters, which kube-apiserver allows before any authorizer runs, so no webhook can refuse it. "+
-			"The only way to end it before %s is to rotate the CA that signed it (%s) and every certificate that CA issued", c.NotAfter.Format(time.DateOnly), c.Issuer)
+			"The only way to end it before %s is to rotate the CA that signed it (%s) and every certificate that CA issued: kubepki rotate plan --ca cluster", c.NotAfter.Format(time.DateOnly), c.Issuer)
 	case cert.IsCA:
 		c.refuse("it is a CA certificate, not a client certificate: requests are never made with it, so its ID never reaches an authorizer. " +
-			"If its key leaked, every certificate it signs is trusted: rotate the CA")
+			"If its key leaked, every certificate it signs is trusted: rotate the CA (kubepki rotate plan --ca cluster|etcd|front-proxy)")
 	case len(cert.ExtKeyUsage) > 0 && !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageAny):
 		c.refuse("it is not valid for client authentication (no clientAuth extended key usage): kube-apiserver already refuses it as a client certificate, so there is nothing to revoke")
 	}
@@ -143,7 +143,7 @@ func (c *Credential) CheckTrust(t *Trust) {
 	case frontProxy:
 		c.refuse("it is a front-proxy (requestheader) client certificate (issued by the requestheader CA%s, per %s): "+
 			"kube-apiserver takes the identity of its requests from the headers it sends, and they carry no credential ID of this certificate, so no authorizer can refuse it. "+
-			"Rotate the front-proxy CA and its client certificate instead", allowedNote(named), t.From)
+			"Rotate the front-proxy CA and its client certificate instead: kubepki rotate plan --ca front-proxy", allowedNote(named), t.From)
 	case len(t.ClientCAs) > 0 && !byClientCA:
 		c.refuse("it was not issued by the cluster's client CA (per %s): kube-apiserver refuses it as a client certificate already, so a revocation would do nothing", t.From)
 	default:

@@ -3,6 +3,7 @@ package testbed
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +125,8 @@ type ControlPlaneProcess struct {
 	WorkDir       string
 
 	procs         []*process // in start order
+	opts          ControlPlaneOptions
+	restarts      int
 	removeWorkDir bool
 	stopOnce      sync.Once
 	stopErr       error
@@ -167,7 +170,7 @@ func StartControlPlane(ctx context.Context, opts ControlPlaneOptions) (*ControlP
 	if opts.BinDir, err = filepath.Abs(opts.BinDir); err != nil {
 		return nil, err
 	}
-	c := &ControlPlaneProcess{NodeDir: opts.NodeDir}
+	c := &ControlPlaneProcess{NodeDir: opts.NodeDir, opts: opts}
 	if opts.WorkDir == "" {
 		if c.WorkDir, err = os.MkdirTemp("", "kubepki-controlplane-"); err != nil {
 			return nil, err
@@ -307,6 +310,89 @@ func (c *ControlPlaneProcess) start(ctx context.Context, opts ControlPlaneOption
 		}
 		return true, ""
 	})
+}
+
+// Restart stops the named components and starts them again on the same
+// ports, from the node's files as they are now, as a kubelet restarts a
+// static pod: they read their flags, certificates, keys and kubeconfigs
+// again, and etcd keeps its data. The loopback kubeconfigs and rest.Configs
+// (AdminConfig, SuperAdminConfig, AnonymousConfig, CAData) are made again
+// from the node's kubeconfigs first. Components restart in the order
+// given, each waited for until ready. The previous run's log is kept as
+// COMPONENT.N.log.
+func (c *ControlPlaneProcess) Restart(ctx context.Context, components ...string) error {
+	if err := c.writeKubeconfigs(); err != nil {
+		return err
+	}
+	c.restarts++
+	for _, name := range components {
+		var old *process
+		for i, p := range c.procs {
+			if p.name == name {
+				old = p
+				c.procs = append(c.procs[:i:i], c.procs[i+1:]...)
+				break
+			}
+		}
+		if old == nil {
+			return fmt.Errorf("testbed: %s is not running here", name)
+		}
+		if err := old.stop(10 * time.Second); err != nil {
+			return err
+		}
+		if err := os.Rename(c.LogFile(name), filepath.Join(c.WorkDir, fmt.Sprintf("%s.%d.log", name, c.restarts))); err != nil {
+			return err
+		}
+		var args []string
+		var err error
+		switch name {
+		case Etcd:
+			args, err = c.etcdArgs()
+		case KubeAPIServer:
+			args, err = c.apiServerArgs(c.opts)
+		case ControllerManager:
+			args, err = c.controllerManagerArgs(c.opts)
+		}
+		if err != nil {
+			return err
+		}
+		p, err := c.startProcess(c.opts, name, args)
+		if err != nil {
+			return err
+		}
+		if err := c.waitFor(ctx, c.opts.Timeout, p, c.ready(name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ready is a component's readiness probe after a restart.
+func (c *ControlPlaneProcess) ready(name string) func(context.Context) (bool, string) {
+	switch name {
+	case Etcd:
+		return func(ctx context.Context) (bool, string) {
+			return httpOK(ctx, http.DefaultClient, "http://"+loopbackHostPort(c.Ports.EtcdMetrics)+"/health")
+		}
+	case KubeAPIServer:
+		return func(ctx context.Context) (bool, string) {
+			super, err := kubernetes.NewForConfig(unthrottled(c.SuperAdminConfig))
+			if err != nil {
+				return false, err.Error()
+			}
+			body, err := super.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "1").DoRaw(ctx)
+			if err != nil {
+				return false, fmt.Sprintf("%v\n%s", err, body)
+			}
+			return true, ""
+		}
+	}
+	// The controller-manager serves /healthz to anyone, on a certificate
+	// of its own making.
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	return func(ctx context.Context) (bool, string) {
+		return httpOK(ctx, insecure, "https://"+loopbackHostPort(c.Ports.ControllerManager)+"/healthz")
+	}
 }
 
 // unthrottled returns a copy of cfg without client-go's client-side rate

@@ -36,6 +36,15 @@ func WithControllerManager() ClusterOption {
 	return func(o *ControlPlaneOptions) { o.ControllerManager = true }
 }
 
+// WithControllerManagerFlags replaces or adds controller-manager flags
+// ("--name=value"); --controllers=…,csrsigning makes it sign CSRs.
+func WithControllerManagerFlags(flags ...string) ClusterOption {
+	return func(o *ControlPlaneOptions) {
+		o.ControllerManager = true
+		o.ControllerManagerFlags = append(o.ControllerManagerFlags, flags...)
+	}
+}
+
 // WithAPIServerFlags replaces or adds apiserver flags ("--name=value").
 func WithAPIServerFlags(flags ...string) ClusterOption {
 	return func(o *ControlPlaneOptions) { o.APIServerFlags = append(o.APIServerFlags, flags...) }

@@ -1,0 +1,1206 @@
+package rotation
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/nodefs"
+	"github.com/kubepki/kubepki/internal/parse"
+	"github.com/kubepki/kubepki/internal/policy"
+	"github.com/kubepki/kubepki/internal/revocation"
+	"github.com/kubepki/kubepki/internal/sources/node"
+)
+
+// Options say what Apply, Status and Rollback work on.
+type Options struct {
+	CA CA
+	// Root is the node's root directory ("/" on the node itself).
+	Root string
+	// StateDir keeps the new and old keys, the backups and the progress;
+	// empty means DefaultStateDir under Root.
+	StateDir string
+	// Phase is the phase to apply (1-5); 0 means the next one.
+	Phase int
+	// Policy gives the lifetimes of what is issued.
+	Policy policy.Policy
+	// Now is the instant certificates are issued at.
+	Now time.Time
+	// Cluster, when set, is the cluster whose objects the cluster CA's
+	// phases 1 and 4 change too: the CA joining nodes are given in
+	// kube-public/cluster-info.
+	Cluster *rest.Config
+}
+
+// DefaultStateDir is where the state of a rotation is kept on the node,
+// per CA.
+func DefaultStateDir(root string, ca CA) string {
+	return filepath.Join(root, "var/lib/kubepki/rotation", string(ca))
+}
+
+func (o *Options) stateDir() string {
+	if o.StateDir != "" {
+		return o.StateDir
+	}
+	return DefaultStateDir(o.Root, o.CA)
+}
+
+// State is the progress of a rotation, kept in the state directory's
+// state.json.
+type State struct {
+	SchemaVersion string `json:"schemaVersion"`
+	CA            CA     `json:"ca"`
+	// Phase is the last phase completed, 0 before the first.
+	Phase int `json:"phase"`
+	// InProgress is the phase started and not completed (a crash or an
+	// error stopped it), 0 when none: apply again to complete it.
+	InProgress int `json:"inProgress,omitempty"`
+	// Old and New are the SHA-256 fingerprints of the old and new CA
+	// certificates (for the service-account key, of the public keys).
+	Old []string `json:"old"`
+	New string   `json:"new"`
+	// History records each phase completed or rolled back.
+	History []Event `json:"history"`
+	// Node is the node ("hostname@root") whose progress this is: a state
+	// directory copied to another node starts its progress again there.
+	Node string `json:"node,omitempty"`
+}
+
+// Event is one entry of the history.
+type Event struct {
+	Phase  int       `json:"phase"`
+	Action string    `json:"action"` // applied, rolledBack
+	At     time.Time `json:"at"`
+	// Changed are the node paths written.
+	Changed []string `json:"changed,omitempty"`
+}
+
+// Result is what Apply did.
+type Result struct {
+	Phase int
+	Name  string
+	// Changed are the node paths rewritten; empty when the phase had
+	// already been applied.
+	Changed []string
+	// Restart are the components to restart, in order.
+	Restart []string
+	// Manual are the changes kubepki leaves to their owners.
+	Manual []string
+	// Problems are what verify found (phase 5); the phase is not complete
+	// while there are any.
+	Problems []string
+}
+
+// stepHook, when set (by tests), runs before each step; an error stops the
+// phase there, as a crash would.
+var stepHook func(i int, desc string) error
+
+// names of files in the state directory.
+const (
+	stateFile  = "state.json"
+	newCert    = "new-ca.crt"
+	newKey     = "new-ca.key"
+	oldCert    = "old-ca.crt"
+	oldKey     = "old-ca.key"
+	backupsDir = "backups"
+	// absentSuffix marks, in a phase's backups, a file the phase created.
+	absentSuffix = ".kubepki-absent"
+)
+
+// SigningCertFile is the file the controller-manager signs with from phase
+// 1 of a cluster CA rotation on, when its --cluster-signing-cert-file named
+// ca.crt: it accepts exactly one certificate there, and ca.crt holds two
+// while the rotation runs. It is in kubeadm's PKI directory, which the
+// controller-manager's static pod mounts.
+const SigningCertFile = "/etc/kubernetes/pki/ca-signing.crt"
+
+// run is one apply, rollback or status on a node.
+type run struct {
+	o     Options
+	dir   string
+	fs    nodefs.FS
+	n     *evidence.Node
+	state *State
+	// old are the old CA certificates (old public keys for the
+	// service-account key); newCA the new one, newSigner its key (nil on a
+	// node given only the certificate).
+	old       []*x509.Certificate
+	oldPub    [][]byte // service-account: PEM PUBLIC KEY blocks
+	newCA     *x509.Certificate
+	newPub    []byte
+	newSigner crypto.Signer
+	oldSigner crypto.Signer
+	certPath  string
+	keyPath   string
+	role      string
+	changed   []string
+	phase     int
+}
+
+func open(ctx context.Context, o Options) (*run, func(), error) {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if _, ok := layout[o.CA]; !ok {
+		return nil, nil, fmt.Errorf("unknown CA %q", o.CA)
+	}
+	r := &run{o: o, dir: o.stateDir(), fs: nodefs.FS{Root: o.Root}}
+	if len(node.Present(o.Root)) == 0 {
+		return nil, nil, fmt.Errorf("%s is not a Kubernetes node (none of %s found)", o.Root, strings.Join(node.Markers(), ", "))
+	}
+	r.n = node.Read(ctx, node.Options{Root: o.Root})
+	if why := Refusal(r.n); why != "" {
+		return nil, nil, fmt.Errorf("%s: %s", o.Root, why)
+	}
+	r.role = Role(r.n)
+	r.certPath, r.keyPath = CAFiles(o.CA, r.n)
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("creating the state directory: %w", err)
+	}
+	lf, err := os.OpenFile(filepath.Join(r.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("locking the state directory: %w", err)
+	}
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lf.Close()
+		return nil, nil, fmt.Errorf("another kubepki rotate works on %s (%w)", r.dir, err)
+	}
+	unlock := func() { syscall.Flock(int(lf.Fd()), syscall.LOCK_UN); lf.Close() }
+	if r.state, err = readState(r.dir); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	if r.state.CA != "" && r.state.CA != o.CA {
+		unlock()
+		return nil, nil, fmt.Errorf("%s holds a rotation of the %s CA, not %s: use another --state-dir", r.dir, r.state.CA, o.CA)
+	}
+	if err := r.adopt(); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return r, unlock, nil
+}
+
+// nodeID names the node a state directory's progress belongs to: its host
+// name and root.
+func (r *run) nodeID() string {
+	root, err := filepath.Abs(r.o.Root)
+	if err != nil {
+		root = r.o.Root
+	}
+	return r.n.Name + "@" + root
+}
+
+// adopt takes on a state directory copied from another node (after phase 1
+// on the first control-plane node): the CAs are kept, the progress starts
+// again for this node, and the other node's backups are set aside so that
+// a rollback here never writes another node's files.
+func (r *run) adopt() error {
+	id := r.nodeID()
+	if r.state.Node == "" || r.state.Node == id {
+		r.state.Node = id
+		return nil
+	}
+	from := r.state.Node
+	if _, err := os.Stat(filepath.Join(r.dir, backupsDir)); err == nil {
+		aside := filepath.Join(r.dir, backupsDir+"-of-"+strings.NewReplacer("/", "_", "@", "_").Replace(from))
+		if err := os.Rename(filepath.Join(r.dir, backupsDir), aside); err != nil {
+			return fmt.Errorf("setting aside the backups of %s copied with the state: %w", from, err)
+		}
+	}
+	r.state.Node, r.state.Phase, r.state.InProgress, r.state.History = id, 0, 0, nil
+	return r.saveState()
+}
+
+func readState(dir string) (*State, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return &State{SchemaVersion: SchemaVersion}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the rotation state: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("reading the rotation state %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	if s.Phase < 0 || s.Phase > len(PhaseNames) || s.InProgress < 0 || s.InProgress > len(PhaseNames) {
+		return nil, fmt.Errorf("the rotation state %s names phase %d (in progress %d), not one of 0-%d", filepath.Join(dir, stateFile), s.Phase, s.InProgress, len(PhaseNames))
+	}
+	return &s, nil
+}
+
+func (r *run) saveState() error {
+	r.state.SchemaVersion = SchemaVersion
+	r.state.CA = r.o.CA
+	return revocation.WriteAtomic(filepath.Join(r.dir, stateFile), 0o600, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r.state)
+	})
+}
+
+// host returns the host path of a node path, links resolved inside the
+// root, so that a write replaces the file the node reads.
+func (r *run) host(p string) (string, error) {
+	res, err := r.fs.Resolve(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		res = filepath.Clean(p)
+	} else if err != nil {
+		return "", err
+	}
+	return filepath.Join(r.o.Root, res), nil
+}
+
+func (r *run) readNode(p string) ([]byte, error) {
+	h, err := r.host(p)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(h)
+}
+
+// writeNode replaces a node file atomically, keeping its mode and owner,
+// after backing up what it held before this phase first changed it. An
+// unchanged content writes nothing.
+func (r *run) writeNode(p string, data []byte) error { return r.writeNodeMode(p, data, 0o600) }
+
+// writeNodeMode is writeNode with the mode of a file it creates; a file
+// that did not exist is recorded as absent, so that rollback removes it.
+func (r *run) writeNodeMode(p string, data []byte, mode os.FileMode) error {
+	h, err := r.host(p)
+	if err != nil {
+		return err
+	}
+	cur, err := os.ReadFile(h)
+	absent := errors.Is(err, fs.ErrNotExist)
+	if err != nil && !absent {
+		return fmt.Errorf("reading %s: %w", p, err)
+	}
+	if !absent && bytes.Equal(cur, data) {
+		return nil
+	}
+	backup := filepath.Join(r.dir, backupsDir, fmt.Sprintf("phase-%d", r.phase), filepath.FromSlash(strings.TrimPrefix(filepath.ToSlash(p), "/")))
+	_, err1 := os.Stat(backup)
+	_, err2 := os.Stat(backup + absentSuffix)
+	if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(backup), 0o700); err != nil {
+			return err
+		}
+		if absent {
+			backup, cur = backup+absentSuffix, nil
+		}
+		if err := revocation.WriteAtomic(backup, 0o600, func(w io.Writer) error { _, err := w.Write(cur); return err }); err != nil {
+			return fmt.Errorf("backing up %s: %w", p, err)
+		}
+	}
+	if err := revocation.WriteAtomic(h, mode, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	r.changed = append(r.changed, p)
+	return nil
+}
+
+// step is one idempotent change of a phase.
+type step struct {
+	desc string
+	do   func() error
+}
+
+// Apply performs one phase on the node's files. Each step is idempotent
+// and each write atomic, so a phase stopped anywhere (a crash, kill -9) is
+// completed by applying it again; a phase applied twice changes nothing.
+func Apply(ctx context.Context, o Options) (*Result, error) {
+	r, unlock, err := open(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st := r.state
+	next := st.Phase + 1
+	if st.InProgress != 0 {
+		next = st.InProgress
+	}
+	n := o.Phase
+	if n == 0 {
+		n = next
+	}
+	switch {
+	case n < 1 || n > len(PhaseNames):
+		if o.Phase == 0 && st.Phase == len(PhaseNames) {
+			return nil, fmt.Errorf("the rotation of the %s CA is complete (phase %d, %s); nothing to apply", o.CA, st.Phase, PhaseVerify)
+		}
+		return nil, fmt.Errorf("phase %d does not exist: phases are 1-%d", n, len(PhaseNames))
+	case st.InProgress != 0 && n != st.InProgress:
+		return nil, fmt.Errorf("phase %d (%s) was started and not completed: apply it again (--phase %d or --next) before phase %d", st.InProgress, PhaseNames[st.InProgress-1], st.InProgress, n)
+	case n > st.Phase+1:
+		return nil, fmt.Errorf("phase %d comes after phase %d (%s), which is not applied yet (state: phase %d completed)", n, n-1, PhaseNames[n-2], st.Phase)
+	case n < st.Phase:
+		return nil, fmt.Errorf("phase %d was applied before phase %d, the last one completed: 'kubepki rotate rollback' goes back one phase at a time", n, st.Phase)
+	}
+	r.phase = n
+	if err := r.load(n == 1 && st.Phase == 0); err != nil {
+		return nil, err
+	}
+	steps, manual, err := r.steps(n)
+	if err != nil {
+		return nil, err
+	}
+	if st.InProgress != n && st.Phase != n {
+		st.InProgress = n
+		if err := r.saveState(); err != nil {
+			return nil, err
+		}
+	}
+	var problems []string
+	for i, s := range steps {
+		if stepHook != nil {
+			if err := stepHook(i, s.desc); err != nil {
+				return nil, err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := s.do(); err != nil {
+			var v verifyProblems
+			if errors.As(err, &v) {
+				problems = append(problems, v...)
+				continue
+			}
+			return nil, fmt.Errorf("phase %d (%s), %s: %w", n, PhaseNames[n-1], s.desc, err)
+		}
+	}
+	res := &Result{Phase: n, Name: PhaseNames[n-1], Changed: r.changed, Restart: Restarts(o.CA, PhaseNames[n-1], r.role), Manual: manual, Problems: problems}
+	if len(r.changed) == 0 && st.Phase == n {
+		res.Restart = nil
+	}
+	if len(problems) > 0 {
+		return res, nil
+	}
+	if st.Phase != n || st.InProgress != 0 {
+		st.Phase, st.InProgress = n, 0
+		st.History = append(st.History, Event{Phase: n, Action: "applied", At: o.Now.UTC(), Changed: r.changed})
+		if err := r.saveState(); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+type verifyProblems []string
+
+func (v verifyProblems) Error() string { return strings.Join(v, "; ") }
+
+// load reads the old and new CA from the state directory, making the new
+// one (and saving the old one) when first is true.
+func (r *run) load(first bool) error {
+	if r.o.CA == CAServiceAccount {
+		return r.loadServiceAccount(first)
+	}
+	if first {
+		if err := r.prepare(); err != nil {
+			return err
+		}
+	}
+	var err error
+	if r.old, err = readCerts(filepath.Join(r.dir, oldCert)); err != nil {
+		return r.missingState(err)
+	}
+	news, err := readCerts(filepath.Join(r.dir, newCert))
+	if err != nil {
+		return r.missingState(err)
+	}
+	r.newCA = news[0]
+	if data, err := os.ReadFile(filepath.Join(r.dir, oldKey)); err == nil {
+		if r.oldSigner, err = parseSigner(data); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(r.dir, oldKey), err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if data, err := os.ReadFile(filepath.Join(r.dir, newKey)); err == nil {
+		if r.newSigner, err = parseSigner(data); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(r.dir, newKey), err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func (r *run) missingState(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the state directory %s has no new CA: apply phase 1 on the first control-plane node, then copy its state directory here (%w)", r.dir, err)
+	}
+	return err
+}
+
+// prepare makes the new CA and saves the old one, once: a second run (after
+// a crash) finds them and keeps them.
+func (r *run) prepare() error {
+	if _, err := os.Stat(filepath.Join(r.dir, newCert)); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, oldCert)); err == nil {
+		// A copied state directory with only the old CA is broken.
+		return fmt.Errorf("%s holds the old CA but no new one: remove it to start again", r.dir)
+	}
+	curPEM, err := r.readNode(r.certPath)
+	if err != nil {
+		return fmt.Errorf("reading the CA certificate %s: %w", r.certPath, err)
+	}
+	cur, errs := parse.PEM(curPEM)
+	if len(errs) > 0 || len(cur.Certs) == 0 {
+		return fmt.Errorf("%s holds no readable CA certificate: %v", r.certPath, errors.Join(errs...))
+	}
+	keyPEM, err := r.readNode(r.keyPath)
+	if err != nil {
+		return fmt.Errorf("reading the CA key %s (apply phase 1 on a control-plane node that holds it; other nodes get the state directory copied): %w", r.keyPath, err)
+	}
+	oldSigner, err := parseSigner(keyPEM)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.keyPath, err)
+	}
+	var signing *x509.Certificate
+	for _, c := range cur.Certs {
+		if c.IsCA && publicKeyEqual(c.PublicKey, oldSigner.Public()) {
+			signing = c
+		}
+	}
+	if signing == nil {
+		return fmt.Errorf("no CA certificate in %s matches the key %s", r.certPath, r.keyPath)
+	}
+	kp, err := newKeyLike(signing.PublicKey, r.o.Policy)
+	if err != nil {
+		return err
+	}
+	life := signing.NotAfter.Sub(signing.NotBefore)
+	if max := r.o.Policy.MaxCAValidity; max > 0 && life > max {
+		life = max
+	}
+	now := r.o.Now.Add(-5 * time.Minute).UTC().Truncate(time.Second)
+	tpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               signing.Subject,
+		NotBefore:             now,
+		NotAfter:              now.Add(life),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		SubjectKeyId:          keyID(kp.Public()),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, kp.Public(), kp)
+	if err != nil {
+		return fmt.Errorf("making the new CA: %w", err)
+	}
+	newKeyPEM, err := signerPEM(kp)
+	if err != nil {
+		return err
+	}
+	var olds []byte
+	for _, c := range cur.Certs {
+		if c.IsCA {
+			olds = append(olds, certPEM(c)...)
+		}
+	}
+	// Old first: the new certificate's presence marks the state as
+	// prepared, so it is written last.
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{oldCert, olds}, {oldKey, keyPEM}, {newKey, newKeyPEM}, {newCert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}} {
+		data := f.data
+		if err := revocation.WriteAtomic(filepath.Join(r.dir, f.name), 0o600, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+			return fmt.Errorf("saving %s: %w", f.name, err)
+		}
+	}
+	nc, _ := x509.ParseCertificate(der)
+	r.state.New = fingerprint(nc)
+	r.state.Old = nil
+	for _, c := range cur.Certs {
+		if c.IsCA {
+			r.state.Old = append(r.state.Old, fingerprint(c))
+		}
+	}
+	return r.saveState()
+}
+
+// steps lists a phase's steps on this node, and the changes it leaves to
+// others.
+func (r *run) steps(n int) ([]step, []string, error) {
+	if r.o.CA == CAServiceAccount {
+		return r.serviceAccountSteps(n)
+	}
+	var steps []step
+	var manual []string
+	newPEM := certPEM(r.newCA)
+	oldPEM := certsPEM(r.old)
+	caFile := func(bundle func() []byte) step {
+		return step{desc: "CA certificate " + r.certPath, do: func() error {
+			if _, err := r.readNode(r.certPath); err != nil {
+				return fmt.Errorf("reading %s: %w", r.certPath, err)
+			}
+			return r.writeNode(r.certPath, bundle())
+		}}
+	}
+	kubeconfigs := func(bundle []byte) {
+		for _, kc := range r.n.Kubeconfigs {
+			if kc.Personal {
+				for _, cl := range kc.Clusters {
+					if cl.CAPath == "" && r.holdsCA(cl.CA) {
+						manual = append(manual, kc.Path+": clusters["+cl.Name+"].certificate-authority-data (a personal kubeconfig: its owner changes it)")
+					}
+				}
+				continue
+			}
+			p := kc.Path
+			steps = append(steps, step{desc: "kubeconfig " + p + " certificate-authority-data", do: func() error {
+				return r.rewriteKubeconfig(p, func(cfg *kubeconfigEdit) error {
+					for _, cl := range cfg.c.Clusters {
+						if len(cl.CertificateAuthorityData) == 0 {
+							continue
+						}
+						if nb, ok := r.replaceCA(cl.CertificateAuthorityData, bundle); ok {
+							cl.CertificateAuthorityData = nb
+						}
+					}
+					return nil
+				})
+			}})
+		}
+	}
+	switch PhaseNames[n-1] {
+	case PhaseTrustBoth:
+		steps = append(steps, r.signingSteps(false)...)
+		if r.role != "worker" || r.n.CertsAt(r.certPath) != nil {
+			steps = append(steps, caFile(func() []byte { return append(append([]byte{}, oldPEM...), newPEM...) }))
+		}
+		kubeconfigs(append(append([]byte{}, oldPEM...), newPEM...))
+		steps = append(steps, r.clusterInfoSteps(append(append([]byte{}, oldPEM...), newPEM...))...)
+	case PhaseReissue:
+		if r.newSigner == nil {
+			return nil, nil, fmt.Errorf("phase 2 issues certificates from the new CA, whose key is not in %s: apply it on a control-plane node, or copy %s there for the time of this phase", r.dir, newKey)
+		}
+		steps = append(steps, r.reissueSteps()...)
+	case PhaseSwitchSigner:
+		if r.n.KeyAt(r.keyPath) != nil || r.role == "control-plane" {
+			if r.newSigner == nil {
+				return nil, nil, fmt.Errorf("phase 3 puts the new CA key in place, and it is not in %s", r.dir)
+			}
+			keyPEM, err := os.ReadFile(filepath.Join(r.dir, newKey))
+			if err != nil {
+				return nil, nil, err
+			}
+			steps = append(steps, r.signingSteps(true)...)
+			steps = append(steps, caFile(func() []byte { return append(append([]byte{}, newPEM...), oldPEM...) }),
+				step{desc: "CA key " + r.keyPath, do: func() error { return r.writeNode(r.keyPath, keyPEM) }})
+		}
+	case PhaseDropOld:
+		if r.role != "worker" || r.n.CertsAt(r.certPath) != nil {
+			steps = append(steps, caFile(func() []byte { return newPEM }))
+		}
+		kubeconfigs(newPEM)
+		steps = append(steps, r.clusterInfoSteps(newPEM)...)
+	case PhaseVerify:
+		steps = append(steps, step{desc: "verify", do: r.verify})
+	}
+	return steps, manual, nil
+}
+
+// holdsCA reports whether a bundle holds one of the old or new CAs.
+func (r *run) holdsCA(certs []*x509.Certificate) bool {
+	for _, c := range certs {
+		if r.isOld(c) || sameCert(c, r.newCA) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *run) isOld(c *x509.Certificate) bool {
+	for _, o := range r.old {
+		if sameCert(o, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// replaceCA replaces the old and new CAs in a bundle by want, keeping any
+// other certificate in its place; ok is false when the bundle holds
+// neither (it trusts another CA: left alone).
+func (r *run) replaceCA(data, want []byte) ([]byte, bool) {
+	var out []byte
+	found := false
+	rest := data
+	for {
+		b, next := pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		rest = next
+		if b.Type == "CERTIFICATE" {
+			if c, err := x509.ParseCertificate(b.Bytes); err == nil && (r.isOld(c) || sameCert(c, r.newCA)) {
+				if !found {
+					out = append(out, want...)
+				}
+				found = true
+				continue
+			}
+		}
+		out = append(out, pem.EncodeToMemory(b)...)
+	}
+	return out, found
+}
+
+// reissueSteps issues again, from the new CA, every certificate on the node
+// that the old CA signed: files (a bundle keeps its other blocks) and
+// kubeconfigs' embedded client certificates. Keys are kept, as kubeadm
+// certs renew keeps them, so a certificate and its key never disagree
+// whatever moment a crash stops the phase.
+func (r *run) reissueSteps() []step {
+	var steps []step
+	seen := map[string]bool{}
+	for _, cf := range r.n.CertFiles {
+		if cf.Source != "file" || seen[cf.Path] {
+			continue
+		}
+		old := false
+		for _, c := range cf.Certs {
+			if !c.IsCA && r.signedByOld(c) {
+				old = true
+			}
+		}
+		if !old || inTrustStore(cf.Path) {
+			continue
+		}
+		seen[cf.Path] = true
+		p := cf.Path
+		steps = append(steps, step{desc: "certificate " + p, do: func() error {
+			data, err := r.readNode(p)
+			if err != nil {
+				return err
+			}
+			out, _, err := r.reissuePEM(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			return r.writeNode(p, out)
+		}})
+	}
+	for _, kc := range r.n.Kubeconfigs {
+		if kc.Personal {
+			continue
+		}
+		p := kc.Path
+		steps = append(steps, step{desc: "kubeconfig " + p + " client certificates", do: func() error {
+			return r.rewriteKubeconfig(p, func(e *kubeconfigEdit) error {
+				for name, ai := range e.c.AuthInfos {
+					if len(ai.ClientCertificateData) == 0 {
+						continue
+					}
+					out, changed, err := r.reissuePEM(ai.ClientCertificateData)
+					if err != nil {
+						return fmt.Errorf("user %s: %w", name, err)
+					}
+					if changed {
+						ai.ClientCertificateData = out
+					}
+				}
+				return nil
+			})
+		}})
+	}
+	return steps
+}
+
+func (r *run) signedByOld(c *x509.Certificate) bool {
+	for _, o := range r.old {
+		if !sameCert(o, c) && bytes.Equal(c.RawIssuer, o.RawSubject) && c.CheckSignatureFrom(o) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// reissuePEM replaces each certificate of a PEM file that the old CA
+// signed by one from the new CA, keeping every other block.
+func (r *run) reissuePEM(data []byte) ([]byte, bool, error) {
+	var out []byte
+	changed := false
+	rest := data
+	for {
+		b, next := pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		rest = next
+		if b.Type == "CERTIFICATE" {
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err == nil && !c.IsCA && r.signedByOld(c) {
+				nc, err := r.reissue(c)
+				if err != nil {
+					return nil, false, err
+				}
+				out = append(out, certPEM(nc)...)
+				changed = true
+				continue
+			}
+		}
+		out = append(out, pem.EncodeToMemory(b)...)
+	}
+	if !changed {
+		return data, false, nil
+	}
+	return out, true, nil
+}
+
+// reissue issues c again from the new CA: same subject, SANs, key usages
+// and key; a new serial; the lifetime it had, at most the policy's.
+func (r *run) reissue(c *x509.Certificate) (*x509.Certificate, error) {
+	life := c.NotAfter.Sub(c.NotBefore)
+	if max := r.o.Policy.MaxLeafValidity; max > 0 && life > max {
+		life = max
+	}
+	now := r.o.Now.Add(-5 * time.Minute).UTC().Truncate(time.Second)
+	notAfter := now.Add(life)
+	if notAfter.After(r.newCA.NotAfter) {
+		notAfter = r.newCA.NotAfter
+	}
+	tpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		RawSubject:            c.RawSubject,
+		NotBefore:             now,
+		NotAfter:              notAfter,
+		KeyUsage:              c.KeyUsage,
+		ExtKeyUsage:           c.ExtKeyUsage,
+		UnknownExtKeyUsage:    c.UnknownExtKeyUsage,
+		BasicConstraintsValid: c.BasicConstraintsValid,
+		DNSNames:              c.DNSNames,
+		IPAddresses:           c.IPAddresses,
+		URIs:                  c.URIs,
+		EmailAddresses:        c.EmailAddresses,
+		SubjectKeyId:          c.SubjectKeyId,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, r.newCA, c.PublicKey, r.newSigner)
+	if err != nil {
+		return nil, fmt.Errorf("issuing %s again: %w", c.Subject, err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+// kubeconfigEdit is a kubeconfig being rewritten.
+type kubeconfigEdit struct {
+	c *clientcmdKubeconfig
+}
+
+// rewriteKubeconfig loads a kubeconfig, lets edit change it and writes it
+// back when it changed: users, contexts and every other field are kept.
+func (r *run) rewriteKubeconfig(p string, edit func(*kubeconfigEdit) error) error {
+	data, err := r.readNode(p)
+	if err != nil {
+		return err
+	}
+	cfg, err := clientcmd.Load(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	before, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return err
+	}
+	if err := edit(&kubeconfigEdit{c: cfg}); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	after, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(before, after) {
+		return nil
+	}
+	return r.writeNode(p, after)
+}
+
+// verify checks that nothing on the node is, is signed by or trusts the old
+// CA any more.
+func (r *run) verify() error {
+	var problems verifyProblems
+	for _, cf := range r.n.CertFiles {
+		for _, c := range cf.Certs {
+			where := cf.Path
+			if cf.Source != "file" {
+				where += " (" + cf.Source + ")"
+			}
+			switch {
+			case r.isOld(c) && !inTrustStore(cf.Path):
+				problems = append(problems, where+" still holds the old CA")
+			case r.signedByOld(c):
+				problems = append(problems, where+" holds "+c.Subject.String()+", signed by the old CA")
+			}
+		}
+	}
+	for _, kc := range r.n.Kubeconfigs {
+		for _, cl := range kc.Clusters {
+			for _, c := range cl.CA {
+				if r.isOld(c) && cl.CAPath == "" {
+					problems = append(problems, kc.Path+" clusters["+cl.Name+"] still trusts the old CA")
+				}
+			}
+		}
+	}
+	for _, t := range r.n.TrustStore {
+		for _, o := range r.old {
+			if fingerprint(o) == t.SHA256 {
+				problems = append(problems, t.Path+": the OS trust store still holds the old CA (remove it and run update-ca-certificates)")
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return problems
+	}
+	return nil
+}
+
+// Status is where a rotation stands on a node.
+type Status struct {
+	CA       CA     `json:"ca"`
+	StateDir string `json:"stateDir"`
+	// Phase is the last phase completed (0: none), Name its name.
+	Phase int    `json:"phase"`
+	Name  string `json:"name,omitempty"`
+	// InProgress is a phase started and not completed.
+	InProgress int `json:"inProgress,omitempty"`
+	// Next is the phase to apply next, 0 when the rotation is complete.
+	Next    int      `json:"next,omitempty"`
+	Old     []string `json:"old,omitempty"`
+	New     string   `json:"new,omitempty"`
+	History []Event  `json:"history,omitempty"`
+	// CopiedFrom names the node the state directory was copied from, when
+	// no phase has been applied on this one yet.
+	CopiedFrom string `json:"copiedFrom,omitempty"`
+}
+
+// ReadStatus says where the rotation of a CA stands on a node.
+func ReadStatus(o Options) (*Status, error) {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	dir := o.stateDir()
+	st, err := readState(dir)
+	if err != nil {
+		return nil, err
+	}
+	if st.Node != "" {
+		r := &run{o: o, n: node.Read(context.Background(), node.Options{Root: o.Root})}
+		if id := r.nodeID(); id != st.Node {
+			// Copied from another node: nothing is applied here yet.
+			return &Status{CA: o.CA, StateDir: dir, CopiedFrom: st.Node, Next: 1, Old: st.Old, New: st.New}, nil
+		}
+	}
+	s := &Status{CA: o.CA, StateDir: dir, Phase: st.Phase, InProgress: st.InProgress, Old: st.Old, New: st.New, History: st.History}
+	if st.Phase > 0 {
+		s.Name = PhaseNames[st.Phase-1]
+	}
+	switch {
+	case st.InProgress != 0:
+		s.Next = st.InProgress
+	case st.Phase < len(PhaseNames):
+		s.Next = st.Phase + 1
+	}
+	return s, nil
+}
+
+// Rollback undoes the last phase completed (or the one in progress): every
+// file it changed gets back what it held before, atomically, with its
+// mode and owner, and the state goes back one phase.
+func Rollback(ctx context.Context, o Options) (*Rolledback, error) {
+	r, unlock, err := open(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	st := r.state
+	n := st.Phase
+	if st.InProgress != 0 {
+		n = st.InProgress
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("no phase of the %s CA rotation has been applied on %s", o.CA, o.Root)
+	}
+	if st.InProgress == 0 {
+		st.InProgress = n
+		if err := r.saveState(); err != nil {
+			return nil, err
+		}
+	}
+	dir := filepath.Join(r.dir, backupsDir, fmt.Sprintf("phase-%d", n))
+	var restored []string
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == dir {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() && p == filepath.Join(dir, "_cluster") {
+			return filepath.SkipDir // cluster objects: below
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		nodePath := "/" + filepath.ToSlash(rel)
+		if strings.HasSuffix(nodePath, absentSuffix) {
+			nodePath = strings.TrimSuffix(nodePath, absentSuffix)
+			h, err := r.host(nodePath)
+			if err != nil {
+				return err
+			}
+			if err := os.Remove(h); err == nil {
+				restored = append(restored, nodePath)
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("removing %s, which the phase made: %w", nodePath, err)
+			}
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		h, err := r.host(nodePath)
+		if err != nil {
+			return err
+		}
+		if cur, err := os.ReadFile(h); err == nil && bytes.Equal(cur, data) {
+			return nil
+		}
+		if err := revocation.WriteAtomic(h, 0o600, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+			return fmt.Errorf("restoring %s: %w", nodePath, err)
+		}
+		restored = append(restored, nodePath)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := r.restoreClusterInfo(dir); err != nil {
+		return nil, err
+	} else if ok {
+		restored = append(restored, "ConfigMap/kube-public/cluster-info")
+	}
+	// The backups of the phase undone go: applying it again backs up
+	// afresh.
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	st.Phase, st.InProgress = n-1, 0
+	st.History = append(st.History, Event{Phase: n, Action: "rolledBack", At: o.Now.UTC(), Changed: restored})
+	if err := r.saveState(); err != nil {
+		return nil, err
+	}
+	rb := &Rolledback{Phase: n, Name: PhaseNames[n-1], Restored: restored}
+	if len(restored) > 0 {
+		rb.Restart = Restarts(o.CA, rb.Name, r.role)
+	}
+	return rb, nil
+}
+
+// Rolledback is what Rollback did.
+type Rolledback struct {
+	// Phase is the phase undone, Name its name.
+	Phase int
+	Name  string
+	// Restored are the node paths given back their content (or removed,
+	// when the phase made them).
+	Restored []string
+	// Restart are the components to restart on this node, in order.
+	Restart []string
+}
+
+func readCerts(p string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	c, errs := parse.PEM(data)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s: %w", p, errors.Join(errs...))
+	}
+	if len(c.Certs) == 0 {
+		return nil, fmt.Errorf("%s holds no certificate", p)
+	}
+	return c.Certs, nil
+}
+
+func parseSigner(data []byte) (crypto.Signer, error) {
+	for rest := data; ; {
+		b, next := pem.Decode(rest)
+		if b == nil {
+			return nil, errors.New("no private key")
+		}
+		rest = next
+		switch b.Type {
+		case "RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY":
+			k, err := parse.ParsePrivateKey(b)
+			if err != nil {
+				return nil, err
+			}
+			s, ok := k.(crypto.Signer)
+			if !ok {
+				return nil, fmt.Errorf("a %T key cannot sign", k)
+			}
+			return s, nil
+		}
+	}
+}
+
+func signerPEM(k crypto.Signer) ([]byte, error) {
+	switch k := k.(type) {
+	case *rsa.PrivateKey:
+		return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), nil
+	case *ecdsa.PrivateKey:
+		der, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+	default:
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	}
+}
+
+// newKeyLike makes a key of the same kind as pub, at least as strong as
+// the policy asks.
+func newKeyLike(pub any, p policy.Policy) (crypto.Signer, error) {
+	switch pub := pub.(type) {
+	case *rsa.PublicKey:
+		bits := max(pub.N.BitLen(), p.MinRSABits, 2048)
+		return rsa.GenerateKey(rand.Reader, bits)
+	case *ecdsa.PublicKey:
+		curve := pub.Curve
+		if p.MinECBits > curve.Params().BitSize {
+			curve = elliptic.P384()
+		}
+		return ecdsa.GenerateKey(curve, rand.Reader)
+	case ed25519.PublicKey:
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
+	}
+	return nil, fmt.Errorf("unsupported key type %T", pub)
+}
+
+func publicKeyEqual(a, b crypto.PublicKey) bool {
+	e, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && e.Equal(b)
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return n
+}
+
+func keyID(pub crypto.PublicKey) []byte {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil
+	}
+	s := sha1Sum(der)
+	return s[:]
+}
+
+func certPEM(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+func certsPEM(cs []*x509.Certificate) []byte {
+	var out []byte
+	for _, c := range cs {
+		out = append(out, certPEM(c)...)
+	}
+	return out
+}
+
+// signingSteps move the controller-manager's signing certificate out of
+// ca.crt (phase 1) and put the new CA there (phase 3, toNew).
+func (r *run) signingSteps(toNew bool) []step {
+	cm := r.n.Component("kube-controller-manager")
+	if r.o.CA != CACluster || cm == nil {
+		return nil
+	}
+	v, ok := cm.Flag("cluster-signing-cert-file")
+	if !ok || v == "" {
+		return nil
+	}
+	signing := filepath.ToSlash(filepath.Clean(v))
+	if toNew {
+		if signing == r.certPath {
+			return nil // ca.crt itself, new CA first
+		}
+		return []step{{desc: "signing certificate " + signing, do: func() error { return r.writeNodeMode(signing, certPEM(r.newCA), 0o644) }}}
+	}
+	if signing != r.certPath && signing != SigningCertFile {
+		return nil // a file of the user's own: phase 3 replaces it
+	}
+	var old *x509.Certificate
+	for _, c := range r.old {
+		if r.oldSigner != nil && publicKeyEqual(c.PublicKey, r.oldSigner.Public()) {
+			old = c
+		}
+	}
+	if old == nil {
+		return []step{{desc: "signing certificate", do: func() error {
+			return fmt.Errorf("none of the old CA certificates matches the old CA key %s", filepath.Join(r.dir, oldKey))
+		}}}
+	}
+	manifest := cm.Source
+	return []step{
+		{desc: "signing certificate " + SigningCertFile, do: func() error { return r.writeNodeMode(SigningCertFile, certPEM(old), 0o644) }},
+		{desc: manifest + " --cluster-signing-cert-file", do: func() error {
+			data, err := r.readNode(manifest)
+			if err != nil {
+				return err
+			}
+			re := regexp.MustCompile(`(?m)(--cluster-signing-cert-file=)` + regexp.QuoteMeta(r.certPath) + `(["']?[ \t]*\r?$)`)
+			out := re.ReplaceAll(data, []byte("${1}"+SigningCertFile+"${2}"))
+			if bytes.Equal(out, data) && !bytes.Contains(data, []byte("--cluster-signing-cert-file="+SigningCertFile)) {
+				return fmt.Errorf("%s: found no line --cluster-signing-cert-file=%s to point at %s; change it by hand", manifest, r.certPath, SigningCertFile)
+			}
+			return r.writeNode(manifest, out)
+		}},
+	}
+}

@@ -1,0 +1,5 @@
+package rotation
+
+// SetStepHook makes Apply call f before each step; an error stops the
+// phase there, as a crash would.
+func SetStepHook(f func(i int, desc string) error) { stepHook = f }
