@@ -15,9 +15,16 @@ import (
 // regenerates are those, and only those.
 const AuthnRuleMessage = "kubepki revocation:"
 
-// IDsPerClaimRule bounds the values in one rule's CEL list, keeping each
-// expression well inside kube-apiserver's CEL cost and size limits.
-const IDsPerClaimRule = 500
+// IDsPerClaimRule bounds the values in one rule's CEL list, and
+// maxRuleChars the characters of the quoted values in it: kube-apiserver's
+// CEL parser refuses an expression of more than 100,000 code points
+// (500 IDs of 256 characters would be some 130,000), and a file with one
+// such rule is refused whole (on reload the apiserver keeps its previous
+// rules, on restart it does not start).
+const (
+	IDsPerClaimRule = 500
+	maxRuleChars    = 90000
+)
 
 // AuthnRevocation is what AuthenticationConfig wrote.
 type AuthnRevocation struct {
@@ -109,21 +116,32 @@ func AuthenticationConfig(data []byte, ids []string) ([]byte, AuthnRevocation, e
 	return written, out, nil
 }
 
-// listRules refuses tokens whose claim is one of values, IDsPerClaimRule
-// values per rule. A token without the claim passes these rules: it
-// cannot be one of the revoked.
+// listRules refuses tokens whose claim is one of values, at most
+// IDsPerClaimRule values and maxRuleChars characters of quoted values per
+// rule. A token without the claim passes these rules: it cannot be one of
+// the revoked.
 func listRules(claim, what string, values []string) []apiserverv1.ClaimValidationRule {
 	var out []apiserverv1.ClaimValidationRule
-	for i := 0; i < len(values); i += IDsPerClaimRule {
-		chunk := values[i:min(i+IDsPerClaimRule, len(values))]
-		quoted := make([]string, len(chunk))
-		for k, v := range chunk {
-			quoted[k] = "'" + v + "'"
+	var quoted []string
+	size := 0
+	flush := func() {
+		if len(quoted) == 0 {
+			return
 		}
 		out = append(out, apiserverv1.ClaimValidationRule{
 			Expression: fmt.Sprintf("!has(%s) || !(string(%s) in [%s])", claim, claim, strings.Join(quoted, ", ")),
-			Message:    fmt.Sprintf("%s %s, rule %d", AuthnRuleMessage, what, i/IDsPerClaimRule+1),
+			Message:    fmt.Sprintf("%s %s, rule %d", AuthnRuleMessage, what, len(out)+1),
 		})
+		quoted, size = nil, 0
 	}
+	for _, v := range values {
+		q := "'" + v + "'"
+		if len(quoted) == IDsPerClaimRule || size+len(q)+2 > maxRuleChars {
+			flush()
+		}
+		quoted = append(quoted, q)
+		size += len(q) + 2
+	}
+	flush()
 	return out
 }

@@ -124,3 +124,34 @@ func FuzzAuthenticationConfigRevocation(f *testing.F) {
 		validateAuthn(t, out)
 	})
 }
+
+// TestAuthenticationConfigLongIDs: rules are split by the size of their
+// CEL, not only by count. 500 token IDs of 256 characters in one list make
+// an expression of about 130,000 characters, which kube-apiserver's CEL
+// parser refuses (limit 100,000): on reload it would keep its previous
+// rules, on restart it would not start.
+func TestAuthenticationConfigLongIDs(t *testing.T) {
+	var ids []string
+	for i := range 1000 {
+		ids = append(ids, fmt.Sprintf("JTI=%04d%s", i, strings.Repeat("j", 252)))
+		ids = append(ids, fmt.Sprintf("SUB=#%04d%s", i, strings.Repeat("s", 252)))
+	}
+	out, sum, err := AuthenticationConfig([]byte(authnBase), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := validateAuthn(t, out)
+	if sum.JTIs != 1000 {
+		t.Errorf("summary %+v", sum)
+	}
+	seen := 0
+	for _, r := range cfg.JWT[0].ClaimValidationRules {
+		if len(r.Expression) > maxRuleChars+200 {
+			t.Errorf("a rule of %d characters", len(r.Expression))
+		}
+		seen += strings.Count(r.Expression, "jjjj'")
+	}
+	if seen != 1000 {
+		t.Errorf("%d of 1000 long token IDs in the rules", seen)
+	}
+}
