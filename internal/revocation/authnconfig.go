@@ -67,11 +67,7 @@ func AuthenticationConfig(data []byte, ids []string) ([]byte, AuthnRevocation, e
 		}
 		switch {
 		case strings.HasPrefix(id, PrefixJTI):
-			jti := strings.TrimPrefix(id, PrefixJTI)
-			if !celSafe(jti) {
-				return nil, out, fmt.Errorf("revoked token ID %q cannot be written into CEL (quotes or backslashes)", jti)
-			}
-			jtis = append(jtis, jti)
+			jtis = append(jtis, strings.TrimPrefix(id, PrefixJTI))
 		case strings.HasPrefix(id, PrefixSubject):
 			iss, sub, _ := SplitSubject(id)
 			subjects[iss] = append(subjects[iss], sub)
@@ -135,7 +131,7 @@ func listRules(claim, what string, values []string) []apiserverv1.ClaimValidatio
 		quoted, size = nil, 0
 	}
 	for _, v := range values {
-		q := "'" + v + "'"
+		q := CELString(v)
 		if len(quoted) == IDsPerClaimRule || size+len(q)+2 > maxRuleChars {
 			flush()
 		}

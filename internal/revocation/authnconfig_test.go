@@ -1,10 +1,13 @@
 package revocation
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/traits"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	api "k8s.io/apiserver/pkg/apis/apiserver"
@@ -98,8 +101,6 @@ func TestAuthenticationConfigRevocationRefuses(t *testing.T) {
 	}{
 		"an invalid file":     {strings.Replace(authnBase, "https://idp.corp", "http://idp.corp", 1), nil},
 		"no JWT":              {"apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\n", []string{"JTI=a"}},
-		"a quote in a jti":    {authnBase, []string{"JTI=it's"}},
-		"a quote in a sub":    {authnBase, []string{"SUB=#it's"}},
 		"an http issuer sub":  {authnBase, []string{"SUB=http://idp.corp#a"}},
 		"not a configuration": {"kind: Pod\n", nil},
 	} {
@@ -109,19 +110,80 @@ func TestAuthenticationConfigRevocationRefuses(t *testing.T) {
 	}
 }
 
+// accepts runs the claim validation rules of the first JWT authenticator
+// with kube-apiserver's CEL code on a token's claims.
+func accepts(t testing.TB, cfg *api.AuthenticationConfiguration, claims map[string]any) bool {
+	t.Helper()
+	compiler := authenticationcel.NewDefaultCompiler()
+	var results []authenticationcel.CompilationResult
+	for _, r := range cfg.JWT[0].ClaimValidationRules {
+		res, err := compiler.CompileClaimsExpression(&authenticationcel.ClaimValidationCondition{Expression: r.Expression, Message: r.Message})
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, res)
+	}
+	out, err := authenticationcel.NewClaimsMapper(results).EvalClaimMappings(context.Background(), types.DefaultTypeAdapter.NativeToValue(claims).(traits.Mapper))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range out {
+		if r.EvalResult != types.True {
+			return false
+		}
+	}
+	return true
+}
+
+// TestAuthenticationConfigHostileIDs: a token ID or subject with quotes
+// or backslashes, which anyone can put in a token kubepki revokes off the
+// cluster, is written quoted for CEL: the file is accepted, the token with
+// that very jti or sub is refused and others are not. Refusing such an ID
+// would have blocked every configuration written from the list.
+func TestAuthenticationConfigHostileIDs(t *testing.T) {
+	jti, sub := `a'b\"c')||true||('`, `it's\`
+	out, _, err := AuthenticationConfig([]byte(authnBase), []string{PrefixJTI + jti, "SUB=https://idp.corp#" + sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := validateAuthn(t, out)
+	if accepts(t, cfg, map[string]any{"sub": "x", "jti": jti, "amr": []any{"mfa"}}) {
+		t.Error("the revoked jti is accepted")
+	}
+	if accepts(t, cfg, map[string]any{"sub": sub, "amr": []any{"mfa"}}) {
+		t.Error("the revoked subject is accepted")
+	}
+	if !accepts(t, cfg, map[string]any{"sub": "x", "jti": "a'b", "amr": []any{"mfa"}}) {
+		t.Error("another token is refused")
+	}
+}
+
 // FuzzAuthenticationConfigRevocation holds AuthenticationConfig to its
 // promise: whatever revoked IDs it accepts, kube-apiserver's own decoder
-// and validator (CEL compilation included) accept what it writes.
+// and validator (CEL compilation included) accept what it writes, and its
+// CEL refuses a token with that jti or subject.
 func FuzzAuthenticationConfigRevocation(f *testing.F) {
 	f.Add("6a3f0e2c-1111", "https://idp.corp", "alice")
 	f.Add("a\\b", "", "x\"y")
-	f.Add("}])||true", "https://idp.corp/", "')||true||('")
+	f.Add("}])||true", "https://idp.corp", "')||true||('")
+	f.Add("it's", "", "\\u0041")
 	f.Fuzz(func(t *testing.T, jti, issuer, sub string) {
 		out, _, err := AuthenticationConfig([]byte(authnBase), []string{PrefixJTI + jti, PrefixSubject + issuer + "#" + sub})
 		if err != nil {
+			if _, e1 := ParseID(PrefixJTI + jti); e1 == nil {
+				if _, e2 := ParseID(PrefixSubject + issuer + "#" + sub); e2 == nil {
+					t.Fatalf("valid IDs refused: %v", err)
+				}
+			}
 			return
 		}
-		validateAuthn(t, out)
+		cfg := validateAuthn(t, out)
+		if accepts(t, cfg, map[string]any{"sub": "-", "jti": jti, "amr": []any{"mfa"}}) {
+			t.Errorf("jti %q accepted", jti)
+		}
+		if (issuer == "" || issuer == "https://idp.corp") && accepts(t, cfg, map[string]any{"sub": sub, "amr": []any{"mfa"}}) {
+			t.Errorf("sub %q accepted", sub)
+		}
 	})
 }
 
