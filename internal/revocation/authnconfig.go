@@ -2,6 +2,10 @@ package revocation
 
 import (
 	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	apiserverv1 "k8s.io/apiserver/pkg/apis/apiserver/v1"
@@ -35,6 +39,11 @@ type AuthnRevocation struct {
 	// UnknownIssuers are issuers of revoked subjects that no authenticator
 	// of the file trusts.
 	UnknownIssuers []string
+	// Issuers are the issuer URLs of the file's JWT authenticators.
+	Issuers []string
+	// Removed are the IDs (JTI=<jti>, SUB=<issuer>#<sub>) the file's
+	// kubepki rules refused before and refuse no more, sorted.
+	Removed []string
 }
 
 // AuthenticationConfig regenerates kubepki's claim validation rules in an
@@ -74,25 +83,42 @@ func AuthenticationConfig(data []byte, ids []string) ([]byte, AuthnRevocation, e
 		}
 	}
 	trusted := map[string]bool{}
+	removed := map[string]bool{}
 	for i := range cfg.JWT {
 		j := &cfg.JWT[i]
 		trusted[j.Issuer.URL] = true
+		out.Issuers = append(out.Issuers, j.Issuer.URL)
 		kept := j.ClaimValidationRules[:0:0]
+		before := map[string]bool{}
 		for _, r := range j.ClaimValidationRules {
 			if !strings.HasPrefix(r.Message, AuthnRuleMessage) {
 				kept = append(kept, r)
+				continue
+			}
+			for _, id := range ruleIDs(r.Expression, j.Issuer.URL) {
+				before[id] = true
 			}
 		}
 		kept = append(kept, listRules("claims.jti", "a revoked token (jti)", jtis)...)
 		subs := append(append([]string{}, subjects[""]...), subjects[j.Issuer.URL]...)
 		kept = append(kept, listRules("claims.sub", "a revoked subject (sub)", subs)...)
 		j.ClaimValidationRules = kept
+		for _, v := range jtis {
+			delete(before, PrefixJTI+v)
+		}
+		for _, v := range subs {
+			delete(before, PrefixSubject+j.Issuer.URL+"#"+v)
+		}
+		for id := range before {
+			removed[id] = true
+		}
 		if len(jtis)+len(subs) > 0 {
 			out.Authenticators++
 		}
 		out.Subjects += len(subs)
 	}
 	out.JTIs = len(jtis)
+	out.Removed = slices.Sorted(maps.Keys(removed))
 	for iss := range subjects {
 		if iss != "" && !trusted[iss] {
 			out.UnknownIssuers = append(out.UnknownIssuers, iss)
@@ -140,4 +166,67 @@ func listRules(claim, what string, values []string) []apiserverv1.ClaimValidatio
 	}
 	flush()
 	return out
+}
+
+// celLiteral matches a single-quoted CEL string literal.
+var celLiteral = regexp.MustCompile(`'((?:[^'\\]|\\.)*)'`)
+
+// ruleIDs reads back the IDs a kubepki rule of the authenticator of issuer
+// refuses: JTI=<jti> or SUB=<issuer>#<sub>. A rule it cannot read gives
+// an ID naming the rule, so that it too counts as removed.
+func ruleIDs(expr, issuer string) []string {
+	var prefix string
+	switch {
+	case strings.HasPrefix(expr, "!has(claims.jti)"):
+		prefix = PrefixJTI
+	case strings.HasPrefix(expr, "!has(claims.sub)"):
+		prefix = PrefixSubject + issuer + "#"
+	default:
+		return []string{fmt.Sprintf("(a kubepki rule of %s kubepki cannot read: %q)", issuer, short(expr))}
+	}
+	var ids []string
+	for _, m := range celLiteral.FindAllStringSubmatch(expr, -1) {
+		v, err := unquoteCEL(m[1])
+		if err != nil {
+			return []string{fmt.Sprintf("(a kubepki rule of %s kubepki cannot read: %q)", issuer, short(expr))}
+		}
+		ids = append(ids, prefix+v)
+	}
+	return ids
+}
+
+// unquoteCEL undoes CELString on the inside of a literal.
+func unquoteCEL(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 >= len(s) {
+			return "", fmt.Errorf("a trailing backslash")
+		}
+		i++
+		switch c := s[i]; c {
+		case '\\', '\'', '"':
+			b.WriteByte(c)
+		case 'u', 'U':
+			n := 4
+			if c == 'U' {
+				n = 8
+			}
+			if i+n >= len(s) {
+				return "", fmt.Errorf("a short \\%c escape", c)
+			}
+			r, err := strconv.ParseUint(s[i+1:i+1+n], 16, 32)
+			if err != nil {
+				return "", err
+			}
+			b.WriteRune(rune(r))
+			i += n
+		default:
+			return "", fmt.Errorf("an escape \\%c kubepki does not write", c)
+		}
+	}
+	return b.String(), nil
 }

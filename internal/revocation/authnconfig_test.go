@@ -3,6 +3,7 @@ package revocation
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -215,5 +216,28 @@ func TestAuthenticationConfigLongIDs(t *testing.T) {
 	}
 	if seen != 1000 {
 		t.Errorf("%d of 1000 long token IDs in the rules", seen)
+	}
+}
+
+// TestAuthenticationConfigRemoved: what the file's kubepki rules refused
+// and refuse no more is named, quoted values read back as they were.
+func TestAuthenticationConfigRemoved(t *testing.T) {
+	out, sum, err := AuthenticationConfig([]byte(authnBase), []string{`JTI=a'b\"\u0041`, "JTI=keep", "SUB=#bob", "SUB=https://idp.corp#al'ice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Removed) != 0 {
+		t.Errorf("removed from a file without kubepki rules: %v", sum.Removed)
+	}
+	_, sum, err = AuthenticationConfig(out, []string{"JTI=keep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`JTI=a'b\"\u0041`, "SUB=https://idp.corp#al'ice", "SUB=https://idp.corp#bob", "SUB=https://other.corp#bob"}
+	if !slices.Equal(sum.Removed, want) {
+		t.Errorf("removed %q, want %q", sum.Removed, want)
+	}
+	if _, sum, _ = AuthenticationConfig(out, []string{`JTI=a'b\"\u0041`, "JTI=keep", "SUB=#bob", "SUB=https://idp.corp#al'ice"}); len(sum.Removed) != 0 {
+		t.Errorf("the same list removes %v", sum.Removed)
 	}
 }
