@@ -29,6 +29,13 @@ type Credential struct {
 // secretName matches the names of flags and variables that carry secrets.
 var secretName = regexp.MustCompile(`(?i)(secret|password|passwd|token|api[-_]?key|private[-_]?key|credential)`)
 
+// flagName and envName match the name at the start of an argument or an
+// environment variable's name.
+var (
+	flagName = regexp.MustCompile(`^-*[A-Za-z0-9_-]*`)
+	envName  = regexp.MustCompile(`^[A-Za-z0-9_]*`)
+)
+
 // notSecretFlags are flags whose names look secret but hold none.
 var notSecretFlags = map[string]bool{"--token-cache-dir": true, "--token-cache-storage": true, "get-token": true, "--token-path": true, "--token-file": true, "--id-token-file": true}
 
@@ -84,7 +91,14 @@ func execSecrets(e *clientcmdapi.ExecConfig) []string {
 		if !strings.HasPrefix(a, "-") {
 			continue
 		}
-		name, value, inline := strings.Cut(a, "=")
+		// The name is the leading run of name characters: what follows
+		// (=x, but also :x or /x, which a plugin may read as the value)
+		// is the value, never printed.
+		name := flagName.FindString(a)
+		value, inline := strings.CutPrefix(a[len(name):], "=")
+		if rest := a[len(name):]; !inline && rest != "" {
+			value, inline = rest, true
+		}
 		if notSecretFlags[name] || !secretName.MatchString(name) {
 			continue
 		}
@@ -97,8 +111,13 @@ func execSecrets(e *clientcmdapi.ExecConfig) []string {
 		}
 	}
 	for _, v := range e.Env {
-		if v.Value != "" && secretName.MatchString(v.Name) {
-			out = append(out, "exec.env "+v.Name)
+		// An environment variable's name is printed only as far as it is
+		// a name: a value may have been pasted into it.
+		if name := envName.FindString(v.Name); (v.Value != "" || name != v.Name) && secretName.MatchString(v.Name) {
+			if name != v.Name {
+				name += "…"
+			}
+			out = append(out, "exec.env "+name)
 		}
 	}
 	return out
