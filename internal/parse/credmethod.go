@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"fmt"
 	"path"
 	"regexp"
 	"strings"
@@ -34,6 +35,7 @@ var secretName = regexp.MustCompile(`(?i)(secret|password|passwd|token|api[-_]?k
 var (
 	flagName = regexp.MustCompile(`^-*[A-Za-z0-9_-]*`)
 	envName  = regexp.MustCompile(`^[A-Za-z0-9_]*`)
+	flagLike = regexp.MustCompile(`^--?[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$`)
 )
 
 // notSecretFlags are flags whose names look secret but hold none.
@@ -87,7 +89,7 @@ func CredentialOf(ai *clientcmdapi.AuthInfo) Credential {
 func execSecrets(e *clientcmdapi.ExecConfig) []string {
 	var out []string
 	for i := 0; i < len(e.Args); i++ {
-		a := e.Args[i]
+		a, at := e.Args[i], i
 		if !strings.HasPrefix(a, "-") {
 			continue
 		}
@@ -106,8 +108,15 @@ func execSecrets(e *clientcmdapi.ExecConfig) []string {
 			value = e.Args[i+1]
 			i++
 		}
-		if value != "" {
+		if value == "" {
+			continue
+		}
+		// A flag is named only when it looks like one: a value that
+		// starts with - (-S3CR3T…) is not a name to print.
+		if flagLike.MatchString(name) && len(name) <= 48 {
 			out = append(out, "exec.args "+name)
+		} else {
+			out = append(out, fmt.Sprintf("exec.args[%d]", at))
 		}
 	}
 	for _, v := range e.Env {
