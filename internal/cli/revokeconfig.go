@@ -111,6 +111,7 @@ A token without a jti cannot be singled out: revoke its subject.`,
 			if err := opts.Check(); err != nil {
 				return usagef("%v", err)
 			}
+			subjects := 0
 			if o.static {
 				l, err := o.store.load()
 				if err != nil {
@@ -119,6 +120,8 @@ A token without a jti cannot be singled out: revoke its subject.`,
 				for _, id := range l.ActiveIDs() {
 					if revocation.IsCredentialID(id) {
 						opts.Static = append(opts.Static, id)
+					} else {
+						subjects++
 					}
 				}
 				if opts.Static == nil {
@@ -140,12 +143,19 @@ A token without a jti cannot be singled out: revoke its subject.`,
 			fmt.Fprintf(e.stdout, "wrote %s/{authorization.yaml,kubepki-webhook.kubeconfig,legacy-flags.txt}\n", o.out)
 			fmt.Fprintf(e.stdout, "copy kubepki-webhook.kubeconfig to %s on each control-plane node, and run kube-apiserver with --authorization-config=<path of authorization.yaml> instead of --authorization-mode\n", o.kubeconfigPath)
 			fmt.Fprintf(e.stdout, "the apiserver presents %s to the webhook: run it with --client-ca-file set to that certificate's CA and --allowed-client-names set to its common name\n", o.certFile)
+			if subjects > 0 {
+				// No request carries a subject: only the authenticator
+				// can refuse one.
+				fmt.Fprintf(e.stdout, "%d revoked subjects (SUB=) are not in this configuration, since no request carries them: write them with revoke config --authentication FILE\n", subjects)
+			}
 			switch {
+			case o.static && len(opts.Static) == 0 && subjects > 0:
+				fmt.Fprintf(e.stdout, "static mode: %s revoke no certificate or token ID, so the configuration has no webhook authorizer (Node and RBAC alone)\n", o.store.where())
 			case o.static && len(opts.Static) == 0:
 				fmt.Fprintf(e.stdout, "static mode: %s revoke nothing, so the configuration has no webhook authorizer (Node and RBAC alone): nothing is refused by ID until a revocation is made and the configuration written again\n", o.store.where())
 			case o.static:
 				fmt.Fprintf(e.stdout, "static mode: %d revoked IDs in %d authorizers calling /deny, failurePolicy Deny: they are refused whatever the webhook holds, and while it is down\n",
-					len(opts.Static), (len(opts.Static)+revocation.IDsPerAuthorizer-1)/revocation.IDsPerAuthorizer)
+					len(opts.Static), bytes.Count(files[0].Data, []byte("failurePolicy: Deny")))
 			case o.policy == revocation.FailureDeny:
 				fmt.Fprintf(e.stdout, "failurePolicy Deny: while the webhook is down, every request with a credential ID is refused, except those of %s, which go on to Node and RBAC; a revoked credential of theirs works while the webhook is down\n", o.controlPlane.Describe())
 			default:
