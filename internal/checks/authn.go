@@ -129,9 +129,9 @@ func jwtLoc(c *evidence.Component, j evidence.JWTAuthenticator, field, legacyFla
 // jwtName names a JWT authenticator in messages.
 func jwtName(j evidence.JWTAuthenticator) string {
 	if j.Legacy {
-		return fmt.Sprintf("%s --oidc-* (issuer %s)", j.Source, j.IssuerURL)
+		return fmt.Sprintf("%s --oidc-* (issuer %s)", j.Source, redact(j.IssuerURL))
 	}
-	return fmt.Sprintf("%s %s (issuer %s)", j.Source, j.Field, j.IssuerURL)
+	return fmt.Sprintf("%s %s (issuer %s)", j.Source, j.Field, redact(j.IssuerURL))
 }
 
 func runJWTIssuerTrust(in *Input, r *Results) {
@@ -148,7 +148,7 @@ func runJWTIssuerTrust(in *Input, r *Results) {
 		}
 		if j.DiscoveryURL != "" {
 			if d, err := url.Parse(j.DiscoveryURL); err != nil || d.Scheme != "https" {
-				r.Fail(jwtLoc(c, j, "issuer.discoveryURL", ""), "%s: discoveryURL %s is not https: the discovery document, and with it the keys, can be replaced on the way", jwtName(j), j.DiscoveryURL)
+				r.Fail(jwtLoc(c, j, "issuer.discoveryURL", ""), "%s: discoveryURL %s is not https: the discovery document, and with it the keys, can be replaced on the way", jwtName(j), redact(j.DiscoveryURL))
 				continue
 			}
 		}
@@ -576,13 +576,13 @@ func runTokenWebhook(in *Input, r *Results) {
 		u, err := url.Parse(s.Server)
 		switch {
 		case err != nil || u.Scheme != "https":
-			r.Fail(loc, "%s: the token webhook %s is not https: anyone on the path can answer who a token belongs to", tw.Path, s.Server)
+			r.Fail(loc, "%s: the token webhook %s is not https: anyone on the path can answer who a token belongs to", tw.Path, redact(s.Server))
 		case s.InsecureSkipTLSVerify:
-			r.Fail(loc, "%s: insecure-skip-tls-verify for the token webhook %s: anyone on the path can answer who a token belongs to", tw.Path, s.Server)
+			r.Fail(loc, "%s: insecure-skip-tls-verify for the token webhook %s: anyone on the path can answer who a token belongs to", tw.Path, redact(s.Server))
 		case !s.HasCA:
-			r.Warn(loc, "%s: the token webhook %s is verified against the node's system roots only; give its certificate-authority", tw.Path, s.Server)
+			r.Warn(loc, "%s: the token webhook %s is verified against the node's system roots only; give its certificate-authority", tw.Path, redact(s.Server))
 		default:
-			r.Pass(loc, "%s: the token webhook %s is reached over verified https", tw.Path, s.Server)
+			r.Pass(loc, "%s: the token webhook %s is reached over verified https", tw.Path, redact(s.Server))
 		}
 	}
 }

@@ -13,7 +13,9 @@ import (
 // authenticator, and returns the statuses of its findings.
 func runJWT(t *testing.T, id string, j evidence.JWTAuthenticator) (string, []report.Finding) {
 	t.Helper()
-	j.IssuerURL = "https://idp.corp"
+	if j.IssuerURL == "" {
+		j.IssuerURL = "https://idp.corp"
+	}
 	j.Source, j.Field = "/etc/kubernetes/authn.yaml", "jwt[0]"
 	c := &evidence.Component{Name: "kube-apiserver", Source: "/etc/kubernetes/manifests/kube-apiserver.yaml",
 		Args: []evidence.Arg{{Name: "authentication-config", Value: "/etc/kubernetes/authn.yaml", Set: true}}}
@@ -148,5 +150,30 @@ func TestJWTEmailUsername(t *testing.T) {
 		if got, fs := runJWT(t, "apiserver-jwt-username-mapping", evidence.JWTAuthenticator{Username: tc.m, ClaimRules: tc.rules}); got != tc.want {
 			t.Errorf("%+v with %+v: %s, want %s: %+v", tc.m, tc.rules, got, tc.want, fs)
 		}
+	}
+}
+
+// TestURLCredentialsRedacted: an issuer URL with a password (which the
+// apiserver refuses, but the file may hold) is shown redacted; the legacy
+// --oidc-* story does not send the reader to revoke config
+// --authentication as if a file existed.
+func TestURLCredentialsRedacted(t *testing.T) {
+	_, fs := runJWT(t, "apiserver-jwt-mfa", evidence.JWTAuthenticator{IssuerURL: "https://u:S3CR3T@idp.corp"})
+	for _, f := range fs {
+		if strings.Contains(f.Message, "S3CR3T") {
+			t.Errorf("a password in %q", f.Message)
+		}
+	}
+	for in, want := range map[string]string{
+		"https://u:S3CR3T@idp.corp/x": "https://u:xxxxx@idp.corp/x",
+		"https://idp.corp":            "https://idp.corp",
+		"https://u:S3%zz@idp.corp":    "https://xxxxx@idp.corp",
+	} {
+		if got := redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if strings.Contains(jwtRevocationLegacy, "writes revoked jtis and subjects") {
+		t.Error("the legacy story promises a file it does not have")
 	}
 }
