@@ -253,6 +253,15 @@ func (o *revokeConfigOptions) writeAuthentication(e *env, cmd *cobra.Command) er
 		return err
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: %d revoked token IDs and %d revoked subjects refused by %d of its JWT authenticators\n", dst, sum.JTIs, sum.Subjects, sum.Authenticators)
+	sa := 0
+	for _, id := range l.ActiveIDs() {
+		if en, ok := l.Get(id); ok && strings.HasPrefix(id, revocation.PrefixJTI) && strings.HasPrefix(en.Subject, "system:serviceaccount:") {
+			sa++
+		}
+	}
+	if sa > 0 {
+		fmt.Fprintf(e.stdout, "%d of the token IDs are recorded as service-account tokens, which no JWT authenticator accepts: the webhook refuses them; they are written too, since their record comes from claims that may not have been verified\n", sa)
+	}
 	fmt.Fprintln(e.stdout, "kube-apiserver reloads the file within a minute (at once when it sees the change) and keeps a token's earlier success for 10 s; tokens without a jti cannot be refused by ID, only by subject (SUB=)")
 	for _, iss := range sum.UnknownIssuers {
 		fmt.Fprintf(e.stdout, "warning: revoked subjects of %s are not written: no JWT authenticator of %s trusts that issuer\n", iss, o.authentication)

@@ -34,7 +34,8 @@ const (
 type AuthnRevocation struct {
 	// Authenticators is the number of JWT authenticators given rules.
 	Authenticators int
-	// JTIs and Subjects count the revoked token IDs and subjects written.
+	// JTIs and Subjects count the revoked token IDs and subjects written
+	// (a subject of every issuer once, however many authenticators).
 	JTIs, Subjects int
 	// UnknownIssuers are issuers of revoked subjects that no authenticator
 	// of the file trusts.
@@ -99,9 +100,18 @@ func AuthenticationConfig(data []byte, ids []string) ([]byte, AuthnRevocation, e
 				before[id] = true
 			}
 		}
-		kept = append(kept, listRules("claims.jti", "a revoked token (jti)", jtis)...)
 		subs := append(append([]string{}, subjects[""]...), subjects[j.Issuer.URL]...)
-		kept = append(kept, listRules("claims.sub", "a revoked subject (sub)", subs)...)
+		own := map[string]string{}
+		for _, r := range kept {
+			own[r.Expression] = r.Message
+		}
+		for _, r := range append(listRules("claims.jti", "a revoked token (jti)", jtis), listRules("claims.sub", "a revoked subject (sub)", subs)...) {
+			if msg, dup := own[r.Expression]; dup {
+				// kube-apiserver refuses two rules with the same expression.
+				return nil, out, fmt.Errorf("jwt[%d] (issuer %s) has its own claim validation rule (message %q) identical to one kubepki writes: kube-apiserver refuses duplicate expressions; remove that rule or the message prefix change that hid it from kubepki (kubepki's rule, message %q, refuses the same tokens)", i, j.Issuer.URL, msg, r.Message)
+			}
+			kept = append(kept, r)
+		}
 		j.ClaimValidationRules = kept
 		for _, v := range jtis {
 			delete(before, PrefixJTI+v)
@@ -115,9 +125,13 @@ func AuthenticationConfig(data []byte, ids []string) ([]byte, AuthnRevocation, e
 		if len(jtis)+len(subs) > 0 {
 			out.Authenticators++
 		}
-		out.Subjects += len(subs)
 	}
 	out.JTIs = len(jtis)
+	for iss, subs := range subjects {
+		if iss == "" || trusted[iss] {
+			out.Subjects += len(subs)
+		}
+	}
 	out.Removed = slices.Sorted(maps.Keys(removed))
 	for iss := range subjects {
 		if iss != "" && !trusted[iss] {
