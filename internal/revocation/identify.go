@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -334,11 +335,18 @@ func FromToken(token string) (*Token, error) {
 	return &Token{raw: token, Credential: c}, nil
 }
 
-// ShellQuote quotes s for a POSIX shell: a value from unverified token
-// claims (x'; rm -rf ~ #) stays one word in a command an operator pastes.
+// ShellQuote quotes s for a POSIX shell when it is not a plain word: a
+// value from unverified token claims (x'; rm -rf ~ #) stays one word in a
+// command an operator pastes.
 func ShellQuote(s string) string {
+	if shellWord.MatchString(s) {
+		return s
+	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// shellWord is a word no POSIX shell changes.
+var shellWord = regexp.MustCompile(`^[A-Za-z0-9._:/@%+=,-][A-Za-z0-9._:/@%+=,#-]*$`)
 
 // TokenReview is what a cluster's TokenReview said of a token.
 type TokenReview struct {
