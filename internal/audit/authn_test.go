@@ -266,3 +266,37 @@ func kinds(r *report.Report) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// TestReloadedConfigMountsOnKubeadmNode: on a real kubeadm node, an
+// --authentication-config no volume covers warns, the file mounted by
+// itself (extraVolumes with pathType File) fails, since the container
+// never sees the file kubepki revoke config renames over it, and its
+// directory mounted passes. The mounts are the manifest's even though the
+// flags may come from the running process.
+func TestReloadedConfigMountsOnKubeadmNode(t *testing.T) {
+	root := testbed.ControlPlane(t)
+	const id = "apiserver-reloaded-config-mounts"
+	if r := auditAt(t, root, now); !has(r, id, report.StatusInfo, "sets neither") {
+		t.Errorf("kubeadm's defaults:%s", dump(r, id))
+	}
+	add(t, root, authnPath, strictAuthnFor(t, root), 0o600)
+	edit(t, root, apiManifest, setFlag("authentication-config", "/etc/kubernetes/authn/authentication.yaml"))
+	if r := auditAt(t, root, now); !has(r, id, report.StatusWarn, "no volume of") {
+		t.Errorf("not mounted:%s", dump(r, id))
+	}
+	mount := func(hostPath, mountPath, typ string) func(string) string {
+		return func(s string) string {
+			s = strings.Replace(s, "    volumeMounts:\n", "    volumeMounts:\n    - {name: authn, mountPath: "+mountPath+", readOnly: true}\n", 1)
+			return strings.Replace(s, "  volumes:\n", "  volumes:\n  - name: authn\n    hostPath: {path: "+hostPath+", type: "+typ+"}\n", 1)
+		}
+	}
+	restore := edit(t, root, apiManifest, mount("/etc/kubernetes/authn/authentication.yaml", "/etc/kubernetes/authn/authentication.yaml", "File"))
+	if r := auditAt(t, root, now); !has(r, id, report.StatusFail, "mount its directory /etc/kubernetes/authn") {
+		t.Errorf("a file mount:%s", dump(r, id))
+	}
+	restore()
+	edit(t, root, apiManifest, mount("/etc/kubernetes/authn", "/etc/kubernetes/authn", "DirectoryOrCreate"))
+	if r := auditAt(t, root, now); !has(r, id, report.StatusPass, "mounts the directory /etc/kubernetes/authn") {
+		t.Errorf("a directory mount:%s", dump(r, id))
+	}
+}

@@ -251,14 +251,14 @@ func runExternalAuthn(in *Input, r *Results) {
 	}
 	var found []string
 	if v, ok := c.Flag("oidc-issuer-url"); ok && v != "" {
-		found = append(found, "OIDC issuer "+v)
+		found = append(found, "OIDC issuer "+redact(v))
 	}
 	if v, ok := c.Flag("authentication-token-webhook-config-file"); ok && v != "" {
 		found = append(found, "token webhook "+v)
 	}
 	if ac := in.Node.AuthenticationConfig; ac != nil {
 		for _, iss := range ac.JWTIssuers {
-			found = append(found, "JWT issuer "+iss)
+			found = append(found, "JWT issuer "+redact(iss))
 		}
 	}
 	if p, ok := c.Flag("authentication-config"); ok && p != "" && in.Node.AuthenticationConfig == nil && len(found) == 0 {

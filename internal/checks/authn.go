@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,9 +129,9 @@ func jwtLoc(c *evidence.Component, j evidence.JWTAuthenticator, field, legacyFla
 // jwtName names a JWT authenticator in messages.
 func jwtName(j evidence.JWTAuthenticator) string {
 	if j.Legacy {
-		return fmt.Sprintf("%s --oidc-* (issuer %s)", j.Source, j.IssuerURL)
+		return fmt.Sprintf("%s --oidc-* (issuer %s)", j.Source, redact(j.IssuerURL))
 	}
-	return fmt.Sprintf("%s %s (issuer %s)", j.Source, j.Field, j.IssuerURL)
+	return fmt.Sprintf("%s %s (issuer %s)", j.Source, j.Field, redact(j.IssuerURL))
 }
 
 func runJWTIssuerTrust(in *Input, r *Results) {
@@ -147,7 +148,7 @@ func runJWTIssuerTrust(in *Input, r *Results) {
 		}
 		if j.DiscoveryURL != "" {
 			if d, err := url.Parse(j.DiscoveryURL); err != nil || d.Scheme != "https" {
-				r.Fail(jwtLoc(c, j, "issuer.discoveryURL", ""), "%s: discoveryURL %s is not https: the discovery document, and with it the keys, can be replaced on the way", jwtName(j), j.DiscoveryURL)
+				r.Fail(jwtLoc(c, j, "issuer.discoveryURL", ""), "%s: discoveryURL %s is not https: the discovery document, and with it the keys, can be replaced on the way", jwtName(j), redact(j.DiscoveryURL))
 				continue
 			}
 		}
@@ -242,16 +243,71 @@ var literalPrefix = regexp.MustCompile(`^\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*\+`)
 // dyn: a claim is of type any, which cannot be ranged over).
 var mapPrefix = regexp.MustCompile(`^\s*(?:dyn\(\s*)?claims\s*\.\s*[A-Za-z_][A-Za-z0-9_]*\s*\)?\s*\.\s*map\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*\+\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$`)
 
+// The user validation rules kubepki knows refuse system: names, spaces
+// removed, matched whole: a mention of startsWith('system:') without the
+// negation, or behind ||, does not count.
+var (
+	refusesSystemUser   = regexp.MustCompile(`^!\(?user\.username\.startsWith\(('system:'|"system:")\)\)?$`)
+	refusesSystemAll    = regexp.MustCompile(`^user\.groups\.all\(([A-Za-z_][A-Za-z0-9_]*),!([A-Za-z_][A-Za-z0-9_]*)\.startsWith\(('system:'|"system:")\)\)$`)
+	refusesSystemExists = regexp.MustCompile(`^!user\.groups\.exists\(([A-Za-z_][A-Za-z0-9_]*),([A-Za-z_][A-Za-z0-9_]*)\.startsWith\(('system:'|"system:")\)\)$`)
+)
+
 // refusesSystem reports whether some user validation rule refuses names
-// starting with system: for the attribute (username or groups).
+// starting with system: for the attribute (username or groups), in a form
+// kubepki can judge.
 func refusesSystem(j evidence.JWTAuthenticator, attr string) bool {
 	for _, u := range j.UserRules {
-		e := strings.ReplaceAll(u.Expression, " ", "")
-		if strings.Contains(e, "user."+attr) && (strings.Contains(e, "startsWith('system:')") || strings.Contains(e, `startsWith("system:")`)) {
+		e := strings.Join(strings.Fields(u.Expression), "")
+		if attr == "username" && refusesSystemUser.MatchString(e) {
+			return true
+		}
+		if attr != "groups" {
+			continue
+		}
+		for _, re := range []*regexp.Regexp{refusesSystemAll, refusesSystemExists} {
+			if m := re.FindStringSubmatch(e); m != nil && m[1] == m[2] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// emailVerifiedRule matches, spaces removed, a conjunct requiring a
+// verified email.
+var emailVerifiedRule = regexp.MustCompile(`^\(?claims\.email_verified(?:==true)?\)?$`)
+
+// emailVerifiedEnforced reports whether a claim validation rule refuses
+// tokens whose email is not verified (or says nothing of it).
+func emailVerifiedEnforced(j evidence.JWTAuthenticator) bool {
+	for _, rule := range j.ClaimRules {
+		if rule.Claim == "email_verified" && rule.RequiredValue == "true" {
+			return true
+		}
+		if rule.Expression != "" && conjunctMatches(rule.Expression, emailVerifiedRule) {
 			return true
 		}
 	}
 	return false
+}
+
+// reservedPrefixes are the name prefixes Kubernetes and kubeadm give
+// power to: system:masters, system:node:…, kubeadm:cluster-admins.
+var reservedPrefixes = []string{"system:", "kubeadm:"}
+
+// collides reports the reserved prefix a mapping prefix lets a name reach:
+// "system:x" lies inside system:, and so does "sys", since the provider
+// completes it (sys + tem:masters).
+func collides(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	for _, r := range reservedPrefixes {
+		if strings.HasPrefix(prefix, r) || strings.HasPrefix(r, prefix) {
+			return r
+		}
+	}
+	return ""
 }
 
 // usesClaim reports whether a CEL expression reads a claim.
@@ -266,15 +322,19 @@ func runJWTUsernameMapping(in *Input, r *Results) {
 		switch {
 		case m.Expression != "":
 			if p := literalPrefix.FindStringSubmatch(m.Expression); p != nil && p[1]+p[2] != "" {
-				if prefix := p[1] + p[2]; strings.HasPrefix(prefix, "system:") {
-					r.Fail(loc, "%s: the username expression prefixes names with %q, inside Kubernetes' reserved system: names", jwtName(j), prefix)
+				if prefix := p[1] + p[2]; collides(prefix) != "" {
+					r.Fail(loc, "%s: the username expression prefixes names with %q, which the provider can complete into Kubernetes' reserved %s names", jwtName(j), prefix, collides(prefix))
 				} else {
 					r.Pass(loc, "%s prefixes user names with %q", jwtName(j), prefix)
 				}
 				continue
 			}
 			if usesClaim(m.Expression, "email") && strings.Count(m.Expression, "claims.") == 1 {
-				r.Pass(loc, "%s maps user names from the verified email claim", jwtName(j))
+				if emailVerifiedEnforced(j) {
+					r.Pass(loc, "%s maps user names from the email claim, and a claim validation rule requires email_verified to be true", jwtName(j))
+				} else {
+					r.Warn(loc, "%s maps user names from the email claim, but no claim validation rule requires claims.email_verified == true: an unverified address the provider lets a user choose may take any name", jwtName(j))
+				}
 				continue
 			}
 			if guarded {
@@ -293,12 +353,14 @@ func runJWTUsernameMapping(in *Input, r *Results) {
 			prefix = *m.Prefix
 		}
 		switch {
-		case strings.HasPrefix(prefix, "system:"):
-			r.Fail(loc, "%s prefixes user names with %q, inside Kubernetes' reserved system: names", jwtName(j), prefix)
+		case collides(prefix) != "":
+			r.Fail(loc, "%s prefixes user names with %q, which the provider can complete into Kubernetes' reserved %s names", jwtName(j), prefix, collides(prefix))
 		case prefix != "":
 			r.Pass(loc, "%s prefixes the %s claim with %q", jwtName(j), m.Claim, prefix)
+		case m.Claim == "email" && emailVerifiedEnforced(j):
+			r.Pass(loc, "%s uses the email claim unprefixed, and a claim validation rule requires email_verified to be true", jwtName(j))
 		case m.Claim == "email":
-			r.Pass(loc, "%s uses the email claim unprefixed; kube-apiserver refuses it unless email_verified is true or absent", jwtName(j))
+			r.Warn(loc, "%s uses the email claim unprefixed; kube-apiserver refuses email_verified false but accepts a token without email_verified: add the claim validation rule claims.email_verified == true", jwtName(j))
 		case guarded:
 			r.Pass(loc, "%s uses the %s claim unprefixed, and a userValidationRule refuses system: names", jwtName(j), m.Claim)
 		default:
@@ -317,7 +379,7 @@ func runJWTGroupsMapping(in *Input, r *Results) {
 		case !m.Set():
 			r.Pass(loc, "%s maps no groups from tokens", jwtName(j))
 		case m.Expression != "":
-			if p := mapPrefix.FindStringSubmatch(m.Expression); p != nil && p[1] == p[4] && p[2]+p[3] != "" && !strings.HasPrefix(p[2]+p[3], "system:") {
+			if p := mapPrefix.FindStringSubmatch(m.Expression); p != nil && p[1] == p[4] && p[2]+p[3] != "" && collides(p[2]+p[3]) == "" {
 				r.Pass(loc, "%s prefixes every group with %q", jwtName(j), p[2]+p[3])
 				continue
 			}
@@ -332,8 +394,8 @@ func runJWTGroupsMapping(in *Input, r *Results) {
 				prefix = *m.Prefix
 			}
 			switch {
-			case strings.HasPrefix(prefix, "system:"):
-				r.Fail(loc, "%s prefixes groups with %q, inside Kubernetes' reserved system: groups", jwtName(j), prefix)
+			case collides(prefix) != "":
+				r.Fail(loc, "%s prefixes groups with %q, which the provider can complete into the reserved %s groups (%smasters, kubeadm:cluster-admins)", jwtName(j), prefix, collides(prefix), prefix)
 			case prefix != "":
 				r.Pass(loc, "%s prefixes the %s claim's groups with %q", jwtName(j), m.Claim, prefix)
 			case guarded:
@@ -348,60 +410,115 @@ func runJWTGroupsMapping(in *Input, r *Results) {
 // mfaClaims are the claims that say how the user authenticated.
 var mfaClaims = []string{"amr", "acr"}
 
-func requiresMFA(j evidence.JWTAuthenticator) (string, bool) {
+// strictMFARule matches, spaces removed, one conjunct of a claim
+// validation rule that refuses tokens without a second factor: 'mfa' in
+// claims.amr (or another strong method), claims.acr == '…'.
+var strictMFARule = regexp.MustCompile(`^\(?(?:['"](?:mfa|hwk|swk|otp|sc|fido|mca)['"]inclaims\.amr|claims\.acr==(?:'[^'\\]+'|"[^"\\]+")|claims\.acrin\[(?:'[^'\\]+'|"[^"\\]+")(?:,(?:'[^'\\]+'|"[^"\\]+"))*\])\)?$`)
+
+// requiresMFA reports how the authenticator requires a second factor
+// (ok), or that a rule reads amr or acr in a form whose strength kubepki
+// cannot judge (unsure: `!has(claims.amr) || …`, `has(claims.acr)`).
+func requiresMFA(j evidence.JWTAuthenticator) (how string, ok bool, unsure string) {
 	for _, rule := range j.ClaimRules {
 		for _, claim := range mfaClaims {
-			if rule.Claim == claim {
-				return fmt.Sprintf("claim %s must be %q", claim, rule.RequiredValue), true
+			if rule.Claim == claim && rule.RequiredValue != "" {
+				return fmt.Sprintf("claim %s must be %q", claim, rule.RequiredValue), true, ""
 			}
-			if usesClaim(rule.Expression, claim) || strings.Contains(rule.Expression, "'"+claim+"' in claims") || strings.Contains(rule.Expression, `"`+claim+`" in claims`) {
-				return fmt.Sprintf("rule %q", rule.Expression), true
+		}
+		if rule.Expression == "" {
+			continue
+		}
+		if conjunctMatches(rule.Expression, strictMFARule) {
+			return fmt.Sprintf("rule %q", rule.Expression), true, ""
+		}
+		for _, claim := range mfaClaims {
+			if usesClaim(rule.Expression, claim) || strings.Contains(rule.Expression, "'"+claim+"'") || strings.Contains(rule.Expression, `"`+claim+`"`) {
+				unsure = rule.Expression
 			}
 		}
 	}
-	return "", false
+	return "", false, unsure
+}
+
+// conjunctMatches reports whether a CEL expression without ||, ?: or
+// negation has a conjunct (a term of &&) that re matches, spaces removed:
+// that conjunct must then hold for every token accepted.
+func conjunctMatches(expr string, re *regexp.Regexp) bool {
+	e := strings.Join(strings.Fields(expr), "")
+	if strings.Contains(e, "||") || strings.Contains(e, "?") || strings.Contains(e, "!") {
+		return false
+	}
+	for _, part := range strings.Split(e, "&&") {
+		if re.MatchString(part) {
+			return true
+		}
+	}
+	return false
 }
 
 func runJWTMFA(in *Input, r *Results) {
 	c, list, _ := jwtAuthenticators(in, r)
 	for _, j := range list {
 		loc := jwtLoc(c, j, "claimValidationRules", "oidc-required-claim")
-		if how, ok := requiresMFA(j); ok {
+		how, ok, unsure := requiresMFA(j)
+		if ok {
 			r.Pass(loc, "%s requires multi-factor authentication: %s", jwtName(j), how)
+			continue
+		}
+		if unsure != "" {
+			r.Warn(loc, "%s reads amr or acr in the rule %q, but whether it refuses every token without a second factor cannot be judged (a rule such as !has(claims.amr) || … lets tokens without the claim through); use a rule of the form 'mfa' in claims.amr or claims.acr == '…'", jwtName(j), unsure)
 			continue
 		}
 		r.Warn(loc, "%s has no claim validation rule on amr or acr: kube-apiserver accepts tokens issued without a second factor; whether the provider enforces MFA is outside the cluster's control", jwtName(j))
 	}
 }
 
-// lifetimeRule matches a rule bounding exp - iat: claims.exp - claims.iat <= N.
-var lifetimeRule = regexp.MustCompile(`claims\s*\.\s*exp\s*-\s*claims\s*\.\s*iat\s*(<=|<)\s*(\d+)`)
+// lifetimeRule matches, spaces removed, a conjunct bounding exp - iat:
+// claims.exp - claims.iat <= N.
+var lifetimeRule = regexp.MustCompile(`^\(?claims\.exp-claims\.iat(<=|<)(\d+)\)?$`)
+
+// lifetimeMention finds exp - iat anywhere in a rule.
+var lifetimeMention = regexp.MustCompile(`claims\s*\.\s*exp\s*-\s*claims\s*\.\s*iat`)
 
 func runJWTTokenLifetime(in *Input, r *Results) {
 	c, list, _ := jwtAuthenticators(in, r)
 	for _, j := range list {
 		loc := jwtLoc(c, j, "claimValidationRules", "oidc-required-claim")
-		bounded := false
+		bounded, unsure := false, ""
 		for _, rule := range j.ClaimRules {
-			if m := lifetimeRule.FindStringSubmatch(rule.Expression); m != nil {
-				var secs int64
-				fmt.Sscan(m[2], &secs)
-				d := time.Duration(secs) * time.Second
-				if d > maxJWTLifetime {
-					r.Warn(loc, "%s bounds token lifetime at %s, longer than %s", jwtName(j), d, maxJWTLifetime)
-				} else {
-					r.Pass(loc, "%s refuses tokens living longer than %s", jwtName(j), d)
+			if rule.Expression == "" {
+				continue
+			}
+			var bound string
+			if conjunctMatches(rule.Expression, lifetimeRule) {
+				for _, part := range strings.Split(strings.Join(strings.Fields(rule.Expression), ""), "&&") {
+					if m := lifetimeRule.FindStringSubmatch(part); m != nil {
+						bound = m[2]
+						break
+					}
 				}
-				bounded = true
-				break
 			}
-			if usesClaim(rule.Expression, "exp") && usesClaim(rule.Expression, "iat") {
-				r.Pass(loc, "%s bounds token lifetime by the rule %q", jwtName(j), rule.Expression)
-				bounded = true
-				break
+			if bound == "" {
+				if lifetimeMention.MatchString(rule.Expression) || (usesClaim(rule.Expression, "exp") && usesClaim(rule.Expression, "iat")) {
+					unsure = rule.Expression
+				}
+				continue
 			}
+			secs, err := strconv.ParseInt(bound, 10, 64)
+			switch {
+			case err != nil || secs > int64(maxJWTLifetime/time.Second):
+				r.Warn(loc, "%s bounds token lifetime at %s seconds, longer than %s", jwtName(j), bound, maxJWTLifetime)
+			default:
+				r.Pass(loc, "%s refuses tokens living longer than %s", jwtName(j), time.Duration(secs)*time.Second)
+			}
+			bounded = true
+			break
 		}
-		if !bounded {
+		switch {
+		case bounded:
+		case unsure != "":
+			r.Warn(loc, "%s reads exp and iat in the rule %q, but whether it bounds every token's lifetime cannot be judged (behind || or a negation, tokens without iat, or the other branch, are unbounded); use a rule of the form claims.exp - claims.iat <= 3600", jwtName(j), unsure)
+		default:
 			r.Warn(loc, "%s has no claim validation rule on exp - iat: a token is accepted for as long as the provider made it valid", jwtName(j))
 		}
 	}
@@ -459,13 +576,13 @@ func runTokenWebhook(in *Input, r *Results) {
 		u, err := url.Parse(s.Server)
 		switch {
 		case err != nil || u.Scheme != "https":
-			r.Fail(loc, "%s: the token webhook %s is not https: anyone on the path can answer who a token belongs to", tw.Path, s.Server)
+			r.Fail(loc, "%s: the token webhook %s is not https: anyone on the path can answer who a token belongs to", tw.Path, redact(s.Server))
 		case s.InsecureSkipTLSVerify:
-			r.Fail(loc, "%s: insecure-skip-tls-verify for the token webhook %s: anyone on the path can answer who a token belongs to", tw.Path, s.Server)
+			r.Fail(loc, "%s: insecure-skip-tls-verify for the token webhook %s: anyone on the path can answer who a token belongs to", tw.Path, redact(s.Server))
 		case !s.HasCA:
-			r.Warn(loc, "%s: the token webhook %s is verified against the node's system roots only; give its certificate-authority", tw.Path, s.Server)
+			r.Warn(loc, "%s: the token webhook %s is verified against the node's system roots only; give its certificate-authority", tw.Path, redact(s.Server))
 		default:
-			r.Pass(loc, "%s: the token webhook %s is reached over verified https", tw.Path, s.Server)
+			r.Pass(loc, "%s: the token webhook %s is reached over verified https", tw.Path, redact(s.Server))
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -192,3 +193,18 @@ func days(d float64) string {
 }
 
 func modeString(m uint32) string { return fmt.Sprintf("%04o", m) }
+
+// userinfo matches the user:password@ of a URL url.Parse refuses.
+var userinfo = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@`)
+
+// redact hides the password of a URL (https://user:xxxxx@host) before it
+// goes into a finding: an issuer or webhook URL may carry credentials.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		if u.User != nil {
+			return u.Redacted()
+		}
+		return s
+	}
+	return userinfo.ReplaceAllString(s, "${1}xxxxx@")
+}

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 
@@ -117,4 +118,69 @@ func runClusterUnrevocable(in *Input, r *Results) {
 	if n == 0 {
 		r.Pass(report.Location{}, "no legacy token Secret and no issued system:masters certificate: every credential the API shows can be revoked")
 	}
+}
+
+func init() {
+	register(&Check{
+		ID: "apiserver-reloaded-config-mounts", Title: "Files kube-apiserver reloads are mounted by directory",
+		Severity: report.SeverityMedium, Component: apiserver,
+		Controls:    report.Controls{PCI: []string{"1.3", "5.1"}, MITRE: []string{"T1550"}},
+		Why:         "kube-apiserver reloads --authentication-config and --authorization-config when they change. kubepki revoke config, editors and configuration tools replace a file atomically (a new file renamed over the old); a container that has the file itself bind-mounted (a hostPath of type File, or a subPath) keeps the old file for ever: revocations written into it are silently not applied until the apiserver restarts.",
+		Remediation: "Mount the directory that holds the file (a hostPath of type DirectoryOrCreate, as kubeadm mounts /etc/kubernetes/pki), not the file itself.",
+		Run:         runReloadedConfigMounts,
+	})
+}
+
+func runReloadedConfigMounts(in *Input, r *Results) {
+	c := component(in, r, apiserver)
+	if c == nil {
+		return
+	}
+	judged := false
+	for _, flag := range []string{"authentication-config", "authorization-config"} {
+		p, ok := c.Flag(flag)
+		if !ok || p == "" {
+			continue
+		}
+		judged = true
+		if c.MountsFrom == "" {
+			r.NotEvaluated(at(c, flag), "%s runs from no static pod manifest kubepki read: whether its container sees a replaced %s cannot be judged here", c.Source, p)
+			continue
+		}
+		p = path.Clean(p)
+		var covering *evidence.Mount
+		for i, m := range c.Mounts {
+			if m.MountPath == p || strings.HasPrefix(p, strings.TrimSuffix(m.MountPath, "/")+"/") {
+				if covering == nil || len(m.MountPath) > len(covering.MountPath) {
+					covering = &c.Mounts[i]
+				}
+			}
+		}
+		loc := report.Location{Path: c.MountsFrom, Field: "--" + flag}
+		switch {
+		case covering == nil:
+			r.Warn(loc, "no volume of %s covers --%s=%s: the container cannot read it", c.MountsFrom, flag, p)
+		case covering.MountPath == p || covering.HostPathType == "File" || covering.HostPathType == "FileOrCreate":
+			r.Fail(loc, "%s mounts --%s=%s as a file (hostPath %s%s): the container keeps the file it started with when the file is replaced, so kube-apiserver never reloads it; mount its directory %s instead", c.MountsFrom, flag, p, covering.HostPath, mountKind(*covering), path.Dir(p))
+		default:
+			r.Pass(loc, "%s mounts the directory %s that holds --%s=%s: a replaced file is seen and reloaded", c.MountsFrom, covering.MountPath, flag, p)
+		}
+	}
+	if !judged {
+		r.Info(at(c, "authentication-config"), "%s sets neither --authentication-config nor --authorization-config: no file to reload", c.Source)
+	}
+}
+
+func mountKind(m evidence.Mount) string {
+	var s []string
+	if m.HostPathType != "" {
+		s = append(s, "type "+m.HostPathType)
+	}
+	if m.SubPath != "" {
+		s = append(s, "subPath "+m.SubPath)
+	}
+	if len(s) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(s, ", ")
 }

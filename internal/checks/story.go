@@ -56,15 +56,17 @@ func Authentication(n *evidence.Node) []report.Authenticator {
 		jwts = append(jwts, *j)
 	}
 	for _, j := range jwts {
-		detail := "issuer " + j.IssuerURL
+		detail := "issuer " + redact(j.IssuerURL)
 		if len(j.Audiences) > 0 {
 			detail += ", audiences " + strings.Join(j.Audiences, ", ")
 		}
 		loc := report.Location{Path: j.Source, Field: j.Field}
+		how := jwtRevocation
 		if j.Legacy {
 			loc = at(c, "oidc-issuer-url")
+			how = jwtRevocationLegacy
 		}
-		add("jwt", detail, loc, report.RevocablePartly, jwtRevocation)
+		add("jwt", detail, loc, report.RevocablePartly, how)
 	}
 	if v, ok := c.Flag("authentication-token-webhook-config-file"); ok && v != "" {
 		ttl := defaultWebhookCacheTTL.String()
@@ -86,6 +88,10 @@ func Authentication(n *evidence.Node) []report.Authenticator {
 
 // jwtRevocation says what kubepki can do about JWT authenticators' tokens.
 const jwtRevocation = "a token with a jti carries the credential ID JTI=<jti>: kubepki revoke --token-file records it as the cluster's TokenReview reports it, and the authorization webhook refuses it; kubepki revoke config --authentication writes revoked jtis and subjects (SUB=<issuer>#<sub>: every token of a person) into the AuthenticationConfiguration, which kube-apiserver reloads; a token without a jti can only be refused with all of its subject's"
+
+// jwtRevocationLegacy says it for the legacy --oidc-* flags, which have
+// no file to write rules into.
+const jwtRevocationLegacy = "a token with a jti carries the credential ID JTI=<jti>: kubepki revoke --token-file records it as the cluster's TokenReview reports it, and the authorization webhook refuses it; with the legacy --oidc-* flags there is no AuthenticationConfiguration for kubepki revoke config --authentication to write revoked subjects into: move the flags into one (docs/oidc-migration.md) to refuse every token of a person, or of a token without a jti"
 
 func anonymousStory(n *evidence.Node, c *evidence.Component) *report.Authenticator {
 	const how = "anonymous requests carry no credential: turn anonymous access off or narrow its paths"

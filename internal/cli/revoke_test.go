@@ -170,7 +170,10 @@ func TestRevokeConfig(t *testing.T) {
 	}
 	id := revocation.PrefixX509 + strings.Repeat("ab", 32)
 	run(t, "", "revoke", "--store", store, "--id", id, "--reason", "x")
-	if o, err := run(t, "", append(args, "--static")...); err != nil || !strings.Contains(o, "1 revoked IDs in 1 authorizers") {
+	run(t, "", "revoke", "--store", store, "--id", "SUB=#bob", "--reason", "x")
+	// A subject cannot be in the authorization configuration: said, not
+	// dropped in silence.
+	if o, err := run(t, "", append(args, "--static")...); err != nil || !strings.Contains(o, "1 revoked IDs in 1 authorizers") || !strings.Contains(o, "1 revoked subjects (SUB=) are not in this configuration") {
 		t.Fatalf("%v\n%s", err, o)
 	}
 	data, _ := os.ReadFile(filepath.Join(out, "authorization.yaml"))

@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +24,11 @@ type revokeConfigOptions struct {
 	// authentication is an AuthenticationConfiguration file to write
 	// the revoked JWTs and subjects into.
 	authentication string
+	// force writes it even when values it refused are refused no more
+	// without the list saying they were unrevoked; allowUnknownIssuers
+	// even when revoked subjects of an issuer it does not trust are left
+	// out.
+	force, allowUnknownIssuers bool
 }
 
 func newRevokeConfigCommand(e *env) *cobra.Command {
@@ -70,9 +77,12 @@ A token without a jti cannot be singled out: revoke its subject.`,
   kubepki revoke --id 'SUB=https://login.example.com#4f1c…' --reason "left the company"
   kubepki revoke config --authentication /etc/kubernetes/authentication.yaml`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.authentication != "" {
-				return o.writeAuthentication(e)
+				return o.writeAuthentication(e, cmd)
+			}
+			if o.force || o.allowUnknownIssuers {
+				return usagef("--force and --allow-unknown-issuers go with --authentication")
 			}
 			if o.url == "" || o.caFile == "" || o.out == "" {
 				return usagef("--webhook-url, --webhook-ca-file and --out are required")
@@ -101,6 +111,7 @@ A token without a jti cannot be singled out: revoke its subject.`,
 			if err := opts.Check(); err != nil {
 				return usagef("%v", err)
 			}
+			subjects := 0
 			if o.static {
 				l, err := o.store.load()
 				if err != nil {
@@ -109,6 +120,8 @@ A token without a jti cannot be singled out: revoke its subject.`,
 				for _, id := range l.ActiveIDs() {
 					if revocation.IsCredentialID(id) {
 						opts.Static = append(opts.Static, id)
+					} else {
+						subjects++
 					}
 				}
 				if opts.Static == nil {
@@ -130,12 +143,19 @@ A token without a jti cannot be singled out: revoke its subject.`,
 			fmt.Fprintf(e.stdout, "wrote %s/{authorization.yaml,kubepki-webhook.kubeconfig,legacy-flags.txt}\n", o.out)
 			fmt.Fprintf(e.stdout, "copy kubepki-webhook.kubeconfig to %s on each control-plane node, and run kube-apiserver with --authorization-config=<path of authorization.yaml> instead of --authorization-mode\n", o.kubeconfigPath)
 			fmt.Fprintf(e.stdout, "the apiserver presents %s to the webhook: run it with --client-ca-file set to that certificate's CA and --allowed-client-names set to its common name\n", o.certFile)
+			if subjects > 0 {
+				// No request carries a subject: only the authenticator
+				// can refuse one.
+				fmt.Fprintf(e.stdout, "%d revoked subjects (SUB=) are not in this configuration, since no request carries them: write them with revoke config --authentication FILE\n", subjects)
+			}
 			switch {
+			case o.static && len(opts.Static) == 0 && subjects > 0:
+				fmt.Fprintf(e.stdout, "static mode: %s revoke no certificate or token ID, so the configuration has no webhook authorizer (Node and RBAC alone)\n", o.store.where())
 			case o.static && len(opts.Static) == 0:
 				fmt.Fprintf(e.stdout, "static mode: %s revoke nothing, so the configuration has no webhook authorizer (Node and RBAC alone): nothing is refused by ID until a revocation is made and the configuration written again\n", o.store.where())
 			case o.static:
 				fmt.Fprintf(e.stdout, "static mode: %d revoked IDs in %d authorizers calling /deny, failurePolicy Deny: they are refused whatever the webhook holds, and while it is down\n",
-					len(opts.Static), (len(opts.Static)+revocation.IDsPerAuthorizer-1)/revocation.IDsPerAuthorizer)
+					len(opts.Static), bytes.Count(files[0].Data, []byte("failurePolicy: Deny")))
 			case o.policy == revocation.FailureDeny:
 				fmt.Fprintf(e.stdout, "failurePolicy Deny: while the webhook is down, every request with a credential ID is refused, except those of %s, which go on to Node and RBAC; a revoked credential of theirs works while the webhook is down\n", o.controlPlane.Describe())
 			default:
@@ -156,6 +176,8 @@ A token without a jti cannot be singled out: revoke its subject.`,
 	f.StringSliceVar(&o.controlPlane.UserPrefixes, "control-plane-user-prefixes", o.controlPlane.UserPrefixes, "with --failure-policy Deny: user name prefixes kept working while the webhook is down")
 	f.StringSliceVar(&o.controlPlane.Groups, "control-plane-groups", o.controlPlane.Groups, "with --failure-policy Deny: groups kept working while the webhook is down")
 	f.BoolVar(&o.static, "static", false, "embed the revoked IDs in the configuration (fails closed for them alone)")
+	f.BoolVar(&o.force, "force", false, "with --authentication: write even when values the file's kubepki rules refuse are neither revoked nor unrevoked in the list")
+	f.BoolVar(&o.allowUnknownIssuers, "allow-unknown-issuers", false, "with --authentication: write even when revoked subjects name an issuer no JWT authenticator trusts (they are left out)")
 	f.StringVar(&o.authentication, "authentication", "", "AuthenticationConfiguration file whose JWT authenticators are to refuse the revoked tokens and subjects (rewritten in place, or into --out)")
 	o.kube.register(cmd)
 	o.store.register(cmd, &o.kube)
@@ -167,9 +189,14 @@ A token without a jti cannot be singled out: revoke its subject.`,
 
 // writeAuthentication writes the revoked JWTs and subjects of the list
 // into the AuthenticationConfiguration file.
-func (o *revokeConfigOptions) writeAuthentication(e *env) error {
+func (o *revokeConfigOptions) writeAuthentication(e *env, cmd *cobra.Command) error {
 	if o.static || o.url != "" || o.caFile != "" {
 		return usagef("--authentication writes only the AuthenticationConfiguration: leave out --static, --webhook-url and --webhook-ca-file")
+	}
+	for _, name := range []string{"failure-policy", "control-plane-users", "control-plane-user-prefixes", "control-plane-groups", "authorized-ttl", "unauthorized-ttl", "timeout", "client-cert-file", "client-key-file", "kubeconfig-path"} {
+		if cmd.Flags().Changed(name) {
+			return usagef("--%s configures the webhook authorizer, which --authentication does not write: leave it out", name)
+		}
 	}
 	data, err := os.ReadFile(o.authentication)
 	if err != nil {
@@ -183,6 +210,29 @@ func (o *revokeConfigOptions) writeAuthentication(e *env) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.authentication, err)
 	}
+	if len(sum.UnknownIssuers) > 0 && !o.allowUnknownIssuers {
+		var msgs []string
+		for _, iss := range sum.UnknownIssuers {
+			m := fmt.Sprintf("%q", iss)
+			if n := nearestIssuer(iss, sum.Issuers); n != "" {
+				m += fmt.Sprintf(" (did you mean %q?)", n)
+			}
+			msgs = append(msgs, m)
+		}
+		return fmt.Errorf("%s: no JWT authenticator trusts the issuer of revoked subjects %s: their tokens would not be refused; revoke the subject under the issuer URL exactly as the file names it (or SUB=#<sub> for every issuer), or pass --allow-unknown-issuers; the file is left as it was", o.authentication, strings.Join(msgs, ", "))
+	}
+	// Values the file refused and refuses no more: fine when the list
+	// says they were unrevoked; otherwise the list may be the wrong one,
+	// or empty, and writing would silently drop revocations.
+	var unexplained []string
+	for _, id := range sum.Removed {
+		if !unrevokedIn(l, id) {
+			unexplained = append(unexplained, id)
+		}
+	}
+	if len(unexplained) > 0 && !o.force {
+		return fmt.Errorf("%s: %d values its kubepki rules refuse are not revoked in %s (nor unrevoked there): %s; is it the right list? Pass --force to stop refusing them; the file is left as it was", o.authentication, len(unexplained), o.store.where(), listSome(unexplained, 10))
+	}
 	dst := o.authentication
 	if o.out != "" {
 		if err := os.MkdirAll(o.out, 0o700); err != nil {
@@ -194,13 +244,85 @@ func (o *revokeConfigOptions) writeAuthentication(e *env) error {
 	if info, err := os.Stat(o.authentication); err == nil {
 		mode = info.Mode().Perm()
 	}
+	// Another writer (a second kubepki, an editor) may have changed the
+	// file since it was read: writing would undo that change.
+	if now, err := os.ReadFile(o.authentication); err != nil || !bytes.Equal(now, data) {
+		return fmt.Errorf("%s changed while kubepki was writing it: run revoke config --authentication again", o.authentication)
+	}
 	if err := revocation.WriteAtomic(dst, mode, func(w io.Writer) error { _, err := w.Write(written); return err }); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: %d revoked token IDs and %d revoked subjects refused by %d of its JWT authenticators\n", dst, sum.JTIs, sum.Subjects, sum.Authenticators)
+	sa := 0
+	for _, id := range l.ActiveIDs() {
+		if en, ok := l.Get(id); ok && strings.HasPrefix(id, revocation.PrefixJTI) && strings.HasPrefix(en.Subject, "system:serviceaccount:") {
+			sa++
+		}
+	}
+	if sa > 0 {
+		fmt.Fprintf(e.stdout, "%d of the token IDs are recorded as service-account tokens, which no JWT authenticator accepts: the webhook refuses them; they are written too, since their record comes from claims that may not have been verified\n", sa)
+	}
 	fmt.Fprintln(e.stdout, "kube-apiserver reloads the file within a minute (at once when it sees the change) and keeps a token's earlier success for 10 s; tokens without a jti cannot be refused by ID, only by subject (SUB=)")
 	for _, iss := range sum.UnknownIssuers {
 		fmt.Fprintf(e.stdout, "warning: revoked subjects of %s are not written: no JWT authenticator of %s trusts that issuer\n", iss, o.authentication)
 	}
+	if len(sum.Removed) > 0 {
+		fmt.Fprintf(e.stdout, "no longer refused (%d): %s\n", len(sum.Removed), listSome(sum.Removed, 20))
+	}
 	return nil
+}
+
+// unrevokedIn reports whether the list says an ID the file refused was
+// unrevoked: SUB=<issuer>#<sub> may have been revoked as SUB=#<sub>.
+func unrevokedIn(l *revocation.List, id string) bool {
+	ids := []string{id}
+	if _, sub, ok := revocation.SplitSubject(id); ok {
+		ids = append(ids, revocation.PrefixSubject+"#"+sub)
+	}
+	for _, id := range ids {
+		if e, ok := l.Get(id); ok && e.Unrevoked != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// listSome lists at most n values, saying how many more there are.
+func listSome(values []string, n int) string {
+	if len(values) <= n {
+		return strings.Join(values, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(values[:n], ", "), len(values)-n)
+}
+
+// nearestIssuer is the configured issuer closest to iss (the same but for
+// a trailing slash, letter case or a few characters), or "".
+func nearestIssuer(iss string, issuers []string) string {
+	best, bestD := "", len(iss)/4+2
+	for _, c := range issuers {
+		if d := editDistance(strings.ToLower(iss), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -48,6 +48,17 @@ type Component struct {
 	Source string
 	// Args are the flags in order.
 	Args []Arg
+	// Mounts are the volume mounts of its container, as the static pod
+	// manifest MountsFrom declares them; nil when it runs from no
+	// manifest kubepki read.
+	Mounts     []Mount `json:",omitempty"`
+	MountsFrom string  `json:",omitempty"`
+}
+
+// Mount is a container's volume mount: where it is in the container and,
+// for a hostPath volume, which host path and type (empty otherwise).
+type Mount struct {
+	MountPath, SubPath, HostPath, HostPathType string
 }
 
 // Flag returns the value of the last occurrence of a flag, as Go's and

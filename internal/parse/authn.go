@@ -67,6 +67,12 @@ func AuthenticationConfig(data []byte) (*apiserverv1.AuthenticationConfiguration
 // judge. disallowedIssuers are the service-account issuers
 // (--service-account-issuer), which no JWT authenticator may use.
 //
+// Known gaps: feature gates are not modelled (kube-apiserver v1.34's
+// defaults are assumed: a gate turned off, such as the one for
+// egressSelectorType, makes the apiserver refuse what this accepts), and
+// whether an expression reads claims.email or claims.email_verified is
+// decided on its text without literals and comments, not on a syntax tree.
+//
 // Tests hold this function to the apiserver's own validator.
 func ValidateAuthenticationConfig(c *apiserverv1.AuthenticationConfiguration, disallowedIssuers []string) field.ErrorList {
 	root := field.NewPath("jwt")
@@ -274,15 +280,63 @@ func validateMapping(m apiserverv1.PrefixedClaimOrExpression, p *field.Path, req
 var claimSelect = regexp.MustCompile(`\bclaims\s*\.\s*\??\s*([A-Za-z_][A-Za-z0-9_]*)`)
 
 // UsesClaim reports whether a CEL expression selects the claim, as the
-// apiserver's check of its syntax tree does for the forms people write
-// (a selection inside a string literal counts here, not there).
+// apiserver's check of its syntax tree does for the forms people write:
+// claims.x or claims.?x outside string literals and comments (a string
+// 'claims.email_verified' does not count; claims.// …\n email does).
 func UsesClaim(expr, claim string) bool {
-	for _, m := range claimSelect.FindAllStringSubmatch(expr, -1) {
+	for _, m := range claimSelect.FindAllStringSubmatch(StripCEL(expr), -1) {
 		if m[1] == claim {
 			return true
 		}
 	}
 	return false
+}
+
+// StripCEL replaces a CEL expression's string and bytes literals by ”
+// and its comments by a space, so that what remains is code: quotes of
+// every kind (single, double, tripled), raw literals (r'…', in which a
+// backslash escapes nothing) and escapes are followed as CEL's lexer
+// does. An unterminated literal runs to the end.
+func StripCEL(expr string) string {
+	var b strings.Builder
+	for i := 0; i < len(expr); {
+		c := expr[i]
+		switch {
+		case c == '/' && strings.HasPrefix(expr[i:], "//"):
+			end := strings.IndexByte(expr[i:], '\n')
+			if end < 0 {
+				i = len(expr)
+			} else {
+				i += end
+			}
+			b.WriteByte(' ')
+		case c == '\'' || c == '"':
+			raw := i > 0 && (expr[i-1] == 'r' || expr[i-1] == 'R') && (i < 2 || !isIdentChar(expr[i-2]) || expr[i-2] == 'b' || expr[i-2] == 'B')
+			q := string(c)
+			if strings.HasPrefix(expr[i:], q+q+q) {
+				q = q + q + q
+			}
+			j := i + len(q)
+			for j < len(expr) && !strings.HasPrefix(expr[j:], q) {
+				if expr[j] == '\\' && !raw {
+					j++
+				} else if expr[j] == '\n' && len(q) == 1 {
+					break
+				}
+				j++
+			}
+			i = min(j+len(q), len(expr))
+			b.WriteString("''")
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String()
+}
+
+func isIdentChar(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // usesEmailVerified reports whether any expression the apiserver looks at

@@ -41,9 +41,16 @@ func apiserverVerdict(data []byte, disallowed []string) (ok, onlyCEL bool, errs 
 		return false, false, nil, errWrongKind
 	}
 	errs = validation.ValidateAuthenticationConfiguration(celCompiler, cfg, disallowed)
+	// The apiserver looks for claims.email_verified only in expressions
+	// that compile: with a CEL error anywhere, its email_verified error
+	// may follow from that error alone.
+	compileFailed := false
+	for _, e := range errs {
+		compileFailed = compileFailed || strings.Contains(e.Detail, "compilation failed")
+	}
 	onlyCEL = true
 	for _, e := range errs {
-		if !strings.Contains(e.Detail, "compilation failed") {
+		if !strings.Contains(e.Detail, "compilation failed") && !(compileFailed && strings.Contains(e.Detail, "claims.email_verified must be used")) {
 			onlyCEL = false
 		}
 	}
@@ -110,6 +117,13 @@ var authnSeeds = []string{
 	"apiVersion: apiserver.config.k8s.io/v2\nkind: AuthenticationConfiguration\n",
 	"apiVersion: apiserver.config.k8s.io/v1\nkind: AuthorizationConfiguration\nauthorizers: []\n",
 	authnHeader + "jwt:\n- issuer: {url: 'https://a.example', audiences: [a]}\n  claimMappings: {username: {expression: 'claims.sub +'}}\n",
+	// claims.email_verified inside a string literal is not a use of it.
+	authnHeader + "jwt:\n- issuer: {url: 'https://a.example', audiences: [a]}\n  claimMappings: {username: {expression: 'claims.email'}}\n  claimValidationRules: [{expression: \"'claims.email_verified' != ''\"}]\n",
+	authnHeader + "jwt:\n- issuer: {url: 'https://a.example', audiences: [a]}\n  claimMappings: {username: {expression: 'claims.email'}}\n  claimValidationRules: [{expression: \"r'\\\\' + \\\"claims.email_verified\\\" != ''\"}]\n",
+	// A comment hides nothing from the apiserver's parser.
+	authnHeader + "jwt:\n- issuer: {url: 'https://a.example', audiences: [a]}\n  claimMappings: {username: {expression: \"claims.// c\\n  email\"}}\n",
+	authnHeader + "jwt:\n- issuer: {url: 'https://a.example', audiences: [a]}\n  claimMappings: {username: {expression: \"claims.// c\\n  email\"}}\n  claimValidationRules: [{expression: \"claims.// c\\n  email_verified == true\"}]\n",
+	authnHeader + "jwt:\n- issuer: {url: 'https://a.example', audiences: [a]}\n  claimMappings: {username: {expression: \"'''a\\nclaims.email''' + claims.sub\"}}\n",
 }
 
 // TestAuthenticationConfigAgreesWithTheAPIServer runs the seeds through

@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"fmt"
 	"path"
 	"regexp"
 	"strings"
@@ -28,6 +29,14 @@ type Credential struct {
 
 // secretName matches the names of flags and variables that carry secrets.
 var secretName = regexp.MustCompile(`(?i)(secret|password|passwd|token|api[-_]?key|private[-_]?key|credential)`)
+
+// flagName and envName match the name at the start of an argument or an
+// environment variable's name.
+var (
+	flagName = regexp.MustCompile(`^-*[A-Za-z0-9_-]*`)
+	envName  = regexp.MustCompile(`^[A-Za-z0-9_]*`)
+	flagLike = regexp.MustCompile(`^--?[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$`)
+)
 
 // notSecretFlags are flags whose names look secret but hold none.
 var notSecretFlags = map[string]bool{"--token-cache-dir": true, "--token-cache-storage": true, "get-token": true, "--token-path": true, "--token-file": true, "--id-token-file": true}
@@ -80,11 +89,18 @@ func CredentialOf(ai *clientcmdapi.AuthInfo) Credential {
 func execSecrets(e *clientcmdapi.ExecConfig) []string {
 	var out []string
 	for i := 0; i < len(e.Args); i++ {
-		a := e.Args[i]
+		a, at := e.Args[i], i
 		if !strings.HasPrefix(a, "-") {
 			continue
 		}
-		name, value, inline := strings.Cut(a, "=")
+		// The name is the leading run of name characters: what follows
+		// (=x, but also :x or /x, which a plugin may read as the value)
+		// is the value, never printed.
+		name := flagName.FindString(a)
+		value, inline := strings.CutPrefix(a[len(name):], "=")
+		if rest := a[len(name):]; !inline && rest != "" {
+			value, inline = rest, true
+		}
 		if notSecretFlags[name] || !secretName.MatchString(name) {
 			continue
 		}
@@ -92,13 +108,25 @@ func execSecrets(e *clientcmdapi.ExecConfig) []string {
 			value = e.Args[i+1]
 			i++
 		}
-		if value != "" {
+		if value == "" {
+			continue
+		}
+		// A flag is named only when it looks like one: a value that
+		// starts with - (-S3CR3T…) is not a name to print.
+		if flagLike.MatchString(name) && len(name) <= 48 {
 			out = append(out, "exec.args "+name)
+		} else {
+			out = append(out, fmt.Sprintf("exec.args[%d]", at))
 		}
 	}
 	for _, v := range e.Env {
-		if v.Value != "" && secretName.MatchString(v.Name) {
-			out = append(out, "exec.env "+v.Name)
+		// An environment variable's name is printed only as far as it is
+		// a name: a value may have been pasted into it.
+		if name := envName.FindString(v.Name); (v.Value != "" || name != v.Name) && secretName.MatchString(v.Name) {
+			if name != v.Name {
+				name += "…"
+			}
+			out = append(out, "exec.env "+name)
 		}
 	}
 	return out

@@ -180,6 +180,7 @@ func FuzzCredentialOf(f *testing.F) {
 		"    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: kubectl\n      args: [oidc-login, get-token, --oidc-client-secret, SECRETVALUE]\n      env: [{name: MY_TOKEN, value: SECRETVALUE}]\n",
 		"    exec: {apiVersion: client.authentication.k8s.io/v1, command: kubelogin, args: [get-token, --server-id, x, --password=SECRETVALUE]}\n",
 		"    token: SECRETVALUE\n    username: u\n    password: SECRETVALUE\n",
+		"    exec: {apiVersion: client.authentication.k8s.io/v1, command: kubectl, args: [oidc-login, '--oidc-client-secret:SECRETVALUE', get-token, '--password/SECRETVALUE', '-token,SECRETVALUE'], env: [{name: 'API_TOKEN:SECRETVALUE', value: ''}, {name: 'TOKEN=SECRETVALUE'}]}\n",
 	}
 	for _, u := range users {
 		f.Add([]byte("apiVersion: v1\nkind: Config\nusers:\n- name: me\n  user:\n" + u))
@@ -198,4 +199,18 @@ func FuzzCredentialOf(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCredentialSecretsNamesOnly: a secret glued to its flag by something
+// other than = (--oidc-client-secret:S3CR3T) was reported as the flag's
+// name, value included, in every output of the finding.
+func TestCredentialSecretsNamesOnly(t *testing.T) {
+	cfg, err := Kubeconfig([]byte("apiVersion: v1\nkind: Config\nusers:\n- name: me\n  user:\n    exec: {apiVersion: client.authentication.k8s.io/v1, command: kubectl, args: [oidc-login, '--oidc-client-secret:S3CR3T', get-token, --token-cache-dir, /tmp], env: [{name: 'API_TOKEN:S3CR3T', value: ''}, {name: MY_PASSWORD, value: S3CR3T}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(CredentialOf(cfg.AuthInfos["me"]).Secrets, "; ")
+	if want := "exec.args --oidc-client-secret; exec.env API_TOKEN…; exec.env MY_PASSWORD"; got != want {
+		t.Errorf("secrets %q, want %q", got, want)
+	}
 }

@@ -19,6 +19,14 @@ type ManifestComponent struct {
 	// Command is the container's command followed by its args.
 	Command []string
 	Image   string
+	// Mounts are the container's volume mounts.
+	Mounts []Mount
+}
+
+// Mount is a container's volume mount: where it is in the container and,
+// for a hostPath volume, which host path and type (empty otherwise).
+type Mount struct {
+	MountPath, SubPath, HostPath, HostPathType string
 }
 
 // StaticPod parses a static pod manifest (YAML or JSON) and returns the
@@ -32,6 +40,10 @@ func StaticPod(data []byte) ([]ManifestComponent, error) {
 	if pod.Kind != "" && pod.Kind != "Pod" {
 		return nil, fmt.Errorf("manifest kind is %q, want Pod", pod.Kind)
 	}
+	hostPaths := map[string]*corev1.HostPathVolumeSource{}
+	for _, v := range pod.Spec.Volumes {
+		hostPaths[v.Name] = v.HostPath
+	}
 	var out []ManifestComponent
 	for _, c := range pod.Spec.Containers {
 		cmd := append(append([]string{}, c.Command...), c.Args...)
@@ -42,7 +54,18 @@ func StaticPod(data []byte) ([]ManifestComponent, error) {
 		if name == "" {
 			continue
 		}
-		out = append(out, ManifestComponent{Name: name, Command: cmd, Image: c.Image})
+		mounts := []Mount{}
+		for _, m := range c.VolumeMounts {
+			mt := Mount{MountPath: path.Clean(m.MountPath), SubPath: m.SubPath}
+			if h := hostPaths[m.Name]; h != nil {
+				mt.HostPath = h.Path
+				if h.Type != nil {
+					mt.HostPathType = string(*h.Type)
+				}
+			}
+			mounts = append(mounts, mt)
+		}
+		out = append(out, ManifestComponent{Name: name, Command: cmd, Image: c.Image, Mounts: mounts})
 	}
 	return out, nil
 }

@@ -1,10 +1,14 @@
 package revocation
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/traits"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	api "k8s.io/apiserver/pkg/apis/apiserver"
@@ -57,7 +61,8 @@ func TestAuthenticationConfigRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := validateAuthn(t, out)
-	if sum.JTIs != 1201 || sum.Subjects != 3 || sum.Authenticators != 2 || len(sum.UnknownIssuers) != 1 {
+	// bob counts once, not once per authenticator; carol's issuer is unknown.
+	if sum.JTIs != 1201 || sum.Subjects != 2 || sum.Authenticators != 2 || len(sum.UnknownIssuers) != 1 {
 		t.Errorf("summary %+v", sum)
 	}
 	first := cfg.JWT[0].ClaimValidationRules
@@ -98,29 +103,148 @@ func TestAuthenticationConfigRevocationRefuses(t *testing.T) {
 	}{
 		"an invalid file":     {strings.Replace(authnBase, "https://idp.corp", "http://idp.corp", 1), nil},
 		"no JWT":              {"apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\n", []string{"JTI=a"}},
-		"a quote in a jti":    {authnBase, []string{"JTI=it's"}},
-		"a quote in a sub":    {authnBase, []string{"SUB=#it's"}},
 		"an http issuer sub":  {authnBase, []string{"SUB=http://idp.corp#a"}},
 		"not a configuration": {"kind: Pod\n", nil},
+		// A kubepki rule whose message was edited is the file's own.
+		"a duplicate of kubepki's rule": {strings.Replace(authnBase, `{expression: "'mfa' in claims.amr", message: mfa}`, `{expression: "!has(claims.jti) || !(string(claims.jti) in ['a'])", message: mine}`, 1), []string{"JTI=a"}},
 	} {
-		if _, _, err := AuthenticationConfig([]byte(tc.file), tc.ids); err == nil {
+		_, _, err := AuthenticationConfig([]byte(tc.file), tc.ids)
+		if err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+		if strings.HasPrefix(name, "a duplicate") && !strings.Contains(fmt.Sprint(err), `own claim validation rule (message "mine") identical`) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// accepts runs the claim validation rules of the first JWT authenticator
+// with kube-apiserver's CEL code on a token's claims.
+func accepts(t testing.TB, cfg *api.AuthenticationConfiguration, claims map[string]any) bool {
+	t.Helper()
+	compiler := authenticationcel.NewDefaultCompiler()
+	var results []authenticationcel.CompilationResult
+	for _, r := range cfg.JWT[0].ClaimValidationRules {
+		res, err := compiler.CompileClaimsExpression(&authenticationcel.ClaimValidationCondition{Expression: r.Expression, Message: r.Message})
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, res)
+	}
+	out, err := authenticationcel.NewClaimsMapper(results).EvalClaimMappings(context.Background(), types.DefaultTypeAdapter.NativeToValue(claims).(traits.Mapper))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range out {
+		if r.EvalResult != types.True {
+			return false
+		}
+	}
+	return true
+}
+
+// TestAuthenticationConfigHostileIDs: a token ID or subject with quotes
+// or backslashes, which anyone can put in a token kubepki revokes off the
+// cluster, is written quoted for CEL: the file is accepted, the token with
+// that very jti or sub is refused and others are not. Refusing such an ID
+// would have blocked every configuration written from the list.
+func TestAuthenticationConfigHostileIDs(t *testing.T) {
+	jti, sub := `a'b\"c')||true||('`, `it's\`
+	out, _, err := AuthenticationConfig([]byte(authnBase), []string{PrefixJTI + jti, "SUB=https://idp.corp#" + sub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := validateAuthn(t, out)
+	if accepts(t, cfg, map[string]any{"sub": "x", "jti": jti, "amr": []any{"mfa"}}) {
+		t.Error("the revoked jti is accepted")
+	}
+	if accepts(t, cfg, map[string]any{"sub": sub, "amr": []any{"mfa"}}) {
+		t.Error("the revoked subject is accepted")
+	}
+	if !accepts(t, cfg, map[string]any{"sub": "x", "jti": "a'b", "amr": []any{"mfa"}}) {
+		t.Error("another token is refused")
 	}
 }
 
 // FuzzAuthenticationConfigRevocation holds AuthenticationConfig to its
 // promise: whatever revoked IDs it accepts, kube-apiserver's own decoder
-// and validator (CEL compilation included) accept what it writes.
+// and validator (CEL compilation included) accept what it writes, and its
+// CEL refuses a token with that jti or subject.
 func FuzzAuthenticationConfigRevocation(f *testing.F) {
 	f.Add("6a3f0e2c-1111", "https://idp.corp", "alice")
 	f.Add("a\\b", "", "x\"y")
-	f.Add("}])||true", "https://idp.corp/", "')||true||('")
+	f.Add("}])||true", "https://idp.corp", "')||true||('")
+	f.Add("it's", "", "\\u0041")
 	f.Fuzz(func(t *testing.T, jti, issuer, sub string) {
 		out, _, err := AuthenticationConfig([]byte(authnBase), []string{PrefixJTI + jti, PrefixSubject + issuer + "#" + sub})
 		if err != nil {
+			if _, e1 := ParseID(PrefixJTI + jti); e1 == nil {
+				if _, e2 := ParseID(PrefixSubject + issuer + "#" + sub); e2 == nil {
+					t.Fatalf("valid IDs refused: %v", err)
+				}
+			}
 			return
 		}
-		validateAuthn(t, out)
+		cfg := validateAuthn(t, out)
+		if accepts(t, cfg, map[string]any{"sub": "-", "jti": jti, "amr": []any{"mfa"}}) {
+			t.Errorf("jti %q accepted", jti)
+		}
+		if (issuer == "" || issuer == "https://idp.corp") && accepts(t, cfg, map[string]any{"sub": sub, "amr": []any{"mfa"}}) {
+			t.Errorf("sub %q accepted", sub)
+		}
 	})
+}
+
+// TestAuthenticationConfigLongIDs: rules are split by the size of their
+// CEL, not only by count. 500 token IDs of 256 characters in one list make
+// an expression of about 130,000 characters, which kube-apiserver's CEL
+// parser refuses (limit 100,000): on reload it would keep its previous
+// rules, on restart it would not start.
+func TestAuthenticationConfigLongIDs(t *testing.T) {
+	var ids []string
+	for i := range 1000 {
+		ids = append(ids, fmt.Sprintf("JTI=%04d%s", i, strings.Repeat("j", 252)))
+		ids = append(ids, fmt.Sprintf("SUB=#%04d%s", i, strings.Repeat("s", 252)))
+	}
+	out, sum, err := AuthenticationConfig([]byte(authnBase), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := validateAuthn(t, out)
+	if sum.JTIs != 1000 {
+		t.Errorf("summary %+v", sum)
+	}
+	seen := 0
+	for _, r := range cfg.JWT[0].ClaimValidationRules {
+		if len(r.Expression) > maxRuleChars+200 {
+			t.Errorf("a rule of %d characters", len(r.Expression))
+		}
+		seen += strings.Count(r.Expression, "jjjj'")
+	}
+	if seen != 1000 {
+		t.Errorf("%d of 1000 long token IDs in the rules", seen)
+	}
+}
+
+// TestAuthenticationConfigRemoved: what the file's kubepki rules refused
+// and refuse no more is named, quoted values read back as they were.
+func TestAuthenticationConfigRemoved(t *testing.T) {
+	out, sum, err := AuthenticationConfig([]byte(authnBase), []string{`JTI=a'b\"\u0041`, "JTI=keep", "SUB=#bob", "SUB=https://idp.corp#al'ice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Removed) != 0 {
+		t.Errorf("removed from a file without kubepki rules: %v", sum.Removed)
+	}
+	_, sum, err = AuthenticationConfig(out, []string{"JTI=keep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`JTI=a'b\"\u0041`, "SUB=https://idp.corp#al'ice", "SUB=https://idp.corp#bob", "SUB=https://other.corp#bob"}
+	if !slices.Equal(sum.Removed, want) {
+		t.Errorf("removed %q, want %q", sum.Removed, want)
+	}
+	if _, sum, _ = AuthenticationConfig(out, []string{`JTI=a'b\"\u0041`, "JTI=keep", "SUB=#bob", "SUB=https://idp.corp#al'ice"}); len(sum.Removed) != 0 {
+		t.Errorf("the same list removes %v", sum.Removed)
+	}
 }

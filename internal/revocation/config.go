@@ -15,9 +15,10 @@ import (
 )
 
 // IDsPerAuthorizer is how many revoked IDs the static mode puts in one
-// authorizer's CEL expression. An ID is about 75 characters; a thousand
-// keep an expression near 80 KB, which the apiserver compiles and costs
-// without trouble (the tests validate the result with its own validator).
+// authorizer's CEL expression, and at most maxRuleChars characters of
+// them: a certificate's ID is about 75 characters, a JTI up to 260, and
+// kube-apiserver's CEL parser refuses an expression over 100,000 (the
+// tests validate the result with its own validator).
 const IDsPerAuthorizer = 1000
 
 // The webhook's paths: /authorize answers from the revocation list, /deny
@@ -200,23 +201,27 @@ func AuthorizationConfig(o ConfigOptions) ([]byte, error) {
 	cfg := apiserverv1.AuthorizationConfiguration{TypeMeta: metav1.TypeMeta{APIVersion: apiserverv1.SchemeGroupVersion.String(), Kind: "AuthorizationConfiguration"}}
 	switch {
 	case o.Static != nil:
-		for i := 0; i < len(o.Static); i += IDsPerAuthorizer {
-			chunk := o.Static[i:min(i+IDsPerAuthorizer, len(o.Static))]
-			quoted := make([]string, len(chunk))
-			for j, id := range chunk {
-				id, err := ParseID(id)
-				if err != nil {
-					return nil, err
-				}
-				// IDs hold only hex digits, or printable JTI characters
-				// without quotes (ParseID refuses the rest).
-				if strings.ContainsAny(id, `'\`) {
-					return nil, fmt.Errorf("credential ID %q cannot be quoted in CEL", id)
-				}
-				quoted[j] = "'" + id + "'"
-			}
+		var quoted []string
+		size := 0
+		flush := func() {
 			cond := "request.extra['authentication.kubernetes.io/credential-id'].exists(id, id in [" + strings.Join(quoted, ", ") + "])"
-			cfg.Authorizers = append(cfg.Authorizers, webhook(fmt.Sprintf("kubepki-revocation-%d", i/IDsPerAuthorizer+1), FailureDeny, hasID, cond))
+			cfg.Authorizers = append(cfg.Authorizers, webhook(fmt.Sprintf("kubepki-revocation-%d", len(cfg.Authorizers)+1), FailureDeny, hasID, cond))
+			quoted, size = nil, 0
+		}
+		for _, id := range o.Static {
+			id, err := ParseID(id)
+			if err != nil {
+				return nil, err
+			}
+			q := CELString(id)
+			if len(quoted) == IDsPerAuthorizer || size+len(q)+2 > maxRuleChars {
+				flush()
+			}
+			quoted = append(quoted, q)
+			size += len(q) + 2
+		}
+		if len(quoted) > 0 {
+			flush()
 		}
 	case o.FailurePolicy == FailureNoOpinion:
 		cfg.Authorizers = append(cfg.Authorizers, webhook("kubepki-revocation", FailureNoOpinion, hasID))

@@ -89,6 +89,21 @@ func TestAuthorizationConfigStatic(t *testing.T) {
 	if _, err := AuthorizationConfig(o); err == nil {
 		t.Error("a malformed ID went into CEL")
 	}
+	// A token ID with quotes and backslashes (taken from claims nobody
+	// verified) is quoted, not refused: refusing it would block every
+	// static configuration. A thousand token IDs of 256 characters are
+	// split below the CEL parser's 100,000-character limit.
+	o.Static = []string{`JTI=a'b\"c`, x509ID("y")}
+	for i := range 1000 {
+		o.Static = append(o.Static, fmt.Sprintf("JTI=%04d%s", i, strings.Repeat("j", 252)))
+	}
+	data, err = AuthorizationConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := validate(t, data); n < 5 {
+		t.Errorf("%d authorizers for 1002 long IDs", n)
+	}
 }
 
 // FuzzConfig holds Config to its promise: whatever it accepts, from any

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,10 +309,22 @@ func FromToken(token string) (*Token, error) {
 	}
 	switch {
 	case claims.LegacySecret != "":
-		c.refuse("it is a legacy token from the Secret %s/%s: it carries no token ID (JTI), so no authorizer can tell it apart. Delete the Secret instead (kubectl -n %s delete secret %s)",
-			claims.LegacyNS, claims.LegacySecret, claims.LegacyNS, claims.LegacySecret)
+		// The claims are unverified: what goes into a command an
+		// operator may paste is quoted for the shell.
+		c.refuse("it is a legacy token from the Secret %q in namespace %q: it carries no token ID (JTI), so no authorizer can tell it apart. Delete the Secret instead (kubectl -n %s delete secret %s)",
+			claims.LegacySecret, claims.LegacyNS, ShellQuote(claims.LegacyNS), ShellQuote(claims.LegacySecret))
+	case claims.JTI == "" && (claims.Iss == "kubernetes/serviceaccount" || strings.HasPrefix(claims.Sub, "system:serviceaccount:")):
+		// No JWT authenticator may trust a service-account issuer: a
+		// SUB= rule could never apply to it.
+		c.refuse("it is a service-account token without a token ID (jti claim): kube-apiserver issues one in bound tokens since 1.29, so this token is older; no authorizer can tell it apart. Delete and recreate the service account %q, or rotate the service-account signing key", claims.Sub)
 	case claims.JTI == "":
-		c.refuse("the token carries no token ID (jti claim): kube-apiserver issues one in bound tokens since 1.29, so this token is older or not from kube-apiserver; an OIDC token without a jti cannot be singled out, only all tokens of its subject: kubepki revoke --id 'SUB=%s#%s', then kubepki revoke config --authentication", claims.Iss, claims.Sub)
+		var how string
+		if id, err := SubjectID(claims.Iss, claims.Sub); err == nil {
+			how = "kubepki revoke --id " + ShellQuote(id) + ", then kubepki revoke config --authentication FILE"
+		} else {
+			how = fmt.Sprintf("no SUB= ID can name it (%v)", err)
+		}
+		c.refuse("the token carries no token ID (jti claim), so it cannot be singled out: an OIDC token's only handle is its subject %q of issuer %q (all its tokens): %s", claims.Sub, claims.Iss, how)
 	default:
 		id, err := ParseID(PrefixJTI + claims.JTI)
 		if err != nil {
@@ -321,6 +334,19 @@ func FromToken(token string) (*Token, error) {
 	}
 	return &Token{raw: token, Credential: c}, nil
 }
+
+// ShellQuote quotes s for a POSIX shell when it is not a plain word: a
+// value from unverified token claims (x'; rm -rf ~ #) stays one word in a
+// command an operator pastes.
+func ShellQuote(s string) string {
+	if shellWord.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// shellWord is a word no POSIX shell changes.
+var shellWord = regexp.MustCompile(`^[A-Za-z0-9._:/@%+=,-][A-Za-z0-9._:/@%+=,#-]*$`)
 
 // TokenReview is what a cluster's TokenReview said of a token.
 type TokenReview struct {

@@ -150,3 +150,29 @@ func TestCertificateThroughAnIntermediate(t *testing.T) {
 		t.Error("a certificate whose chain cannot be built was judged issued by the client CA")
 	}
 }
+
+// TestTokenWithoutJTICommands: the commands suggested for a token without
+// a jti come from claims nobody verified, and are quoted for the shell;
+// a service-account token is not told to revoke its subject, which no JWT
+// authenticator can trust.
+func TestTokenWithoutJTICommands(t *testing.T) {
+	tok, err := FromToken(jwt(`{"iss":"https://idp.corp","sub":"x';touch${IFS}/tmp/p;#"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `kubepki revoke --id 'SUB=https://idp.corp#x'\'';touch${IFS}/tmp/p;#'`; !strings.Contains(tok.Unenforceable, want) {
+		t.Errorf("%s\nwant %s", tok.Unenforceable, want)
+	}
+	tok, _ = FromToken(jwt(`{"iss":"https://kubernetes.default.svc","sub":"system:serviceaccount:ci:deployer"}`))
+	if strings.Contains(tok.Unenforceable, "SUB=") || !strings.Contains(tok.Unenforceable, "service account") {
+		t.Errorf("service-account token: %s", tok.Unenforceable)
+	}
+	tok, _ = FromToken(jwt(`{"kubernetes.io/serviceaccount/namespace":"a$(id)","kubernetes.io/serviceaccount/secret.name":"s'x"}`))
+	if !strings.Contains(tok.Unenforceable, `kubectl -n 'a$(id)' delete secret 's'\''x'`) {
+		t.Errorf("legacy token: %s", tok.Unenforceable)
+	}
+	tok, _ = FromToken(jwt(`{"iss":"http://idp#x","sub":"bob"}`))
+	if strings.Contains(tok.Unenforceable, "revoke --id") {
+		t.Errorf("an issuer no SUB= ID can name: %s", tok.Unenforceable)
+	}
+}

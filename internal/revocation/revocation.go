@@ -51,6 +51,10 @@ func IsCredentialID(id string) bool {
 // SubjectID makes the list ID of a JWT subject, for one issuer or, with
 // issuer "", for every issuer.
 func SubjectID(issuer, sub string) (string, error) {
+	if strings.Contains(issuer, "#") {
+		// SUB= IDs split at the first #: the subject would be another.
+		return "", fmt.Errorf("subject of issuer %q: an issuer with # cannot be named (kube-apiserver refuses an issuer URL with a fragment)", short(issuer))
+	}
 	return ParseID(PrefixSubject + issuer + "#" + sub)
 }
 
@@ -63,10 +67,35 @@ func SplitSubject(id string) (issuer, sub string, ok bool) {
 	return strings.Cut(rest, "#")
 }
 
-// celSafe reports whether a string is printable ASCII without quotes or
-// backslashes, so that it goes into a CEL string literal as it is.
-func celSafe(s string) bool {
-	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e || r == '\'' || r == '"' || r == '\\' })
+// printable reports whether a string is printable ASCII without spaces.
+func printable(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e })
+}
+
+// CELString quotes s as a CEL string literal whose value is s: quotes and
+// backslashes escaped, anything outside printable ASCII as \u or \U
+// escapes. Revoked IDs come from tokens nobody verified: quoting them,
+// rather than refusing them, keeps one hostile ID from blocking every
+// configuration written from the list.
+func CELString(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('\'')
+	for _, r := range s {
+		switch {
+		case r == '\\' || r == '\'' || r == '"':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r >= 0x20 && r < 0x7f:
+			b.WriteRune(r)
+		case r <= 0xffff:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
 }
 
 // maxJTI bounds a JTI: the apiserver issues UUIDs (36 characters).
@@ -84,17 +113,19 @@ func ParseID(s string) (string, error) {
 		return PrefixX509 + h, nil
 	case strings.HasPrefix(s, PrefixJTI):
 		j := strings.TrimPrefix(s, PrefixJTI)
-		if j == "" || len(j) > maxJTI || strings.ContainsFunc(j, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		if j == "" || len(j) > maxJTI || !printable(j) {
 			return "", fmt.Errorf("credential ID %q: %s must be followed by a token ID of printable characters (at most %d)", short(s), PrefixJTI, maxJTI)
 		}
 		return s, nil
 	case strings.HasPrefix(s, PrefixSubject):
+		// The RevokedCredential CRD's pattern says the same (a test
+		// holds them together).
 		iss, sub, ok := strings.Cut(strings.TrimPrefix(s, PrefixSubject), "#")
 		switch {
-		case !ok || sub == "" || len(sub) > maxSubject || !celSafe(sub):
-			return "", fmt.Errorf("subject ID %q: %s must be followed by <issuer URL>#<sub> (or #<sub> for every issuer), the sub of printable characters without quotes or backslashes (at most %d)", short(s), PrefixSubject, maxSubject)
-		case len(iss) > maxIssuer || !celSafe(iss) || (iss != "" && !strings.HasPrefix(iss, "https://")):
-			return "", fmt.Errorf("subject ID %q: the issuer must be an https URL as the AuthenticationConfiguration names it, without quotes or backslashes (at most %d characters)", short(s), maxIssuer)
+		case !ok || sub == "" || len(sub) > maxSubject || !printable(sub):
+			return "", fmt.Errorf("subject ID %q: %s must be followed by <issuer URL>#<sub> (or #<sub> for every issuer), the sub of printable characters (at most %d)", short(s), PrefixSubject, maxSubject)
+		case len(iss) > maxIssuer || !printable(iss) || (iss != "" && !strings.HasPrefix(iss, "https://")):
+			return "", fmt.Errorf("subject ID %q: the issuer must be an https URL as the AuthenticationConfiguration names it, of printable characters (at most %d)", short(s), maxIssuer)
 		}
 		return s, nil
 	}

@@ -39,6 +39,12 @@ func TestParseID(t *testing.T) {
 		{"JTI=", "", false},
 		{"JTI=has space", "", false},
 		{"sha256:abc", "", false},
+		{`JTI=a'b\"c`, `JTI=a'b\"c`, true},
+		{"SUB=#it's", "SUB=#it's", true},
+		{"SUB=https://idp#a#b", "SUB=https://idp#a#b", true},
+		{"SUB=http://x#a", "", false},
+		{"SUB=#", "", false},
+		{"SUB=#" + strings.Repeat("s", 257), "", false},
 	} {
 		got, err := ParseID(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {

@@ -51,7 +51,11 @@ func (r *reader) readManifests() {
 				if _, dup := r.n.Components[c.Name]; dup {
 					continue
 				}
-				r.addComponent(&evidence.Component{Name: c.Name, Source: p, Args: parse.Flags(c.Command)})
+				mounts := make([]evidence.Mount, len(c.Mounts))
+				for i, m := range c.Mounts {
+					mounts[i] = evidence.Mount(m)
+				}
+				r.addComponent(&evidence.Component{Name: c.Name, Source: p, Args: parse.Flags(c.Command), Mounts: mounts, MountsFrom: p})
 			}
 		}
 	}
@@ -59,6 +63,11 @@ func (r *reader) readManifests() {
 
 // addComponent records a component and the files its flags name.
 func (r *reader) addComponent(c *evidence.Component) {
+	// A process replaces its manifest's flags, but runs in the pod the
+	// manifest declares: its mounts are those.
+	if old := r.n.Components[c.Name]; old != nil && c.MountsFrom == "" {
+		c.Mounts, c.MountsFrom = old.Mounts, old.MountsFrom
+	}
 	r.n.Components[c.Name] = c
 	for _, a := range c.Args {
 		if a.Set && a.Value != "" && strings.HasPrefix(a.Value, "/") && (pemFlag(a.Name) || strings.HasSuffix(a.Name, "kubeconfig") || a.Name == "token-auth-file" || a.Name == "authentication-config" || a.Name == "authorization-config") {
