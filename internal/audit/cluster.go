@@ -35,6 +35,9 @@ type ClusterOptions struct {
 	// always is.
 	Ledger         ledger.Store
 	LedgerOptional bool
+	// ReadSecrets reads Secret values for the kubeconfigs they hold (see
+	// cluster.Options.SecretKubeconfigs).
+	ReadSecrets bool
 }
 
 // Cluster audits a live cluster through its API. It fails only when the
@@ -43,6 +46,7 @@ func Cluster(ctx context.Context, opts ClusterOptions) (*report.Report, error) {
 	ev, err := cluster.Read(ctx, cluster.Options{
 		Config: opts.Config, Context: opts.Context,
 		PageSize: opts.PageSize, Concurrency: opts.Concurrency, Progress: opts.Progress,
+		SecretKubeconfigs: opts.ReadSecrets,
 	})
 	if err != nil {
 		return nil, err

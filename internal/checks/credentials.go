@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -31,7 +32,54 @@ func init() {
 			Remediation: "Use exec plugins that fetch short-lived tokens and keep their secrets in the OS keychain or the plugin's cache; use tokenFile for a service-account token that must stay; never pass a client secret on the command line.",
 			Run:         runEmbeddedSecrets,
 		},
+		&Check{
+			ID: "secret-kubeconfig-credentials", Title: "Kubeconfigs kept in Secrets carry no long-lived credentials",
+			Severity: report.SeverityHigh, Component: "kubeconfig", Scope: report.TargetCluster,
+			Controls:    report.Controls{PCI: []string{"1.4", "1.3", "5.1"}, MITRE: []string{"T1552.007", "T1528"}},
+			Why:         "Tools keep kubeconfigs for other clusters or for themselves in Secrets (CI systems, GitOps controllers, Cluster API's admin kubeconfigs). Whoever may read that Secret holds the credential: a static token or password works until someone deletes it at the source, an auth-provider's refresh token until the identity provider revokes it, and a client certificate, system:masters ones included, until it expires.",
+			Remediation: "Give workloads short-lived credentials: a projected service-account token or a workload identity exec plugin instead of a static token; for people, an exec plugin against the identity provider. Where a client certificate must stay, make it short-lived (kubepki issue --ttl) and revocable (kubepki revoke); never keep a system:masters certificate in a Secret: end it by rotating its CA (kubepki rotate plan --ca cluster).",
+			Run:         runSecretKubeconfigs,
+		},
 	)
+}
+
+// runSecretKubeconfigs judges the kubeconfigs a cluster keeps in Secrets.
+func runSecretKubeconfigs(in *Input, r *Results) {
+	if why := in.Cluster.Missing(evidence.ResSecretKubeconfigs); why != "" {
+		r.NotEvaluated(report.Location{}, "%s", why)
+		return
+	}
+	found := false
+	for i := range in.Cluster.Kubeconfigs {
+		kc := &in.Cluster.Kubeconfigs[i]
+		for j := range kc.Users {
+			u := &kc.Users[j]
+			loc, where := userLoc(kc, u), kubeconfigName(kc)
+			switch {
+			case u.ClientCert != nil && slices.Contains(u.ClientCert.Subject.Organization, "system:masters"):
+				found = true
+				r.Fail(loc, "%s: user %q is a system:masters client certificate (%s) valid until %s: no authorizer can refuse it", where, u.Name, u.ClientCert.Subject.CommonName, u.ClientCert.NotAfter.UTC().Format("2006-01-02"))
+			case len(u.Secrets) > 0:
+				found = true
+				r.Fail(loc, "%s: user %q keeps long-lived secrets in the Secret: %s", where, u.Name, strings.Join(u.Secrets, ", "))
+			case u.ClientCert != nil && in.Now.Before(u.ClientCert.NotAfter):
+				found = true
+				r.Warn(loc, "%s: user %q authenticates as %q with a client certificate valid until %s", where, u.Name, u.ClientCert.Subject.CommonName, u.ClientCert.NotAfter.UTC().Format("2006-01-02"))
+			}
+		}
+	}
+	if !found {
+		r.Pass(report.Location{}, "%d kubeconfigs in Secrets, none with a static token, password, plugin secret or valid client certificate", len(in.Cluster.Kubeconfigs))
+	}
+}
+
+// kubeconfigName names a kubeconfig in messages: its file, or the object
+// and value holding it.
+func kubeconfigName(kc *evidence.Kubeconfig) string {
+	if kc.Object != "" {
+		return kc.Object + " " + kc.Field
+	}
+	return kc.Path
 }
 
 // eachUser calls fn for every kubeconfig user, or records that there is
@@ -131,9 +179,10 @@ const kubeAPIServerClientSigner = "kubernetes.io/kube-apiserver-client"
 
 // ClusterPeople is the migration view of a live cluster: the people
 // holding client certificates issued through CSRs that are still valid at
-// now. The API shows no kubeconfig, so those logging in through an
-// identity provider are not listed; the authentication story says whether
-// the cluster trusts one.
+// now, and the users of kubeconfigs kept in Secrets when those were read
+// (audit cluster --read-secrets). People's own kubeconfigs are not in the
+// API, so those logging in through an identity provider are not listed;
+// the authentication story says whether the cluster trusts one.
 func ClusterPeople(c *evidence.Cluster, now time.Time) []report.KubeconfigUser {
 	if c == nil {
 		return nil
@@ -145,6 +194,21 @@ func ClusterPeople(c *evidence.Cluster, now time.Time) []report.KubeconfigUser {
 			continue
 		}
 		out = append(out, report.KubeconfigUser{Path: inventory.CSRObject(csr.Name), User: cert.Subject.CommonName, Method: "client-certificate", Identity: cert.Subject.CommonName})
+	}
+	for _, kc := range c.Kubeconfigs {
+		for _, u := range kc.Users {
+			p := report.KubeconfigUser{Path: kubeconfigName(&kc), User: u.Name, Method: u.Method, Plugin: u.Plugin, External: u.External}
+			if u.ClientCert != nil {
+				if componentUser(u.ClientCert.Subject.CommonName) {
+					continue
+				}
+				p.Identity = u.ClientCert.Subject.CommonName
+			}
+			if u.Method == "" || u.Method == "none" {
+				continue
+			}
+			out = append(out, p)
+		}
 	}
 	return out
 }

@@ -236,6 +236,9 @@ func userCerts(n *evidence.Node) []struct {
 }
 
 func userLoc(kc *evidence.Kubeconfig, u *evidence.KubeconfigUser) report.Location {
+	if kc.Object != "" {
+		return report.Location{Object: kc.Object, Field: kc.Field + " users[" + u.Name + "]"}
+	}
 	return report.Location{Path: kc.Path, Field: "users[" + u.Name + "]"}
 }
 

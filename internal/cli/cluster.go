@@ -137,6 +137,7 @@ type auditClusterOptions struct {
 	pageSize    int64
 	concurrency int
 	progress    string
+	readSecrets bool
 	ledger      ledgerFlags
 	out         outputOptions
 }
@@ -222,7 +223,7 @@ notEvaluated naming the missing permission.`,
 			r, err := audit.Cluster(e.ctx, audit.ClusterOptions{
 				Config: cfg, Context: context, Now: o.out.clock(e), Policy: o.out.policy,
 				PageSize: o.pageSize, Concurrency: o.concurrency, Progress: p.update,
-				Ledger: lg, LedgerOptional: optional,
+				Ledger: lg, LedgerOptional: optional, ReadSecrets: o.readSecrets,
 			})
 			p.finish()
 			if err != nil {
@@ -238,6 +239,7 @@ notEvaluated naming the missing permission.`,
 	cmd.Flags().Int64Var(&o.pageSize, "page-size", 500, "objects per LIST request")
 	cmd.Flags().IntVar(&o.concurrency, "concurrency", 4, "LIST requests in flight at once")
 	cmd.Flags().StringVar(&o.progress, "progress", "auto", "progress on stderr: auto (on a terminal), always or never")
+	cmd.Flags().BoolVar(&o.readSecrets, "read-secrets", false, "read Secret values for the kubeconfigs they hold and judge how their users authenticate (needs list on secrets; no value is kept or printed)")
 	o.ledger.registerOptional(cmd, &o.kube)
 	o.out.register(cmd, reportFormats)
 	return cmd
@@ -261,7 +263,7 @@ func (o *auditClusterOptions) auditContexts(e *env) error {
 	now := o.out.clock(e)
 	opts := make([]audit.ClusterOptions, len(cfgs))
 	for i := range cfgs {
-		opts[i] = audit.ClusterOptions{Config: cfgs[i], Context: names[i], Now: now, Policy: o.out.policy, PageSize: o.pageSize, Concurrency: o.concurrency}
+		opts[i] = audit.ClusterOptions{Config: cfgs[i], Context: names[i], Now: now, Policy: o.out.policy, PageSize: o.pageSize, Concurrency: o.concurrency, ReadSecrets: o.readSecrets}
 		if opts[i].Ledger, opts[i].LedgerOptional, err = o.ledger.forCluster(cfgs[i]); err != nil {
 			return err
 		}

@@ -27,6 +27,10 @@ const (
 	// in kube-system; their secret part is dropped as soon as it is read.
 	ResBootstrapTokens Resource = "/secrets (kube-system, bootstrap tokens)"
 	ResCSRs            Resource = "certificates.k8s.io/certificatesigningrequests"
+	// ResSecretKubeconfigs is the values of every Secret, read only when
+	// asked (audit cluster --read-secrets) for the kubeconfigs they hold;
+	// each value is reduced to its users at once and dropped with the page.
+	ResSecretKubeconfigs Resource = "/secrets (values, kubeconfigs)"
 )
 
 // Verb returns the kubectl-style permission a reader needs for r.
@@ -34,7 +38,7 @@ func (r Resource) Verb() string {
 	switch r {
 	case ResBootstrapTokens:
 		return "list secrets in kube-system"
-	case ResTokenSecrets:
+	case ResTokenSecrets, ResSecretKubeconfigs:
 		return "list secrets in all namespaces"
 	}
 	return "list " + string(r)
@@ -63,6 +67,11 @@ type Cluster struct {
 	TokenSecrets    []TokenSecret
 	CSRs            []CSR
 	BootstrapTokens []BootstrapToken
+	// Kubeconfigs are the kubeconfigs kept in Secrets (Object and Field
+	// say where), reduced to their users as for a node's files: how each
+	// authenticates and which fields hold secrets, never the values. Read
+	// only when asked; Unread[ResSecretKubeconfigs] says why not.
+	Kubeconfigs []Kubeconfig
 	// Ledger are the certificates the issued-credential ledger recorded
 	// (kubepki serve ledger), each as the CSR it was issued for, with
 	// LedgerObject set; nil when no ledger was read.

@@ -149,6 +149,10 @@ type Kubeconfig struct {
 	File
 	// Personal is true for kubeconfigs under a user's home directory.
 	Personal bool
+	// Object and Field name the API object and value holding a kubeconfig
+	// read through the API ("Secret/ns/name", "data[kubeconfig]"); empty
+	// for a file, which File.Path names.
+	Object, Field string
 	// CurrentContext and the context's cluster server.
 	CurrentContext string
 	Users          []KubeconfigUser

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/kubepki/kubepki/internal/evidence"
 )
 
 // Credential is how a kubeconfig user authenticates, without any secret:
@@ -164,4 +166,28 @@ func execPlugin(command string, args []string) (string, bool) {
 	}
 	// An unknown plugin: named, but its identity's source is unknown.
 	return base, false
+}
+
+// KubeconfigUser reduces a kubeconfig user to what the checks judge: how it
+// authenticates and where its secrets sit, never their values. Files the
+// user names (client-certificate, client-key) are left for the caller to
+// read; embedded certificate data is not parsed here.
+func KubeconfigUser(name string, ai *clientcmdapi.AuthInfo) evidence.KubeconfigUser {
+	u := evidence.KubeconfigUser{Name: name}
+	if ai == nil {
+		u.Method = "none"
+		return u
+	}
+	u.HasToken = ai.Token != "" || ai.TokenFile != ""
+	u.HasBasicAuth = ai.Username != "" || ai.Password != ""
+	cred := CredentialOf(ai)
+	u.Method, u.Plugin, u.External, u.Secrets = cred.Method, cred.Plugin, cred.External, cred.Secrets
+	if ai.Exec != nil {
+		u.Exec = ai.Exec.Command
+	}
+	if ai.AuthProvider != nil {
+		u.AuthProvider = ai.AuthProvider.Name
+	}
+	u.Embedded = len(ai.ClientCertificateData) > 0
+	return u
 }

@@ -45,6 +45,11 @@ type Options struct {
 	PageSize int64
 	// Concurrency bounds the LISTs in flight; 0 means 4.
 	Concurrency int
+	// SecretKubeconfigs reads every Secret's values for the kubeconfigs
+	// they hold (evidence.Cluster.Kubeconfigs). Off by default: it needs
+	// the values of every Secret to cross the wire, where the rest of the
+	// audit reads Secret metadata only.
+	SecretKubeconfigs bool
 	// Progress, when set, is told how many objects of each resource have
 	// been read so far, and when a resource is done. It is called from
 	// several goroutines.
@@ -101,6 +106,11 @@ func Read(ctx context.Context, opts Options) (*evidence.Cluster, error) {
 	jobs := []func(context.Context) error{
 		r.clusterRoles, r.clusterRoleBindings, r.roles, r.roleBindings,
 		r.serviceAccounts, r.pods, r.tokenSecrets, r.bootstrapTokens, r.csrs,
+	}
+	if opts.SecretKubeconfigs {
+		jobs = append(jobs, r.secretKubeconfigs)
+	} else {
+		r.ev.Unread[evidence.ResSecretKubeconfigs] = "Secret values are not read unless asked: audit cluster --read-secrets reads them for kubeconfigs"
 	}
 	errs := make([]error, len(jobs))
 	parallel.For(len(jobs), r.opts.Concurrency, func(i int) {
@@ -185,6 +195,8 @@ func (r *reader) restart(res evidence.Resource) error {
 		r.ev.BootstrapTokens = nil
 	case evidence.ResCSRs:
 		r.ev.CSRs = nil
+	case evidence.ResSecretKubeconfigs:
+		r.ev.Kubeconfigs = nil
 	default:
 		return fmt.Errorf("restarting the list of %s: unknown resource", res)
 	}

@@ -105,19 +105,10 @@ func (r *reader) readKubeconfig(p string) {
 	}
 	for _, name := range sortedKeys(cfg.AuthInfos) {
 		ai := cfg.AuthInfos[name]
-		u := evidence.KubeconfigUser{Name: name, HasToken: ai.Token != "" || ai.TokenFile != "", HasBasicAuth: ai.Username != "" || ai.Password != ""}
-		cred := parse.CredentialOf(ai)
-		u.Method, u.Plugin, u.External, u.Secrets = cred.Method, cred.Plugin, cred.External, cred.Secrets
-		if ai.Exec != nil {
-			u.Exec = ai.Exec.Command
-		}
-		if ai.AuthProvider != nil {
-			u.AuthProvider = ai.AuthProvider.Name
-		}
+		u := parse.KubeconfigUser(name, ai)
 		source := "kubeconfig:" + name
 		switch {
 		case len(ai.ClientCertificateData) > 0:
-			u.Embedded = true
 			c, errs := parse.PEM(ai.ClientCertificateData)
 			for _, e := range errs {
 				r.n.Problemf(p, "kubeconfig", "user "+name+" client-certificate-data: "+e.Error())
