@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubepki/kubepki/internal/ledger"
+	"github.com/kubepki/kubepki/internal/ledger/kubestore"
 	"github.com/kubepki/kubepki/internal/policy"
 	"github.com/kubepki/kubepki/internal/render/text"
 )
@@ -28,6 +29,10 @@ type issueOptions struct {
 	kube       kubeFlags
 	ledger     ledgerFlags
 }
+
+// ledgerWait is how long kubepki issue waits for kubepki serve ledger to
+// record the certificate it issued.
+var ledgerWait = 15 * time.Second
 
 func newIssueCommand(e *env) *cobra.Command {
 	o := &issueOptions{}
@@ -90,6 +95,15 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 			if err != nil {
 				return err
 			}
+			ks, inCluster := st.(*kubestore.Store)
+			if inCluster {
+				// The entry is written by kubepki serve ledger, which alone
+				// may create IssuedCredentials; without the resource nobody
+				// will, so nothing is issued.
+				if err := ks.Served(e.ctx); err != nil {
+					return fmt.Errorf("not issued: %w", err)
+				}
+			}
 			is, err := ledger.Issue(e.ctx, cfg, req)
 			if err != nil {
 				return err
@@ -120,7 +134,28 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 			fmt.Fprintf(e.stdout, " through CSR %s (signer %s), valid until %s\n", en.CSR.Name, en.Signer, en.NotAfter.Format(time.RFC3339))
 			fmt.Fprintf(e.stdout, "credential ID %s\n", en.ID)
 			fmt.Fprintf(e.stdout, "wrote %s (mode 0600; it holds the private key)\n", o.outputFile)
-			if _, err := st.Record(en); err != nil {
+			if inCluster {
+				// kubepki serve ledger records it from its CSR; wait a
+				// little to say so.
+				held := false
+				for deadline := time.Now().Add(ledgerWait); ; {
+					if held, err = ks.Has(e.ctx, en.ID); held || err != nil || !time.Now().Before(deadline) {
+						break
+					}
+					select {
+					case <-e.ctx.Done():
+						return e.ctx.Err()
+					case <-time.After(200 * time.Millisecond):
+					}
+				}
+				if !held {
+					if err == nil {
+						err = fmt.Errorf("not yet after %s", ledgerWait)
+					}
+					fmt.Fprintf(e.stderr, "warning: the ledger (%s) does not hold the certificate: %v; kubepki serve ledger records it from CSR %s, which the cluster keeps for about an hour: is it running?\n", st.Where(), err, en.CSR.Name)
+					return nil
+				}
+			} else if _, err := st.Record(en); err != nil {
 				return fmt.Errorf("the certificate is issued and %s written, but recording it in the ledger (%s) failed: %w (a running kubepki serve ledger records it from its CSR)", o.outputFile, st.Where(), err)
 			}
 			fmt.Fprintf(e.stdout, "recorded in the ledger (%s); end it early with kubepki revoke --for-user %s\n", st.Where(), text.Escape(en.Subject))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/kubepki/kubepki/internal/certgen"
 	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/revocation"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -302,5 +306,108 @@ func TestIssueRequestRefuses(t *testing.T) {
 	r := IssueRequest{User: "Alice Smith@EXAMPLE/ops", Now: func() time.Time { return now }}
 	if got := r.csrName(); got != "kubepki-alice-smith-example-ops-20260301-120000" {
 		t.Errorf("CSR name %q", got)
+	}
+}
+
+// An entry written with the true certificate and false facts (another
+// subject, no groups, serving, expired) is read with the certificate's
+// facts, so revocation by person still finds it, and recording the true
+// entry over it reports the conflict.
+func TestForgedEntryReadAsItsCertificate(t *testing.T) {
+	c := issuedCSR(t, "bob", "bob", []string{"dev"}, 24*time.Hour)
+	real, _ := FromCSR(c, "", now)
+	forged := real
+	forged.Subject, forged.Groups, forged.Usage, forged.NotAfter = "nobody", nil, UsageServing, now.Add(-time.Hour)
+	forged.Requester.Username = "nobody"
+	st := FileStore{Path: filepath.Join(t.TempDir(), "l.json")}
+	// Written as the forger would: straight into the file.
+	if err := revocation.WriteAtomic(st.Path, FileMode, func(w io.Writer) error { return Encode(w, &Ledger{Entries: []Entry{forged}}) }); err != nil {
+		t.Fatal(err)
+	}
+	added, err := st.Record(real)
+	var rerr *RecordError
+	if added[0] || !errors.As(err, &rerr) || !errors.Is(rerr.Errs[0], ErrConflict) {
+		t.Fatalf("recording over a forged entry: added %v, err %v; want a conflict", added, err)
+	}
+	all, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(Select(all, "bob", "", now)) != 1 || len(Select(all, "", "dev", now)) != 1 || !all[0].IsClient() {
+		t.Errorf("the forged entry hides bob's certificate: %+v", all[0])
+	}
+	if all[0].Contradicted != "usage, subject, groups, validity" {
+		t.Errorf("Contradicted = %q", all[0].Contradicted)
+	}
+	// The true entry, recorded twice, is no conflict.
+	st2 := FileStore{Path: filepath.Join(t.TempDir(), "l.json")}
+	for range 2 {
+		if _, err := st2.Record(real); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// schemaStore refuses, as the apiserver's schema would, an entry whose
+// requester is in more than 256 groups, and goes on with the others.
+type schemaStore struct {
+	mu   sync.Mutex
+	have map[string]bool
+}
+
+func (s *schemaStore) Load() ([]Entry, error) { return nil, nil }
+func (s *schemaStore) Where() string          { return "schema" }
+func (s *schemaStore) Record(es ...Entry) ([]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	added := make([]bool, len(es))
+	errs := make([]error, len(es))
+	failed := false
+	for i, e := range es {
+		if len(e.Requester.Groups) > 256 {
+			errs[i], failed = fmt.Errorf("%w: spec.requester.groups: Too many", ErrUnrecordable), true
+			continue
+		}
+		if !s.have[e.ID] {
+			s.have[e.ID] = true
+			added[i] = true
+		}
+	}
+	if failed {
+		return added, &RecordError{Errs: errs}
+	}
+	return added, nil
+}
+
+// An entry the store refuses is counted, dropped and never holds back the
+// entries after it.
+func TestRecorderGoesOnPastARefusedEntry(t *testing.T) {
+	st := &schemaStore{have: map[string]bool{}}
+	r := NewRecorder(RecorderOptions{Store: st})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	p := issuedCSR(t, "poison", "eve", nil, time.Hour)
+	for i := range 300 {
+		p.RequesterGroups = append(p.RequesterGroups, fmt.Sprintf("g%d", i))
+	}
+	r.Seen(p, "")
+	for i := range 20 {
+		c := issuedCSR(t, fmt.Sprintf("u%d", i), fmt.Sprintf("u%d", i), nil, time.Hour)
+		c.Created = now.Add(time.Duration(i+1) * time.Minute)
+		r.Seen(c, "")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Queued() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st.mu.Lock()
+	n := len(st.have)
+	st.mu.Unlock()
+	if n != 20 || r.Queued() != 0 {
+		t.Errorf("recorded %d of the 20 good entries, %d still queued", n, r.Queued())
+	}
+	if v := testutil.ToFloat64(r.m.skipped.WithLabelValues(SkipUnrecordable)); v != 1 {
+		t.Errorf("skipped{unrecordable} = %v, want 1", v)
 	}
 }
