@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/kubepki/kubepki/internal/ledger"
 	"github.com/kubepki/kubepki/internal/ledger/kubestore"
 	"github.com/kubepki/kubepki/internal/report"
+	"github.com/kubepki/kubepki/internal/revocation"
 	"github.com/kubepki/kubepki/internal/sources/cluster"
 )
 
@@ -111,14 +113,16 @@ func WatchCertificates(ctx context.Context, o WatchOptions) error {
 	return nil
 }
 
-// certWatch holds, per credential ID, the certificate as its CSR and as
-// the ledger describe it; the CSR's is served while the CSR is there.
+// certWatch holds, per certificate (the hex SHA-256 of its DER: client,
+// serving and CA certificates alike), the certificate as its CSR and as
+// the ledger describe it; the CSR's is served while the CSR is there, so a
+// certificate is served once, as audit cluster lists it.
 type certWatch struct {
 	o          WatchOptions
 	mu         sync.Mutex
 	fromCSR    map[string]report.Certificate
 	fromLedger map[string]report.Certificate
-	// csrID is the credential ID of each CSR's certificate, by CSR name.
+	// csrID is the key of each CSR's certificate, by CSR name.
 	csrID map[string]string
 }
 
@@ -149,7 +153,7 @@ func (w *certWatch) csrSeen(c evidence.CSR, _ string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	old, had := w.csrID[c.Name]
-	if had && (!ok || old != rc.CredentialID) {
+	if had && (!ok || old != rc.SHA256) {
 		delete(w.fromCSR, old)
 		delete(w.csrID, c.Name)
 		w.publish(old)
@@ -157,9 +161,9 @@ func (w *certWatch) csrSeen(c evidence.CSR, _ string) {
 	if !ok {
 		return
 	}
-	w.fromCSR[rc.CredentialID] = rc
-	w.csrID[c.Name] = rc.CredentialID
-	w.publish(rc.CredentialID)
+	w.fromCSR[rc.SHA256] = rc
+	w.csrID[c.Name] = rc.SHA256
+	w.publish(rc.SHA256)
 }
 
 func (w *certWatch) csrDeleted(name string) {
@@ -184,13 +188,14 @@ func (w *certWatch) ledgerPut(e ledger.Entry, object string) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.fromLedger[e.ID] = rc
-	w.publish(e.ID)
+	w.fromLedger[rc.SHA256] = rc
+	w.publish(rc.SHA256)
 }
 
 func (w *certWatch) ledgerDelete(id string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	delete(w.fromLedger, id)
-	w.publish(id)
+	key := strings.ToLower(strings.TrimPrefix(id, revocation.PrefixX509))
+	delete(w.fromLedger, key)
+	w.publish(key)
 }
