@@ -82,11 +82,6 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 			if err := req.Check(); err != nil {
 				return usagef("not issued: %v", err)
 			}
-			if _, err := os.Lstat(o.outputFile); err == nil {
-				return fmt.Errorf("not issued: %s exists; kubepki issue does not replace a file that may hold another key", o.outputFile)
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
 			cfg, _, err := o.kube.config()
 			if err != nil {
 				return fmt.Errorf("loading the cluster configuration: %w", err)
@@ -104,6 +99,24 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 					return fmt.Errorf("not issued: %w", err)
 				}
 			}
+			// The output file is made (never replaced) before anything is
+			// asked of the cluster, so that a file that exists or a
+			// directory that cannot be written stops issue before a
+			// certificate exists; it is removed unless it ends up whole.
+			f, err := os.OpenFile(o.outputFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("not issued: %s exists; kubepki issue does not replace a file that may hold another key", o.outputFile)
+			}
+			if err != nil {
+				return fmt.Errorf("not issued: creating the output file: %w", err)
+			}
+			written := false
+			defer func() {
+				if !written {
+					f.Close()
+					os.Remove(o.outputFile)
+				}
+			}()
 			is, err := ledger.Issue(e.ctx, cfg, req)
 			if err != nil {
 				return err
@@ -112,17 +125,16 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 			if err != nil {
 				return err
 			}
-			f, err := os.OpenFile(o.outputFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
+			if _, err := f.Write(data); err != nil {
 				return fmt.Errorf("writing the kubeconfig: %w", err)
 			}
-			if _, err := f.Write(data); err != nil {
-				f.Close()
+			if err := f.Sync(); err != nil {
 				return fmt.Errorf("writing the kubeconfig: %w", err)
 			}
 			if err := f.Close(); err != nil {
 				return fmt.Errorf("writing the kubeconfig: %w", err)
 			}
+			written = true
 			en, skip := ledger.FromCSR(is.CSR, "", e.now())
 			if skip != nil {
 				return fmt.Errorf("recording the certificate: %s", skip.Detail)

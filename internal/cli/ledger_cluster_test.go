@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -438,7 +439,18 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 		t.Errorf("issue without an approver: exit %d %v\n%s", ExitCode(err), err, out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "dave.kubeconfig")); err == nil {
-		t.Error("issue wrote a kubeconfig without a certificate")
+		t.Error("issue left a kubeconfig without a certificate")
+	}
+	if _, err := c.Admin.CertificatesV1().CertificateSigningRequests().Get(ctx, "dave-unapproved", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("issue left its CSR behind after giving up: %v", err)
+	}
+	// An output file that cannot be made stops issue before a CSR exists.
+	out, err = run(t, "", "issue", "dave", "--ttl", "10m", "--approve", "--csr-name", "dave-nodir", "--output-file", filepath.Join(dir, "no", "such", "dir", "dave.kubeconfig"), "--kubeconfig", c.AdminKubeconfig)
+	if ExitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), "not issued: creating the output file") {
+		t.Errorf("issue into a missing directory: exit %d %v\n%s", ExitCode(err), err, out)
+	}
+	if _, err := c.Admin.CertificatesV1().CertificateSigningRequests().Get(ctx, "dave-nodir", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("issue into a missing directory created a CSR: %v", err)
 	}
 	type result struct {
 		out string

@@ -3,6 +3,9 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -106,6 +109,10 @@ func TestFlagCSR(t *testing.T) {
 		{"an approver not expected", func(*evidence.CSR) {}, FlagOptions{ExpectedApprovers: []string{"kubepki-issue"}}, FlagUnexpectedApprover},
 		{"an expected approver", func(c *evidence.CSR) { c.ApprovedBy = "kubepki-issue" }, FlagOptions{ExpectedApprovers: []string{"kubepki-issue"}}, ""},
 		{"longer than the policy", func(c *evidence.CSR) { *c = issuedCSR(t, "x", "x", nil, 48*time.Hour) }, o, FlagLongLifetime},
+		// The signer backdates notBefore by 5 minutes: a certificate for
+		// the policy's longest lifetime is no longer than it.
+		{"the policy's lifetime, backdated", func(c *evidence.CSR) { *c = issuedCSR(t, "x", "x", nil, 24*time.Hour+SignerBackdate) }, o, ""},
+		{"a minute over the policy, backdated", func(c *evidence.CSR) { *c = issuedCSR(t, "x", "x", nil, 24*time.Hour+SignerBackdate+time.Minute) }, o, FlagLongLifetime},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := issuedCSR(t, "x", "x", nil, time.Hour)
@@ -409,5 +416,54 @@ func TestRecorderGoesOnPastARefusedEntry(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(r.m.skipped.WithLabelValues(SkipUnrecordable)); v != 1 {
 		t.Errorf("skipped{unrecordable} = %v, want 1", v)
+	}
+}
+
+// kubepki issue refuses a certificate other than the one asked for: longer
+// than the TTL or the policy, a CA, not for client authentication, another
+// key or name.
+func TestCheckIssuedRefuses(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := certgen.New(certgen.Spec{CommonName: "kubernetes", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(48 * time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := IssueRequest{User: "alice", Groups: []string{"dev"}, TTL: time.Hour, MaxTTL: 24 * time.Hour}
+	for _, tc := range []struct {
+		name string
+		spec certgen.Spec
+		want string
+	}{
+		{"as asked, backdated by the signer", certgen.Spec{NotBefore: now.Add(-SignerBackdate), NotAfter: now.Add(time.Hour)}, ""},
+		{"longer than asked", certgen.Spec{NotBefore: now.Add(-SignerBackdate), NotAfter: now.Add(2 * time.Hour)}, "longer than the 1h0m0s asked for"},
+		{"longer than the policy", certgen.Spec{NotBefore: now.Add(-30 * time.Hour), NotAfter: now.Add(time.Hour)}, "longer than the policy's"},
+		{"a CA", certgen.Spec{CA: true, NotBefore: now, NotAfter: now.Add(time.Hour)}, "is a CA certificate"},
+		{"serving only", certgen.Spec{Server: true, Client: false, NotBefore: now, NotAfter: now.Add(time.Hour)}, "for serving use"},
+		{"another key", certgen.Spec{NotBefore: now, NotAfter: now.Add(time.Hour)}, "not for the key generated here"},
+		{"another name", certgen.Spec{CommonName: "root", NotBefore: now, NotAfter: now.Add(time.Hour)}, "not what was asked"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.spec
+			if s.CommonName == "" {
+				s.CommonName, s.Organization = "alice", []string{"dev"}
+			}
+			if !s.Server && !s.CA {
+				s.Client = true
+			}
+			if tc.name != "another key" {
+				s.Signer = key
+			}
+			c, err := certgen.New(s, ca)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = checkIssued(c.Cert, key, r, now)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("checkIssued: %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
