@@ -473,6 +473,20 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 		t.Errorf("issue erin, approved by someone else: %v\n%s", r.err, r.out)
 	}
 
+	// A ledger that has not recorded erin's certificate (an empty one):
+	// revoke --for-user still finds it in her CSR, still in the cluster.
+	empty := filepath.Join(dir, "empty-ledger.json")
+	if _, err := (ledger.FileStore{Path: empty}).Record(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, []byte(`{"version":"`+ledger.Version+`","entries":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "", append([]string{"revoke", "--for-user", "erin", "--reason", "behind", "--ledger", "file", "--ledger-file", empty}, kube...)...)
+	if err != nil || !strings.Contains(out, "from the cluster's CSRs (not in the ledger yet): CSR erin-csr") || !strings.Contains(out, "revoked X509SHA256=") {
+		t.Errorf("revoke --for-user erin with a ledger behind: %v\n%s", err, out)
+	}
+
 	// What issue refuses, before asking the cluster anything.
 	for _, args := range [][]string{
 		{"issue", "root", "--group", "system:masters", "--ttl", "1h"},

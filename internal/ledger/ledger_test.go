@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -465,5 +466,16 @@ func TestCheckIssuedRefuses(t *testing.T) {
 				t.Errorf("checkIssued: %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A CSR watch that fell behind is counted and logged: what it may have
+// missed is said, not silent.
+func TestRecorderCountsExpiredWatches(t *testing.T) {
+	var log bytes.Buffer
+	r := NewRecorder(RecorderOptions{Store: &schemaStore{have: map[string]bool{}}, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	r.WatchExpired(errors.New("too old resource version"))
+	if v := testutil.ToFloat64(r.m.relists); v != 1 || !strings.Contains(log.String(), "issued and deleted in between is not recorded") {
+		t.Errorf("relists %v, log %q", v, log.String())
 	}
 }

@@ -63,6 +63,7 @@ type recorderMetrics struct {
 	watchFails  prometheus.Counter
 	lastWrite   prometheus.Gauge
 	conflicts   prometheus.Counter
+	relists     prometheus.Counter
 }
 
 func newRecorderMetrics(reg prometheus.Registerer) *recorderMetrics {
@@ -77,10 +78,12 @@ func newRecorderMetrics(reg prometheus.Registerer) *recorderMetrics {
 		pending:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubepki_ledger_approved_unissued", Help: "CSRs approved longer than the grace period ago that still hold no certificate (neither denied nor failed)."}),
 		watchFails:  prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_watch_errors_total", Help: "Failed lists or watches of CertificateSigningRequests (retried)."}),
 		lastWrite:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubepki_ledger_last_record_timestamp_seconds", Help: "When the ledger last recorded a certificate durably."}),
-		conflicts:   prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_conflicts_total", Help: "Issued certificates the store already held with other facts than their CSR gives (an IssuedCredential created by someone other than the ledger)."}),
+		relists: prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_watch_relists_total",
+			Help: "Times the CSR watch fell behind what the apiserver keeps (410 Gone) and listed everything again: CSRs issued and deleted in between were not seen."}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_conflicts_total", Help: "Issued certificates the store already held with other facts than their CSR gives (an IssuedCredential created by someone other than the ledger)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.recorded, m.entries, m.queued, m.skipped, m.flags, m.flagged, m.writeErrors, m.pending, m.watchFails, m.lastWrite, m.conflicts)
+		reg.MustRegister(m.recorded, m.entries, m.queued, m.skipped, m.flags, m.flagged, m.writeErrors, m.pending, m.watchFails, m.lastWrite, m.conflicts, m.relists)
 	}
 	for _, r := range []string{SkipDenied, SkipFailed, SkipBadCertificate, SkipUnrecordable} {
 		m.skipped.WithLabelValues(r)
@@ -235,6 +238,13 @@ func (r *Recorder) Deleted(name string) {
 func (r *Recorder) WatchFailing(err error) {
 	r.m.watchFails.Inc()
 	r.o.Log.Error("watching CSRs failed; retrying", "err", err)
+}
+
+// WatchExpired counts a watch that fell behind and lists again, and says
+// what it may have missed.
+func (r *Recorder) WatchExpired(err error) {
+	r.m.relists.Inc()
+	r.o.Log.Warn("the CSR watch fell behind what the apiserver keeps and lists every CSR again: a certificate whose CSR was issued and deleted in between is not recorded", "err", err)
 }
 
 // Queued is the number of entries seen and not yet recorded.

@@ -25,9 +25,11 @@ type CSRRequest struct {
 	Usages []string
 }
 
-// CSRs reads and writes CertificateSigningRequests, for kubepki issue.
+// CSRs reads and writes CertificateSigningRequests, for kubepki issue and
+// revoke --for-user.
 type CSRs struct {
 	rc *rest.RESTClient
+	cs *clients
 }
 
 // NewCSRs makes a CSR client for the cluster cfg reaches.
@@ -36,7 +38,27 @@ func NewCSRs(cfg *rest.Config) (*CSRs, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CSRs{rc: cs.byGV[certsv1.SchemeGroupVersion]}, nil
+	return &CSRs{rc: cs.byGV[certsv1.SchemeGroupVersion], cs: cs}, nil
+}
+
+// List reads every CSR, reduced, in pages; problems[i] says why the i-th
+// one's certificate does not parse.
+func (c *CSRs) List(ctx context.Context) (out []evidence.CSR, problems []string, err error) {
+	opts := metav1.ListOptions{Limit: 500}
+	for {
+		var l certsv1.CertificateSigningRequestList
+		if err := c.cs.list(ctx, certsv1.SchemeGroupVersion, "certificatesigningrequests", "", opts, &l); err != nil {
+			return nil, nil, fmt.Errorf("listing CertificateSigningRequests: %w", err)
+		}
+		for i := range l.Items {
+			r, problem := reduceCSR(&l.Items[i])
+			out, problems = append(out, r), append(problems, problem)
+		}
+		if l.Continue == "" {
+			return out, problems, nil
+		}
+		opts.Continue = l.Continue
+	}
 }
 
 // Create creates the CSR and returns its UID.
