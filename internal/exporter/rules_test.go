@@ -256,6 +256,23 @@ func TestLedgerAlerts(t *testing.T) {
 	if fire(reg, "KubepkiPrivilegedCSR") {
 		t.Error("KubepkiPrivilegedCSR still fires once the CSR is gone")
 	}
+	// Denied, as the alert asks: it stops firing though the CSR stays
+	// until garbage collection.
+	root := evidence.CSR{Name: "root2", SignerName: ledger.SignerAPIServerClient, RequestedUser: "root", RequestedGroups: []string{"system:masters"}}
+	r.Seen(root, "")
+	if !fire(reg, "KubepkiPrivilegedCSR") {
+		t.Error("a second CSR for system:masters: KubepkiPrivilegedCSR does not fire")
+	}
+	root.Denied = true
+	r.Seen(root, "")
+	r.Seen(root, "")
+	if fire(reg, "KubepkiPrivilegedCSR") {
+		t.Error("KubepkiPrivilegedCSR still fires once the CSR is denied")
+	}
+	r.Deleted("root2")
+	if fire(reg, "KubepkiPrivilegedCSR") {
+		t.Error("KubepkiPrivilegedCSR fires after a denied CSR is deleted (the gauge went negative?)")
+	}
 	var pile []evidence.CSR
 	for i := range 10 {
 		pile = append(pile, evidence.CSR{Name: strconv.Itoa(i), Approved: true, ApprovedAt: now.Add(-time.Hour)})

@@ -73,7 +73,7 @@ func newRecorderMetrics(reg prometheus.Registerer) *recorderMetrics {
 		queued:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubepki_ledger_queued", Help: "Issued certificates seen and not yet durably recorded (grows while the store fails)."}),
 		skipped:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubepki_ledger_skipped_total", Help: "CSRs that give no ledger entry, by reason (denied, failed, bad-certificate, unrecordable: the store refuses the entry even trimmed)."}, []string{"reason"}),
 		flags:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubepki_ledger_flags_total", Help: "CSRs flagged, by flag (privileged-group, reserved-name, unexpected-approver, long-lifetime); each CSR counted once per flag."}, []string{"flag"}),
-		flagged:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubepki_ledger_flagged_csrs", Help: "CSRs in the cluster now that carry the flag (one leaves when its CSR is deleted, about an hour after issuance); deploy/prometheus-rules.yaml alerts on them."}, []string{"flag"}),
+		flagged:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubepki_ledger_flagged_csrs", Help: "CSRs in the cluster now that carry the flag, neither denied nor failed (one leaves when it is denied, or its CSR deleted, about an hour after issuance); deploy/prometheus-rules.yaml alerts on them."}, []string{"flag"}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_write_errors_total", Help: "Failed writes to the ledger's store (retried)."}),
 		pending:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubepki_ledger_approved_unissued", Help: "CSRs approved longer than the grace period ago that still hold no certificate (neither denied nor failed)."}),
 		watchFails:  prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_watch_errors_total", Help: "Failed lists or watches of CertificateSigningRequests (retried)."}),
@@ -176,8 +176,14 @@ func (r *Recorder) Seen(c evidence.CSR, problem string) {
 	e, skip := FromCSR(c, problem, r.o.Now())
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A denied or failed CSR gives no certificate: it no longer counts
+	// among the flagged CSRs (the alerts say to deny it), though its
+	// flags were logged.
+	if c.Denied || c.Failed {
+		r.unflag(c.Name)
+	}
 	for _, f := range flags {
-		if r.note(c.Name, "kind "+f.Kind) {
+		if !c.Denied && !c.Failed && r.note(c.Name, "kind "+f.Kind) {
 			r.m.flagged.WithLabelValues(f.Kind).Inc()
 		}
 		if r.note(c.Name, "flag "+f.Kind+" "+f.Message) {
@@ -226,12 +232,18 @@ func contains(l []string, s string) bool {
 func (r *Recorder) Deleted(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.unflag(name)
+	delete(r.noted, name)
+}
+
+// unflag takes a CSR out of the flagged CSRs; called with r.mu held.
+func (r *Recorder) unflag(name string) {
 	for what := range r.noted[name] {
 		if kind, ok := strings.CutPrefix(what, "kind "); ok {
 			r.m.flagged.WithLabelValues(kind).Dec()
+			delete(r.noted[name], what)
 		}
 	}
-	delete(r.noted, name)
 }
 
 // WatchFailing counts a failed list or watch, and logs it.
