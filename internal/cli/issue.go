@@ -90,6 +90,9 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 			if err != nil {
 				return err
 			}
+			if cfg.Insecure {
+				return fmt.Errorf("not issued: the current context skips TLS verification (insecure-skip-tls-verify); kubepki issue writes kubeconfigs that verify the cluster")
+			}
 			ks, inCluster := st.(*kubestore.Store)
 			if inCluster {
 				// The entry is written by kubepki serve ledger, which alone

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -275,10 +276,18 @@ func Kubeconfig(cfg *rest.Config, clusterName string, is *Issued) ([]byte, error
 	cl.Server = cfg.Host
 	cl.TLSServerName = cfg.ServerName
 	cl.CertificateAuthorityData = cfg.CAData
-	if len(cl.CertificateAuthorityData) == 0 {
-		cl.CertificateAuthority = cfg.CAFile
+	if len(cl.CertificateAuthorityData) == 0 && cfg.CAFile != "" {
+		// Embedded: a path (perhaps relative to where kubepki ran) would
+		// not travel with the file.
+		ca, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the cluster's CA for the kubeconfig: %w", err)
+		}
+		cl.CertificateAuthorityData = ca
 	}
-	cl.InsecureSkipTLSVerify = cfg.Insecure
+	if cfg.Insecure {
+		return nil, errors.New("the cluster is reached without verifying its certificate (insecure-skip-tls-verify): kubepki issue does not write a kubeconfig that does")
+	}
 	if clusterName == "" {
 		clusterName = "cluster"
 	}

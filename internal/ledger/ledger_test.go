@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/client-go/rest"
 
 	"github.com/kubepki/kubepki/internal/certgen"
 	"github.com/kubepki/kubepki/internal/evidence"
@@ -477,5 +478,32 @@ func TestRecorderCountsExpiredWatches(t *testing.T) {
 	r.WatchExpired(errors.New("too old resource version"))
 	if v := testutil.ToFloat64(r.m.relists); v != 1 || !strings.Contains(log.String(), "issued and deleted in between is not recorded") {
 		t.Errorf("relists %v, log %q", v, log.String())
+	}
+}
+
+// The kubeconfig embeds the cluster's CA even when the configuration
+// names it by a (perhaps relative) file, and is never written to skip TLS
+// verification.
+func TestKubeconfigEmbedsTheCA(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := issuedCSR(t, "alice", "alice", nil, time.Hour)
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	caPEM := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	is := &Issued{Key: key, Cert: c.Certificate}
+	data, err := Kubeconfig(&rest.Config{Host: "https://k:6443", TLSClientConfig: rest.TLSClientConfig{CAFile: caFile}}, "k", is)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "certificate-authority-data") || strings.Contains(string(data), caFile) {
+		t.Errorf("the CA file is not embedded:\n%s", data)
+	}
+	if _, err := Kubeconfig(&rest.Config{Host: "https://k:6443", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, "k", is); err == nil {
+		t.Error("a kubeconfig skipping TLS verification was written")
 	}
 }
