@@ -82,6 +82,24 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 			if err := req.Check(); err != nil {
 				return usagef("not issued: %v", err)
 			}
+			// The output file is made (never replaced) before anything is
+			// asked of the cluster, so that a file that exists or a
+			// directory that cannot be written stops issue before a
+			// certificate exists; it is removed unless it ends up whole.
+			f, err := os.OpenFile(o.outputFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("not issued: %s exists; kubepki issue does not replace a file that may hold another key", o.outputFile)
+			}
+			if err != nil {
+				return fmt.Errorf("not issued: creating the output file: %w", err)
+			}
+			written := false
+			defer func() {
+				if !written {
+					f.Close()
+					os.Remove(o.outputFile)
+				}
+			}()
 			cfg, _, err := o.kube.config()
 			if err != nil {
 				return fmt.Errorf("loading the cluster configuration: %w", err)
@@ -102,24 +120,6 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 					return fmt.Errorf("not issued: %w", err)
 				}
 			}
-			// The output file is made (never replaced) before anything is
-			// asked of the cluster, so that a file that exists or a
-			// directory that cannot be written stops issue before a
-			// certificate exists; it is removed unless it ends up whole.
-			f, err := os.OpenFile(o.outputFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("not issued: %s exists; kubepki issue does not replace a file that may hold another key", o.outputFile)
-			}
-			if err != nil {
-				return fmt.Errorf("not issued: creating the output file: %w", err)
-			}
-			written := false
-			defer func() {
-				if !written {
-					f.Close()
-					os.Remove(o.outputFile)
-				}
-			}()
 			is, err := ledger.Issue(e.ctx, cfg, req)
 			if err != nil {
 				return err
