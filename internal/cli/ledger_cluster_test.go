@@ -238,6 +238,28 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 		t.Fatal(err)
 	}
 
+	// An entry someone created by hand, with a self-signed certificate
+	// for system:masters: audit cluster leaves it out, naming it.
+	fake, err := certgen.New(certgen.Spec{CommonName: "mallory", Organization: []string{"system:masters"}, Client: true, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeEntry, skip := ledger.FromCSR(evidence.CSR{Name: "fake", SignerName: ledger.SignerAPIServerClient, Certificate: fake.Cert, Approved: true, Requester: "mallory"}, "", time.Now())
+	if skip != nil {
+		t.Fatal(skip.Detail)
+	}
+	fakeObj, err := kubestore.ToObject(fakeEntry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeDC, err := dynamic.NewForConfig(c.AdminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fakeDC.Resource(kubestore.GVR).Create(ctx, fakeObj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	// audit cluster still lists bob's certificate, from the ledger; the
 	// exporter exposes its expiry.
 	repFile := filepath.Join(dir, "cluster.json")
@@ -264,6 +286,21 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 	}
 	if !listed {
 		t.Error("audit cluster does not list bob's certificate, whose CSR is gone")
+	}
+	for _, rc := range rep.Certificates {
+		if rc.CredentialID == fakeEntry.ID {
+			t.Errorf("audit cluster lists the self-signed certificate of a hand-made ledger entry: %+v", rc)
+		}
+	}
+	named := false
+	for _, f := range rep.Findings {
+		named = named || f.Location.Object == "IssuedCredential/"+fakeObj.GetName() && strings.Contains(f.Message, "not issued by the cluster's client CA")
+	}
+	if !named {
+		t.Error("audit cluster does not name the hand-made ledger entry it left out")
+	}
+	if err := fakeDC.Resource(kubestore.GVR).Delete(ctx, fakeObj.GetName(), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	expCtx, expStop := context.WithCancel(ctx)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
