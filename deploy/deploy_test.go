@@ -481,6 +481,7 @@ func TestManifestsOnRealAPIServer(t *testing.T) {
 			{"list", "certificates.k8s.io", "certificatesigningrequests", "", true},
 			{"create", "kubepki.io", "issuedcredentials", "", true},
 			{"list", "kubepki.io", "issuedcredentials", "", true},
+			{"get", "kubepki.io", "issuedcredentials", "", true},
 			{"update", "kubepki.io", "issuedcredentials", "", false},
 			{"delete", "kubepki.io", "issuedcredentials", "", false},
 			{"delete", "certificates.k8s.io", "certificatesigningrequests", "", false},

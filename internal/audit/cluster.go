@@ -1,8 +1,11 @@
 package audit
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -53,8 +56,52 @@ func Cluster(ctx context.Context, opts ClusterOptions) (*report.Report, error) {
 	}
 	if opts.Ledger != nil {
 		readLedger(ev, opts.Ledger, opts.LedgerOptional)
+		if len(ev.Ledger) > 0 {
+			tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			trust, err := cluster.AuthenticationTrust(tctx, opts.Config)
+			cancel()
+			if err != nil {
+				ev.Problems = append(ev.Problems, evidence.Problem{Path: opts.Ledger.Where(), Message: "the ledger's client certificates are not checked against the cluster's client CA: " + err.Error()})
+			} else {
+				untrustedLedger(ev, trust.ClientCAs)
+			}
+		}
 	}
 	return ClusterReport(ev, opts.Now, opts.Policy), nil
+}
+
+// untrustedLedger takes out of the ledger's certificates the client
+// certificates (and any of the kube-apiserver client signers) that the
+// cluster's client CAs did not sign, each a problem naming its entry:
+// kube-apiserver would refuse such a certificate, and for the built-in
+// signers, which sign with that CA, the entry cannot have been recorded
+// from a CSR they signed (someone created it, a self-signed system:masters
+// certificate say).
+func untrustedLedger(ev *evidence.Cluster, cas []*x509.Certificate) {
+	if len(cas) == 0 {
+		return
+	}
+	kept := ev.Ledger[:0]
+	for _, c := range ev.Ledger {
+		client := c.SignerName == ledger.SignerAPIServerClient || c.SignerName == ledger.SignerAPIServerClientKubelet || inventory.IsClientCert(c.Certificate)
+		if client && !signedByAny(c.Certificate, cas) {
+			ev.Problems = append(ev.Problems, evidence.Problem{Path: c.LedgerObject,
+				Message: fmt.Sprintf("the ledger entry's certificate (subject %q) was not issued by the cluster's client CA: it was not recorded from a CSR the cluster signed, and is left out of the inventory", c.Certificate.Subject.CommonName)})
+			continue
+		}
+		kept = append(kept, c)
+	}
+	ev.Ledger = kept
+}
+
+// signedByAny reports whether cert chains directly to one of cas.
+func signedByAny(cert *x509.Certificate, cas []*x509.Certificate) bool {
+	for _, ca := range cas {
+		if bytes.Equal(cert.RawIssuer, ca.RawSubject) && cert.CheckSignatureFrom(ca) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // readLedger adds the ledger's certificates to the evidence, or a problem

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 
 	"github.com/kubepki/kubepki/internal/checks"
@@ -15,6 +17,7 @@ import (
 	"github.com/kubepki/kubepki/internal/ledger"
 	"github.com/kubepki/kubepki/internal/ledger/kubestore"
 	"github.com/kubepki/kubepki/internal/report"
+	"github.com/kubepki/kubepki/internal/revocation"
 	"github.com/kubepki/kubepki/internal/sources/cluster"
 )
 
@@ -28,10 +31,43 @@ type WatchOptions struct {
 	Ledger *kubestore.Store
 	Policy checks.Policy
 	Set    CertificateSink
+	// Status, when set, is told how the watches fare (the exporter's
+	// kubepki_certificate_watch_* metrics).
+	Status WatchStatus
 	Log    *slog.Logger
 	// Now is the clock the policy judges by (time.Now when nil).
 	Now func() time.Time
+	// LedgerWait bounds how long the certificates wait for the ledger's
+	// first listing before they are served without it (30 s when 0).
+	LedgerWait time.Duration
+	// Retry is the longest pause between attempts to reach the ledger
+	// (1 minute when 0).
+	Retry time.Duration
 }
+
+// Watched resources, as WatchStatus names them.
+const (
+	ResourceCSRs   = "certificatesigningrequests"
+	ResourceLedger = "issuedcredentials"
+)
+
+// WatchStatus is told how each watched resource fares.
+type WatchStatus interface {
+	// Synced says whether the resource's certificates are being served
+	// (false: not served, because its first listing is not in, or it is
+	// not there to watch).
+	Synced(resource string, synced bool)
+	// Event is told of each object seen.
+	Event(resource string)
+	// Failed is told of each failed list, watch or check.
+	Failed(resource string)
+}
+
+type noStatus struct{}
+
+func (noStatus) Synced(string, bool) {}
+func (noStatus) Event(string)        {}
+func (noStatus) Failed(string)       {}
 
 // CertificateSink receives the certificates a watch sees (the exporter's
 // CertificateSet).
@@ -48,7 +84,13 @@ type CertificateSink interface {
 // as audit cluster inventories them (issued CSRs, and the ledger's
 // certificates whose CSR is gone), from watches instead of listings: each
 // certificate is described and judged once, when it arrives or changes.
-// It returns when ctx ends, or at once when a watch cannot start.
+//
+// Nothing it meets stops it before ctx ends: failed lists and watches are
+// retried (and told to o.Status); a cluster that does not serve the ledger,
+// or does not let it be read, is asked again every o.Retry, the CSRs'
+// certificates served meanwhile; the ledger's first listing is waited for
+// at most o.LedgerWait. It returns an error only when the watch cannot be
+// made at all (a bad configuration).
 func WatchCertificates(ctx context.Context, o WatchOptions) error {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -56,11 +98,29 @@ func WatchCertificates(ctx context.Context, o WatchOptions) error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Status == nil {
+		o.Status = noStatus{}
+	}
+	if o.LedgerWait == 0 {
+		o.LedgerWait = 30 * time.Second
+	}
+	if o.Retry == 0 {
+		o.Retry = time.Minute
+	}
 	w := &certWatch{o: o, fromCSR: map[string]report.Certificate{}, fromLedger: map[string]report.Certificate{}, csrID: map[string]string{}}
+	o.Status.Synced(ResourceCSRs, false)
 	csrs, err := cluster.NewCSRWatch(o.Config, cluster.CSRHandlers{
-		Seen: w.csrSeen, Deleted: w.csrDeleted,
+		Seen: func(c evidence.CSR, problem string) {
+			o.Status.Event(ResourceCSRs)
+			w.csrSeen(c, problem)
+		},
+		Deleted: func(name string) {
+			o.Status.Event(ResourceCSRs)
+			w.csrDeleted(name)
+		},
 		Failing: func(err error) {
-			o.Log.Error("watching CSRs failed; the certificates served are the last seen", "err", err)
+			o.Status.Failed(ResourceCSRs)
+			o.Log.Error("watching CSRs failed; retrying; the certificates served are the last seen", "err", err)
 		},
 	})
 	if err != nil {
@@ -69,40 +129,25 @@ func WatchCertificates(ctx context.Context, o WatchOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go csrs.Run(ctx)
-	ledgerSynced := make(chan error, 1)
+	// ledgerReady is closed once the ledger's first listing is in, or
+	// it is known there is no ledger to wait for.
+	ledgerReady := make(chan struct{})
+	var once sync.Once
+	ready := func() { once.Do(func() { close(ledgerReady) }) }
 	if o.Ledger != nil {
-		switch err := o.Ledger.Served(ctx); {
-		case errors.Is(err, ledger.ErrNoLedger):
-			o.Log.Info("the cluster keeps no issued-credential ledger: only the certificates of its CSRs are served", "reason", err)
-			ledgerSynced <- nil
-		case err != nil:
-			return err
-		default:
-			go func() {
-				err := o.Ledger.Watch(ctx, kubestore.Handlers{
-					Put: w.ledgerPut, Delete: w.ledgerDelete,
-					Skipped: func(err error) { o.Log.Warn("an IssuedCredential does not decode", "err", err) },
-					Failing: func(err error) {
-						o.Log.Error("watching the ledger failed; the certificates served are the last seen", "err", err)
-					},
-					Synced: func() { ledgerSynced <- nil },
-				})
-				if err != nil && ctx.Err() == nil {
-					ledgerSynced <- err
-				}
-			}()
-		}
+		o.Status.Synced(ResourceLedger, false)
+		go w.watchLedger(ctx, ready)
 	} else {
-		ledgerSynced <- nil
+		ready()
 	}
 	if err := csrs.WaitForSync(ctx); err != nil {
-		return err
+		return nil // ctx ended
 	}
+	o.Status.Synced(ResourceCSRs, true)
 	select {
-	case err := <-ledgerSynced:
-		if err != nil {
-			return err
-		}
+	case <-ledgerReady:
+	case <-time.After(o.LedgerWait):
+		o.Log.Warn("the ledger's certificates are not listed yet: serving the CSRs' certificates without them until they are", "waited", o.LedgerWait)
 	case <-ctx.Done():
 		return nil
 	}
@@ -111,14 +156,71 @@ func WatchCertificates(ctx context.Context, o WatchOptions) error {
 	return nil
 }
 
-// certWatch holds, per credential ID, the certificate as its CSR and as
-// the ledger describe it; the CSR's is served while the CSR is there.
+// watchLedger watches the ledger until ctx ends, checking first that the
+// cluster serves it and lets it be read, again and again until it does.
+func (w *certWatch) watchLedger(ctx context.Context, ready func()) {
+	o := w.o
+	pause := time.Second
+	absent := ""
+	for ctx.Err() == nil {
+		err := o.Ledger.Served(ctx)
+		if err == nil {
+			err = o.Ledger.Watch(ctx, kubestore.Handlers{
+				Put: func(e ledger.Entry, object string) {
+					o.Status.Event(ResourceLedger)
+					w.ledgerPut(e, object)
+				},
+				Delete: func(id string) {
+					o.Status.Event(ResourceLedger)
+					w.ledgerDelete(id)
+				},
+				Skipped: func(err error) { o.Log.Warn("an IssuedCredential does not decode", "err", err) },
+				Failing: func(err error) {
+					o.Status.Failed(ResourceLedger)
+					o.Log.Error("watching the ledger failed; retrying; the certificates served are the last seen", "err", err)
+				},
+				Synced: func() {
+					o.Status.Synced(ResourceLedger, true)
+					ready()
+				},
+			})
+			if err == nil || ctx.Err() != nil {
+				return // the watch ran until ctx ended
+			}
+		}
+		switch {
+		case errors.Is(err, ledger.ErrNoLedger) || apierrors.IsForbidden(err):
+			// Nothing to wait for: the CSRs' certificates are served,
+			// and the ledger asked for again now and then.
+			if absent != err.Error() {
+				o.Log.Info("the cluster's issued-credential ledger cannot be read: only the certificates of its CSRs are served; asking again", "reason", err, "every", o.Retry)
+				absent = err.Error()
+			}
+			ready()
+			pause = o.Retry
+		default:
+			o.Status.Failed(ResourceLedger)
+			o.Log.Error("reaching the ledger failed; retrying", "err", err, "retryIn", pause)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, o.Retry)
+	}
+}
+
+// certWatch holds, per certificate (the hex SHA-256 of its DER: client,
+// serving and CA certificates alike), the certificate as its CSR and as
+// the ledger describe it; the CSR's is served while the CSR is there, so a
+// certificate is served once, as audit cluster lists it.
 type certWatch struct {
 	o          WatchOptions
 	mu         sync.Mutex
 	fromCSR    map[string]report.Certificate
 	fromLedger map[string]report.Certificate
-	// csrID is the credential ID of each CSR's certificate, by CSR name.
+	// csrID is the key of each CSR's certificate, by CSR name.
 	csrID map[string]string
 }
 
@@ -149,7 +251,7 @@ func (w *certWatch) csrSeen(c evidence.CSR, _ string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	old, had := w.csrID[c.Name]
-	if had && (!ok || old != rc.CredentialID) {
+	if had && (!ok || old != rc.SHA256) {
 		delete(w.fromCSR, old)
 		delete(w.csrID, c.Name)
 		w.publish(old)
@@ -157,9 +259,9 @@ func (w *certWatch) csrSeen(c evidence.CSR, _ string) {
 	if !ok {
 		return
 	}
-	w.fromCSR[rc.CredentialID] = rc
-	w.csrID[c.Name] = rc.CredentialID
-	w.publish(rc.CredentialID)
+	w.fromCSR[rc.SHA256] = rc
+	w.csrID[c.Name] = rc.SHA256
+	w.publish(rc.SHA256)
 }
 
 func (w *certWatch) csrDeleted(name string) {
@@ -184,13 +286,14 @@ func (w *certWatch) ledgerPut(e ledger.Entry, object string) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.fromLedger[e.ID] = rc
-	w.publish(e.ID)
+	w.fromLedger[rc.SHA256] = rc
+	w.publish(rc.SHA256)
 }
 
 func (w *certWatch) ledgerDelete(id string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	delete(w.fromLedger, id)
-	w.publish(id)
+	key := strings.ToLower(strings.TrimPrefix(id, revocation.PrefixX509))
+	delete(w.fromLedger, key)
+	w.publish(key)
 }

@@ -75,7 +75,7 @@ requests that carry no credential ID, whose credentials cannot be revoked. This 
 	}
 	o.kube.register(cmd)
 	o.store.register(cmd, &o.kube)
-	cmd.Flags().StringSliceVar(&o.inventory, "inventory", nil, "where the known certificates are: a JSON report of kubepki audit node or cluster, a ledger file, or ledger (the cluster's IssuedCredentials); repeat for several")
+	cmd.Flags().StringSliceVar(&o.inventory, "inventory", nil, "where the known certificates are: a JSON report of kubepki audit node or cluster, a ledger file, or ledger (the cluster's IssuedCredentials; ./ledger for a file of that name); repeat for several")
 	cmd.Flags().DurationVar(&o.grace, "grace", time.Minute, "how long after a revocation a request may still succeed (the apiserver's unauthorizedTTL plus the webhook's reload)")
 	o.out.register(cmd, reportFormats)
 	return cmd
@@ -116,9 +116,11 @@ func (o *auditLogOptions) known(e *env, ids map[string]bool) error {
 				Version string `json:"version"`
 			}
 			if json.Unmarshal(data, &head) == nil && head.Version == ledger.Version {
-				if entries, err = (ledger.FileStore{Path: src}).Load(); err != nil {
-					return fmt.Errorf("--inventory: %w", err)
+				l, err := ledger.Decode(bytes.NewReader(data))
+				if err != nil {
+					return fmt.Errorf("--inventory %s: %w", src, err)
 				}
+				entries = l.Entries
 				break
 			}
 			rep, err := report.Read(bytes.NewReader(data))

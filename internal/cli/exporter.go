@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,7 +61,7 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 			}
 			var scan exporter.Scan
 			var certs *exporter.CertificateSet
-			var watch func(*slog.Logger)
+			var watch func(*slog.Logger, audit.WatchStatus) error
 			switch o.mode {
 			case "node":
 				if err := checkRoot(o.root); err != nil {
@@ -87,11 +88,8 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 					if target == "" {
 						target = cfg.Host
 					}
-					watch = func(log *slog.Logger) {
-						err := audit.WatchCertificates(e.ctx, audit.WatchOptions{Config: cfg, Target: target, Ledger: ks, Policy: pol, Set: certs, Log: log})
-						if err != nil {
-							log.Error("watching the cluster's certificates failed: they are not served", "err", err)
-						}
+					watch = func(log *slog.Logger, status audit.WatchStatus) error {
+						return audit.WatchCertificates(e.ctx, audit.WatchOptions{Config: cfg, Target: target, Ledger: ks, Policy: pol, Set: certs, Status: status, Log: log})
 					}
 					lg = nil // the scans serve findings only
 				}
@@ -118,16 +116,38 @@ deploy/prometheus-rules.yaml has alert rules for expiring CAs and leaves.`,
 			reg := prometheus.NewRegistry()
 			var g prometheus.Gatherer = reg
 			log := slog.New(slog.NewTextHandler(e.stderr, nil))
+			// watchStopped holds why the certificate watch ended before
+			// the exporter did: /healthz then fails, so that the exporter
+			// is restarted rather than serve no certificates.
+			var watchStopped atomic.Pointer[string]
 			if certs != nil {
 				reg.MustRegister(col.WithoutCertificates())
 				g = certs.WithFindings(reg)
-				go watch(log)
+				status := exporter.NewWatchMetrics(reg)
+				go func() {
+					err := watch(log, status)
+					if e.ctx.Err() != nil {
+						return
+					}
+					why := "the certificate watch stopped"
+					if err != nil {
+						why += ": " + err.Error()
+					}
+					log.Error(why + "; the certificates are not served and /healthz fails")
+					watchStopped.Store(&why)
+				}()
 			} else {
 				reg.MustRegister(col)
 			}
 			mux := http.NewServeMux()
 			mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{Timeout: o.timeout + 5*time.Second}))
-			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+				if why := watchStopped.Load(); why != nil {
+					http.Error(w, *why, http.StatusServiceUnavailable)
+					return
+				}
+				w.Write([]byte("ok\n"))
+			})
 			srv := &http.Server{Addr: o.listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: o.timeout + 10*time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 			ln, err := net.Listen("tcp", o.listen)
 			if err != nil {

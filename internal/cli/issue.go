@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubepki/kubepki/internal/ledger"
+	"github.com/kubepki/kubepki/internal/ledger/kubestore"
 	"github.com/kubepki/kubepki/internal/policy"
 	"github.com/kubepki/kubepki/internal/render/text"
 )
@@ -28,6 +29,10 @@ type issueOptions struct {
 	kube       kubeFlags
 	ledger     ledgerFlags
 }
+
+// ledgerWait is how long kubepki issue waits for kubepki serve ledger to
+// record the certificate it issued.
+var ledgerWait = 15 * time.Second
 
 func newIssueCommand(e *env) *cobra.Command {
 	o := &issueOptions{}
@@ -77,11 +82,24 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 			if err := req.Check(); err != nil {
 				return usagef("not issued: %v", err)
 			}
-			if _, err := os.Lstat(o.outputFile); err == nil {
+			// The output file is made (never replaced) before anything is
+			// asked of the cluster, so that a file that exists or a
+			// directory that cannot be written stops issue before a
+			// certificate exists; it is removed unless it ends up whole.
+			f, err := os.OpenFile(o.outputFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if errors.Is(err, fs.ErrExist) {
 				return fmt.Errorf("not issued: %s exists; kubepki issue does not replace a file that may hold another key", o.outputFile)
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				return err
 			}
+			if err != nil {
+				return fmt.Errorf("not issued: creating the output file: %w", err)
+			}
+			written := false
+			defer func() {
+				if !written {
+					f.Close()
+					os.Remove(o.outputFile)
+				}
+			}()
 			cfg, _, err := o.kube.config()
 			if err != nil {
 				return fmt.Errorf("loading the cluster configuration: %w", err)
@@ -89,6 +107,18 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 			st, err := o.ledger.open()
 			if err != nil {
 				return err
+			}
+			if cfg.Insecure {
+				return fmt.Errorf("not issued: the current context skips TLS verification (insecure-skip-tls-verify); kubepki issue writes kubeconfigs that verify the cluster")
+			}
+			ks, inCluster := st.(*kubestore.Store)
+			if inCluster {
+				// The entry is written by kubepki serve ledger, which alone
+				// may create IssuedCredentials; without the resource nobody
+				// will, so nothing is issued.
+				if err := ks.Served(e.ctx); err != nil {
+					return fmt.Errorf("not issued: %w", err)
+				}
 			}
 			is, err := ledger.Issue(e.ctx, cfg, req)
 			if err != nil {
@@ -98,17 +128,16 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 			if err != nil {
 				return err
 			}
-			f, err := os.OpenFile(o.outputFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
+			if _, err := f.Write(data); err != nil {
 				return fmt.Errorf("writing the kubeconfig: %w", err)
 			}
-			if _, err := f.Write(data); err != nil {
-				f.Close()
+			if err := f.Sync(); err != nil {
 				return fmt.Errorf("writing the kubeconfig: %w", err)
 			}
 			if err := f.Close(); err != nil {
 				return fmt.Errorf("writing the kubeconfig: %w", err)
 			}
+			written = true
 			en, skip := ledger.FromCSR(is.CSR, "", e.now())
 			if skip != nil {
 				return fmt.Errorf("recording the certificate: %s", skip.Detail)
@@ -120,7 +149,28 @@ and the groups that hold the whole cluster (kubeadm:cluster-admins).`,
 			fmt.Fprintf(e.stdout, " through CSR %s (signer %s), valid until %s\n", en.CSR.Name, en.Signer, en.NotAfter.Format(time.RFC3339))
 			fmt.Fprintf(e.stdout, "credential ID %s\n", en.ID)
 			fmt.Fprintf(e.stdout, "wrote %s (mode 0600; it holds the private key)\n", o.outputFile)
-			if _, err := st.Record(en); err != nil {
+			if inCluster {
+				// kubepki serve ledger records it from its CSR; wait a
+				// little to say so.
+				held := false
+				for deadline := time.Now().Add(ledgerWait); ; {
+					if held, err = ks.Has(e.ctx, en.ID); held || err != nil || !time.Now().Before(deadline) {
+						break
+					}
+					select {
+					case <-e.ctx.Done():
+						return e.ctx.Err()
+					case <-time.After(200 * time.Millisecond):
+					}
+				}
+				if !held {
+					if err == nil {
+						err = fmt.Errorf("not yet after %s", ledgerWait)
+					}
+					fmt.Fprintf(e.stderr, "warning: the ledger (%s) does not hold the certificate: %v; kubepki serve ledger records it from CSR %s, which the cluster keeps for about an hour: is it running?\n", st.Where(), err, en.CSR.Name)
+					return nil
+				}
+			} else if _, err := st.Record(en); err != nil {
 				return fmt.Errorf("the certificate is issued and %s written, but recording it in the ledger (%s) failed: %w (a running kubepki serve ledger records it from its CSR)", o.outputFile, st.Where(), err)
 			}
 			fmt.Fprintf(e.stdout, "recorded in the ledger (%s); end it early with kubepki revoke --for-user %s\n", st.Where(), text.Escape(en.Subject))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -237,6 +238,28 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 		t.Fatal(err)
 	}
 
+	// An entry someone created by hand, with a self-signed certificate
+	// for system:masters: audit cluster leaves it out, naming it.
+	fake, err := certgen.New(certgen.Spec{CommonName: "mallory", Organization: []string{"system:masters"}, Client: true, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeEntry, skip := ledger.FromCSR(evidence.CSR{Name: "fake", SignerName: ledger.SignerAPIServerClient, Certificate: fake.Cert, Approved: true, Requester: "mallory"}, "", time.Now())
+	if skip != nil {
+		t.Fatal(skip.Detail)
+	}
+	fakeObj, err := kubestore.ToObject(fakeEntry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeDC, err := dynamic.NewForConfig(c.AdminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fakeDC.Resource(kubestore.GVR).Create(ctx, fakeObj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	// audit cluster still lists bob's certificate, from the ledger; the
 	// exporter exposes its expiry.
 	repFile := filepath.Join(dir, "cluster.json")
@@ -263,6 +286,21 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 	}
 	if !listed {
 		t.Error("audit cluster does not list bob's certificate, whose CSR is gone")
+	}
+	for _, rc := range rep.Certificates {
+		if rc.CredentialID == fakeEntry.ID {
+			t.Errorf("audit cluster lists the self-signed certificate of a hand-made ledger entry: %+v", rc)
+		}
+	}
+	named := false
+	for _, f := range rep.Findings {
+		named = named || f.Location.Object == "IssuedCredential/"+fakeObj.GetName() && strings.Contains(f.Message, "not issued by the cluster's client CA")
+	}
+	if !named {
+		t.Error("audit cluster does not name the hand-made ledger entry it left out")
+	}
+	if err := fakeDC.Resource(kubestore.GVR).Delete(ctx, fakeObj.GetName(), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	expCtx, expStop := context.WithCancel(ctx)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -438,7 +476,18 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 		t.Errorf("issue without an approver: exit %d %v\n%s", ExitCode(err), err, out)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "dave.kubeconfig")); err == nil {
-		t.Error("issue wrote a kubeconfig without a certificate")
+		t.Error("issue left a kubeconfig without a certificate")
+	}
+	if _, err := c.Admin.CertificatesV1().CertificateSigningRequests().Get(ctx, "dave-unapproved", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("issue left its CSR behind after giving up: %v", err)
+	}
+	// An output file that cannot be made stops issue before a CSR exists.
+	out, err = run(t, "", "issue", "dave", "--ttl", "10m", "--approve", "--csr-name", "dave-nodir", "--output-file", filepath.Join(dir, "no", "such", "dir", "dave.kubeconfig"), "--kubeconfig", c.AdminKubeconfig)
+	if ExitCode(err) != 1 || !strings.Contains(fmt.Sprint(err), "not issued: creating the output file") {
+		t.Errorf("issue into a missing directory: exit %d %v\n%s", ExitCode(err), err, out)
+	}
+	if _, err := c.Admin.CertificatesV1().CertificateSigningRequests().Get(ctx, "dave-nodir", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("issue into a missing directory created a CSR: %v", err)
 	}
 	type result struct {
 		out string
@@ -459,6 +508,20 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 	testbed.ApproveCSR(t, c.Admin, "erin-csr")
 	if r := <-waited; r.err != nil || !strings.Contains(r.out, "issued a client certificate for \"erin\"") {
 		t.Errorf("issue erin, approved by someone else: %v\n%s", r.err, r.out)
+	}
+
+	// A ledger that has not recorded erin's certificate (an empty one):
+	// revoke --for-user still finds it in her CSR, still in the cluster.
+	empty := filepath.Join(dir, "empty-ledger.json")
+	if _, err := (ledger.FileStore{Path: empty}).Record(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(empty, []byte(`{"version":"`+ledger.Version+`","entries":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "", append([]string{"revoke", "--for-user", "erin", "--reason", "behind", "--ledger", "file", "--ledger-file", empty}, kube...)...)
+	if err != nil || !strings.Contains(out, "from the cluster's CSRs (not in the ledger yet): CSR erin-csr") || !strings.Contains(out, "revoked X509SHA256=") {
+		t.Errorf("revoke --for-user erin with a ledger behind: %v\n%s", err, out)
 	}
 
 	// What issue refuses, before asking the cluster anything.

@@ -9,6 +9,7 @@ import (
 	"github.com/kubepki/kubepki/internal/phrase"
 	"github.com/kubepki/kubepki/internal/render/text"
 	"github.com/kubepki/kubepki/internal/revocation"
+	"github.com/kubepki/kubepki/internal/sources/cluster"
 )
 
 // revokeFor revokes every still-valid certificate the ledger holds for
@@ -32,6 +33,31 @@ func (o *revokeOptions) revokeFor(e *env, st revocation.Store) error {
 		return fmt.Errorf("reading the issued-credential ledger: %w", err)
 	}
 	now := e.now()
+	// The cluster's CSRs, which hold certificates issued within about an
+	// hour: a ledger that is behind, or was not running, has not recorded
+	// them yet.
+	fromCSRs := map[string]bool{}
+	if cfg, _, cerr := o.kube.config(); cerr != nil {
+		fmt.Fprintf(e.stdout, "warning: the cluster's CSRs not read (%s): certificates issued in the last hour that the ledger has not recorded yet are not revoked\n", text.Escape(cerr.Error()))
+	} else if csrs, cerr := cluster.NewCSRs(cfg); cerr != nil {
+		fmt.Fprintf(e.stdout, "warning: the cluster's CSRs not read (%s)\n", text.Escape(cerr.Error()))
+	} else if list, problems, cerr := csrs.List(e.ctx); cerr != nil {
+		fmt.Fprintf(e.stdout, "warning: the cluster's CSRs not read (%s): certificates issued in the last hour that the ledger has not recorded yet are not revoked\n", text.Escape(cerr.Error()))
+	} else {
+		held := make(map[string]bool, len(all))
+		for _, en := range all {
+			held[en.ID] = true
+		}
+		for i, c := range list {
+			en, skip := ledger.FromCSR(c, problems[i], now)
+			if skip != nil || held[en.ID] {
+				continue
+			}
+			held[en.ID] = true
+			fromCSRs[en.ID] = true
+			all = append(all, en)
+		}
+	}
 	who := "user " + o.forUser
 	if o.forGroup != "" {
 		who = "group " + o.forGroup
@@ -46,6 +72,9 @@ func (o *revokeOptions) revokeFor(e *env, st revocation.Store) error {
 		}
 	}
 	fmt.Fprintf(e.stdout, "the ledger (%s) holds %s for %s", lg.Where(), phrase.Plural(len(clients), "still-valid client certificate", "still-valid client certificates"), who)
+	if n := countIn(clients, fromCSRs); n > 0 {
+		fmt.Fprintf(e.stdout, " (%d of them only in the cluster's CSRs so far)", n)
+	}
 	if n := len(found) - len(clients); n > 0 {
 		fmt.Fprintf(e.stdout, " (and %d serving-only, not usable as clients, left alone)", n)
 	}
@@ -74,7 +103,11 @@ func (o *revokeOptions) revokeFor(e *env, st revocation.Store) error {
 		cred.CheckTrust(cl.trust(e, o.root))
 		fmt.Fprintln(e.stdout)
 		describe(e.stdout, cred)
-		fmt.Fprintf(e.stdout, "from the ledger: CSR %s, signer %s, requested by %s", text.Escape(en.CSR.Name), text.Escape(en.Signer), text.Escape(orDash(en.Requester.Username)))
+		from := "from the ledger"
+		if fromCSRs[en.ID] {
+			from = "from the cluster's CSRs (not in the ledger yet)"
+		}
+		fmt.Fprintf(e.stdout, "%s: CSR %s, signer %s, requested by %s", from, text.Escape(en.CSR.Name), text.Escape(en.Signer), text.Escape(orDash(en.Requester.Username)))
 		if en.Approval != nil {
 			fmt.Fprintf(e.stdout, ", approved (%s)", text.Escape(orDash(en.Approval.Reason)))
 		}
@@ -111,4 +144,15 @@ func (o *revokeOptions) revokeFor(e *env, st revocation.Store) error {
 		return fmt.Errorf("%s: certificates of %s may be among them (see the warnings above)", damaged, who)
 	}
 	return nil
+}
+
+// countIn counts the entries whose ID is in ids.
+func countIn(entries []ledger.Entry, ids map[string]bool) int {
+	n := 0
+	for _, en := range entries {
+		if ids[en.ID] {
+			n++
+		}
+	}
+	return n
 }

@@ -256,6 +256,23 @@ func TestLedgerAlerts(t *testing.T) {
 	if fire(reg, "KubepkiPrivilegedCSR") {
 		t.Error("KubepkiPrivilegedCSR still fires once the CSR is gone")
 	}
+	// Denied, as the alert asks: it stops firing though the CSR stays
+	// until garbage collection.
+	root := evidence.CSR{Name: "root2", SignerName: ledger.SignerAPIServerClient, RequestedUser: "root", RequestedGroups: []string{"system:masters"}}
+	r.Seen(root, "")
+	if !fire(reg, "KubepkiPrivilegedCSR") {
+		t.Error("a second CSR for system:masters: KubepkiPrivilegedCSR does not fire")
+	}
+	root.Denied = true
+	r.Seen(root, "")
+	r.Seen(root, "")
+	if fire(reg, "KubepkiPrivilegedCSR") {
+		t.Error("KubepkiPrivilegedCSR still fires once the CSR is denied")
+	}
+	r.Deleted("root2")
+	if fire(reg, "KubepkiPrivilegedCSR") {
+		t.Error("KubepkiPrivilegedCSR fires after a denied CSR is deleted (the gauge went negative?)")
+	}
 	var pile []evidence.CSR
 	for i := range 10 {
 		pile = append(pile, evidence.CSR{Name: strconv.Itoa(i), Approved: true, ApprovedAt: now.Add(-time.Hour)})
@@ -285,4 +302,52 @@ func (refusingStore) Load() ([]ledger.Entry, error) { return nil, nil }
 func (refusingStore) Where() string                 { return "nowhere" }
 func (refusingStore) Record(es ...ledger.Entry) ([]bool, error) {
 	return make([]bool, len(es)), errors.New("forbidden")
+}
+
+// TestWatchHealthAlerts: the exporter's CSR watch not synced fires
+// KubepkiCertificateWatchNotSynced (a ledger that cannot be read does
+// not: it may not be deployed); no ledger scraped fires KubepkiLedgerAbsent;
+// the counter-based rules parse and stay quiet without failures.
+func TestWatchHealthAlerts(t *testing.T) {
+	exprs := alertExprs(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	fire := func(reg prometheus.Gatherer, alert string) bool {
+		t.Helper()
+		if exprs[alert] == "" {
+			t.Fatalf("deploy/prometheus-rules.yaml has no %s", alert)
+		}
+		engine := promql.NewEngine(promql.EngineOpts{MaxSamples: 1 << 20, Timeout: time.Minute})
+		qry, err := engine.NewInstantQuery(context.Background(), queryable(t, gathered{reg}, now), nil, exprs[alert], now)
+		if err != nil {
+			t.Fatalf("%s: %v", alert, err)
+		}
+		vec, err := qry.Exec(context.Background()).Vector()
+		if err != nil {
+			t.Fatalf("%s: %v", alert, err)
+		}
+		return len(vec) > 0
+	}
+	reg := prometheus.NewRegistry()
+	m := NewWatchMetrics(reg)
+	m.Synced(audit.ResourceCSRs, false)
+	m.Synced(audit.ResourceLedger, false)
+	if !fire(reg, "KubepkiCertificateWatchNotSynced") {
+		t.Error("CSRs not listed: KubepkiCertificateWatchNotSynced does not fire")
+	}
+	m.Synced(audit.ResourceCSRs, true)
+	if fire(reg, "KubepkiCertificateWatchNotSynced") {
+		t.Error("KubepkiCertificateWatchNotSynced fires for a ledger that cannot be read")
+	}
+	for _, a := range []string{"KubepkiCertificateWatchFailing", "KubepkiLedgerWatchFailing"} {
+		if fire(reg, a) {
+			t.Errorf("%s fires without failures", a)
+		}
+	}
+	if !fire(reg, "KubepkiLedgerAbsent") {
+		t.Error("no ledger: KubepkiLedgerAbsent does not fire")
+	}
+	ledger.NewRecorder(ledger.RecorderOptions{Store: refusingStore{}, Registry: reg, Now: func() time.Time { return now }})
+	if fire(reg, "KubepkiLedgerAbsent") {
+		t.Error("KubepkiLedgerAbsent fires beside a ledger")
+	}
 }

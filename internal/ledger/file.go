@@ -56,6 +56,7 @@ func (s FileStore) load() (*Ledger, error) {
 // missing file is created.
 func (s FileStore) Record(entries ...Entry) ([]bool, error) {
 	added := make([]bool, len(entries))
+	conflicts := make([]error, len(entries))
 	if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {
 		return added, fmt.Errorf("creating the ledger's directory: %w", err)
 	}
@@ -67,19 +68,24 @@ func (s FileStore) Record(entries ...Entry) ([]bool, error) {
 		if err != nil {
 			return err
 		}
-		have := make(map[string]bool, len(l.Entries))
-		for _, e := range l.Entries {
-			have[e.ID] = true
+		have := make(map[string]*Entry, len(l.Entries))
+		for i := range l.Entries {
+			have[l.Entries[i].ID] = &l.Entries[i]
 		}
 		n := 0
 		for i, e := range entries {
 			if err := e.Check(); err != nil {
 				return err
 			}
-			if have[e.ID] {
+			if old := have[e.ID]; old != nil {
+				if d := old.Contradicted; d != "" {
+					conflicts[i] = fmt.Errorf("%s: entry %s differs in %s: %w", s.Path, e.ID, d, ErrConflict)
+				} else if d := Conflict(*old, e); d != "" {
+					conflicts[i] = fmt.Errorf("%s: entry %s differs in %s: %w", s.Path, e.ID, d, ErrConflict)
+				}
 				continue
 			}
-			have[e.ID] = true
+			have[e.ID] = &e
 			l.Entries = append(l.Entries, e)
 			added[i] = true
 			n++
@@ -94,6 +100,12 @@ func (s FileStore) Record(entries ...Entry) ([]bool, error) {
 	})
 	if err != nil {
 		clear(added)
+		return added, err
 	}
-	return added, err
+	for _, c := range conflicts {
+		if c != nil {
+			return added, &RecordError{Errs: conflicts}
+		}
+	}
+	return added, nil
 }

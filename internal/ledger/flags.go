@@ -97,7 +97,10 @@ func FlagCSR(c evidence.CSR, o FlagOptions) []Flag {
 		}
 	}
 	if c.Certificate != nil && o.MaxLifetime > 0 {
-		if life := c.Certificate.NotAfter.Sub(c.Certificate.NotBefore); life > o.MaxLifetime {
+		// Kubernetes' signers backdate notBefore by SignerBackdate: a
+		// certificate issued for exactly the policy's longest lifetime
+		// is not longer than it.
+		if life := c.Certificate.NotAfter.Sub(c.Certificate.NotBefore); life > o.MaxLifetime+SignerBackdate {
 			add(FlagLongLifetime, "issued for %s, longer than the policy's %s", days(life), days(o.MaxLifetime))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -144,15 +145,33 @@ func Issue(ctx context.Context, cfg *rest.Config, r IssueRequest) (*Issued, erro
 		return nil, err
 	}
 	name := r.csrName()
-	if err := csrs.Create(ctx, cluster.CSRRequest{
+	uid, err := csrs.Create(ctx, cluster.CSRRequest{
 		Name: name, Signer: r.Signer, Request: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
 		ExpirationSeconds: int32(r.TTL / time.Second), Usages: []string{"digital signature", "client auth"},
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
+	out, err := r.await(ctx, csrs, name, uid, key)
+	if err != nil {
+		// Whatever went wrong (denied, timed out, interrupted, a
+		// certificate refused), the key is thrown away: the CSR is of no
+		// use to anyone, and goes (best effort, and only the one created).
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if derr := csrs.Delete(dctx, name, uid); derr != nil && !apierrors.IsNotFound(derr) {
+			return nil, fmt.Errorf("%w (and the CSR could not be deleted: %v)", err, derr)
+		}
+		return nil, fmt.Errorf("%w; CertificateSigningRequest %s was deleted", err, name)
+	}
+	return out, nil
+}
+
+// await approves the CSR when asked and waits for its certificate.
+func (r IssueRequest) await(ctx context.Context, csrs *cluster.CSRs, name, uid string, key *ecdsa.PrivateKey) (*Issued, error) {
 	out := &Issued{Key: key}
 	if r.Approve {
-		err := csrs.Approve(ctx, name, "KubepkiIssue", "approved by kubepki issue")
+		err := csrs.Approve(ctx, name, uid, "KubepkiIssue", "approved by kubepki issue")
 		switch {
 		case err == nil:
 			out.Approved = true
@@ -172,6 +191,8 @@ func Issue(ctx context.Context, cfg *rest.Config, r IssueRequest) (*Issued, erro
 			return nil, err
 		}
 		switch {
+		case c.UID != uid:
+			return nil, fmt.Errorf("CertificateSigningRequest %s was replaced by another (UID %s, not %s)", name, c.UID, uid)
 		case problem != "":
 			return nil, fmt.Errorf("CertificateSigningRequest %s: %s", name, problem)
 		case c.Denied:
@@ -179,7 +200,7 @@ func Issue(ctx context.Context, cfg *rest.Config, r IssueRequest) (*Issued, erro
 		case c.Failed:
 			return nil, fmt.Errorf("the signer marked CertificateSigningRequest %s failed", name)
 		case c.Certificate != nil:
-			if err := checkIssued(c.Certificate, key, r); err != nil {
+			if err := checkIssued(c.Certificate, key, r, r.Now()); err != nil {
 				return nil, fmt.Errorf("CertificateSigningRequest %s: %w", name, err)
 			}
 			out.Cert, out.CSR = c.Certificate, c
@@ -190,7 +211,7 @@ func Issue(ctx context.Context, cfg *rest.Config, r IssueRequest) (*Issued, erro
 			if c.Approved {
 				state = "the signer (approved, not signed: is kube-controller-manager's csrsigning controller running for " + r.Signer + "?)"
 			}
-			return nil, fmt.Errorf("gave up after %s waiting for %s of CertificateSigningRequest %s; it stays in the cluster until garbage-collected", r.Wait, state, name)
+			return nil, fmt.Errorf("gave up after %s waiting for %s of CertificateSigningRequest %s", r.Wait, state, name)
 		}
 		if time.Since(lastSaid) >= 5*time.Second {
 			lastSaid = time.Now()
@@ -208,14 +229,36 @@ func Issue(ctx context.Context, cfg *rest.Config, r IssueRequest) (*Issued, erro
 	}
 }
 
-// checkIssued makes sure the certificate is for this key and identity.
-func checkIssued(cert *x509.Certificate, key *ecdsa.PrivateKey, r IssueRequest) error {
+// SignerBackdate is how far Kubernetes' signers backdate a certificate's
+// notBefore (to allow for clock skew); clockSkew is how far kubepki's
+// clock and the signer's may disagree.
+const (
+	SignerBackdate = 5 * time.Minute
+	clockSkew      = 5 * time.Minute
+)
+
+// checkIssued makes sure the certificate is what was asked for: this key
+// and identity, a client certificate that is no CA, and no longer-lived
+// than asked (now is when the answer came) or than the policy allows.
+func checkIssued(cert *x509.Certificate, key *ecdsa.PrivateKey, r IssueRequest, now time.Time) error {
 	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
 	if !ok || !pub.Equal(&key.PublicKey) {
 		return errors.New("the certificate issued is not for the key generated here")
 	}
 	if cert.Subject.CommonName != r.User || !slices.Equal(cert.Subject.Organization, r.Groups) && !(len(r.Groups) == 0 && len(cert.Subject.Organization) == 0) {
 		return fmt.Errorf("the certificate issued names %q in %v, not what was asked", cert.Subject.CommonName, cert.Subject.Organization)
+	}
+	if cert.IsCA {
+		return errors.New("the certificate issued is a CA certificate, not what was asked")
+	}
+	if !strings.Contains(UsageOf(cert), UsageClient) {
+		return fmt.Errorf("the certificate issued is for %s use, not client authentication", UsageOf(cert))
+	}
+	if limit := now.Add(r.TTL + clockSkew); cert.NotAfter.After(limit) {
+		return fmt.Errorf("the certificate issued is valid until %s, longer than the %s asked for: refused", cert.NotAfter.UTC().Format(time.RFC3339), r.TTL)
+	}
+	if life := cert.NotAfter.Sub(cert.NotBefore); r.MaxTTL > 0 && life > r.MaxTTL+SignerBackdate {
+		return fmt.Errorf("the certificate issued is valid for %s, longer than the policy's %s: refused", life, r.MaxTTL)
 	}
 	return nil
 }
@@ -233,10 +276,18 @@ func Kubeconfig(cfg *rest.Config, clusterName string, is *Issued) ([]byte, error
 	cl.Server = cfg.Host
 	cl.TLSServerName = cfg.ServerName
 	cl.CertificateAuthorityData = cfg.CAData
-	if len(cl.CertificateAuthorityData) == 0 {
-		cl.CertificateAuthority = cfg.CAFile
+	if len(cl.CertificateAuthorityData) == 0 && cfg.CAFile != "" {
+		// Embedded: a path (perhaps relative to where kubepki ran) would
+		// not travel with the file.
+		ca, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the cluster's CA for the kubeconfig: %w", err)
+		}
+		cl.CertificateAuthorityData = ca
 	}
-	cl.InsecureSkipTLSVerify = cfg.Insecure
+	if cfg.Insecure {
+		return nil, errors.New("the cluster is reached without verifying its certificate (insecure-skip-tls-verify): kubepki issue does not write a kubeconfig that does")
+	}
 	if clusterName == "" {
 		clusterName = "cluster"
 	}

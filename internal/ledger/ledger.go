@@ -80,6 +80,11 @@ type Entry struct {
 	Certificate string `json:"certificate"`
 	// RecordedAt is when the ledger recorded it.
 	RecordedAt time.Time `json:"recordedAt"`
+
+	// Contradicted names, after Check, the fields that were written
+	// otherwise than the certificate says (and have been replaced with
+	// what it says): "" for every entry the ledger writes. Not stored.
+	Contradicted string `json:"-"`
 }
 
 // Requester is the CSR's spec.username, spec.groups and the credential
@@ -123,6 +128,9 @@ const (
 	SkipDenied         = "denied"
 	SkipFailed         = "failed"
 	SkipBadCertificate = "bad-certificate"
+	// SkipUnrecordable: the store refuses the entry (see
+	// ErrUnrecordable).
+	SkipUnrecordable = "unrecordable"
 )
 
 // FromCSR makes the entry for a CSR's issued certificate, or says why
@@ -207,7 +215,11 @@ func (e *Entry) Cert() (*x509.Certificate, error) {
 }
 
 // Check validates an entry read back: its ID, and that its certificate is
-// the one the ID names.
+// the one the ID names. What the certificate says of itself (usage,
+// subject, groups, issuer, serial, validity) is then taken from the
+// certificate, never from what the entry was written with: whoever can
+// write an entry could otherwise hide a certificate from revocation by
+// person, or make a dead one look alive. Mismatch reports what differed.
 func (e *Entry) Check() error {
 	id, err := revocation.ParseID(e.ID)
 	if err != nil {
@@ -217,8 +229,82 @@ func (e *Entry) Check() error {
 		return fmt.Errorf("ledger entry %s: not a certificate's credential ID", e.ID)
 	}
 	e.ID = id
-	_, err = e.Cert()
-	return err
+	c, err := e.Cert()
+	if err != nil {
+		return err
+	}
+	written := *e
+	e.setCertFacts(c)
+	e.Contradicted = Conflict(written, *e)
+	return nil
+}
+
+// setCertFacts sets the fields the certificate itself decides.
+func (e *Entry) setCertFacts(c *x509.Certificate) {
+	e.Usage = UsageOf(c)
+	e.Subject = c.Subject.CommonName
+	e.Groups = c.Subject.Organization
+	e.Issuer = c.Issuer.String()
+	e.Serial = fmt.Sprintf("%x", c.SerialNumber)
+	e.NotBefore = c.NotBefore.UTC()
+	e.NotAfter = c.NotAfter.UTC()
+}
+
+// Conflict names the fields in which an entry already held (old, as
+// written) differs from the one the ledger would write for the same
+// certificate (e): a forged or tampered entry. "" when they agree on
+// everything but when and with which flags they were recorded.
+func Conflict(old, e Entry) string {
+	var diff []string
+	add := func(differ bool, name string) {
+		if differ {
+			diff = append(diff, name)
+		}
+	}
+	add(old.Usage != e.Usage, "usage")
+	add(old.Subject != e.Subject, "subject")
+	add(!slices.Equal(old.Groups, e.Groups), "groups")
+	add(old.Issuer != e.Issuer || old.Serial != e.Serial, "issuer")
+	add(!old.NotBefore.Equal(e.NotBefore) || !old.NotAfter.Equal(e.NotAfter), "validity")
+	add(old.Signer != e.Signer, "signer")
+	add(old.Requester.Username != e.Requester.Username || !slices.Equal(old.Requester.Groups, e.Requester.Groups) ||
+		old.Requester.CredentialID != e.Requester.CredentialID, "requester")
+	add(old.CSR.Name != e.CSR.Name || old.CSR.UID != e.CSR.UID, "csr")
+	add((old.Approval == nil) != (e.Approval == nil) || (old.Approval != nil && e.Approval != nil && old.Approval.Manager != e.Approval.Manager), "approval")
+	return strings.Join(diff, ", ")
+}
+
+// ErrUnrecordable marks an entry a store will never accept as it is (the
+// IssuedCredential schema refuses it): retrying is pointless.
+var ErrUnrecordable = errors.New("the store refuses the entry")
+
+// ErrConflict marks an entry whose ID the store holds already, written
+// with other facts (see Conflict).
+var ErrConflict = errors.New("the ledger holds this certificate with other facts")
+
+// RecordError is Record's error when some entries were not recorded: a
+// failed entry never stops the ones after it.
+type RecordError struct {
+	// Errs holds, by entry, why it was not recorded; nil for those
+	// recorded or held already.
+	Errs []error
+}
+
+func (e *RecordError) Error() string {
+	var first error
+	n := 0
+	for _, err := range e.Errs {
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			n++
+		}
+	}
+	if n == 1 {
+		return first.Error()
+	}
+	return fmt.Sprintf("%d entries not recorded, the first: %v", n, first)
 }
 
 // Ledger is the file form: a version and the entries.

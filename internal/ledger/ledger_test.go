@@ -3,8 +3,13 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/client-go/rest"
+
 	"github.com/kubepki/kubepki/internal/certgen"
 	"github.com/kubepki/kubepki/internal/evidence"
+	"github.com/kubepki/kubepki/internal/revocation"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -102,6 +111,10 @@ func TestFlagCSR(t *testing.T) {
 		{"an approver not expected", func(*evidence.CSR) {}, FlagOptions{ExpectedApprovers: []string{"kubepki-issue"}}, FlagUnexpectedApprover},
 		{"an expected approver", func(c *evidence.CSR) { c.ApprovedBy = "kubepki-issue" }, FlagOptions{ExpectedApprovers: []string{"kubepki-issue"}}, ""},
 		{"longer than the policy", func(c *evidence.CSR) { *c = issuedCSR(t, "x", "x", nil, 48*time.Hour) }, o, FlagLongLifetime},
+		// The signer backdates notBefore by 5 minutes: a certificate for
+		// the policy's longest lifetime is no longer than it.
+		{"the policy's lifetime, backdated", func(c *evidence.CSR) { *c = issuedCSR(t, "x", "x", nil, 24*time.Hour+SignerBackdate) }, o, ""},
+		{"a minute over the policy, backdated", func(c *evidence.CSR) { *c = issuedCSR(t, "x", "x", nil, 24*time.Hour+SignerBackdate+time.Minute) }, o, FlagLongLifetime},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := issuedCSR(t, "x", "x", nil, time.Hour)
@@ -302,5 +315,195 @@ func TestIssueRequestRefuses(t *testing.T) {
 	r := IssueRequest{User: "Alice Smith@EXAMPLE/ops", Now: func() time.Time { return now }}
 	if got := r.csrName(); got != "kubepki-alice-smith-example-ops-20260301-120000" {
 		t.Errorf("CSR name %q", got)
+	}
+}
+
+// An entry written with the true certificate and false facts (another
+// subject, no groups, serving, expired) is read with the certificate's
+// facts, so revocation by person still finds it, and recording the true
+// entry over it reports the conflict.
+func TestForgedEntryReadAsItsCertificate(t *testing.T) {
+	c := issuedCSR(t, "bob", "bob", []string{"dev"}, 24*time.Hour)
+	real, _ := FromCSR(c, "", now)
+	forged := real
+	forged.Subject, forged.Groups, forged.Usage, forged.NotAfter = "nobody", nil, UsageServing, now.Add(-time.Hour)
+	forged.Requester.Username = "nobody"
+	st := FileStore{Path: filepath.Join(t.TempDir(), "l.json")}
+	// Written as the forger would: straight into the file.
+	if err := revocation.WriteAtomic(st.Path, FileMode, func(w io.Writer) error { return Encode(w, &Ledger{Entries: []Entry{forged}}) }); err != nil {
+		t.Fatal(err)
+	}
+	added, err := st.Record(real)
+	var rerr *RecordError
+	if added[0] || !errors.As(err, &rerr) || !errors.Is(rerr.Errs[0], ErrConflict) {
+		t.Fatalf("recording over a forged entry: added %v, err %v; want a conflict", added, err)
+	}
+	all, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(Select(all, "bob", "", now)) != 1 || len(Select(all, "", "dev", now)) != 1 || !all[0].IsClient() {
+		t.Errorf("the forged entry hides bob's certificate: %+v", all[0])
+	}
+	if all[0].Contradicted != "usage, subject, groups, validity" {
+		t.Errorf("Contradicted = %q", all[0].Contradicted)
+	}
+	// The true entry, recorded twice, is no conflict.
+	st2 := FileStore{Path: filepath.Join(t.TempDir(), "l.json")}
+	for range 2 {
+		if _, err := st2.Record(real); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// schemaStore refuses, as the apiserver's schema would, an entry whose
+// requester is in more than 256 groups, and goes on with the others.
+type schemaStore struct {
+	mu   sync.Mutex
+	have map[string]bool
+}
+
+func (s *schemaStore) Load() ([]Entry, error) { return nil, nil }
+func (s *schemaStore) Where() string          { return "schema" }
+func (s *schemaStore) Record(es ...Entry) ([]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	added := make([]bool, len(es))
+	errs := make([]error, len(es))
+	failed := false
+	for i, e := range es {
+		if len(e.Requester.Groups) > 256 {
+			errs[i], failed = fmt.Errorf("%w: spec.requester.groups: Too many", ErrUnrecordable), true
+			continue
+		}
+		if !s.have[e.ID] {
+			s.have[e.ID] = true
+			added[i] = true
+		}
+	}
+	if failed {
+		return added, &RecordError{Errs: errs}
+	}
+	return added, nil
+}
+
+// An entry the store refuses is counted, dropped and never holds back the
+// entries after it.
+func TestRecorderGoesOnPastARefusedEntry(t *testing.T) {
+	st := &schemaStore{have: map[string]bool{}}
+	r := NewRecorder(RecorderOptions{Store: st})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	p := issuedCSR(t, "poison", "eve", nil, time.Hour)
+	for i := range 300 {
+		p.RequesterGroups = append(p.RequesterGroups, fmt.Sprintf("g%d", i))
+	}
+	r.Seen(p, "")
+	for i := range 20 {
+		c := issuedCSR(t, fmt.Sprintf("u%d", i), fmt.Sprintf("u%d", i), nil, time.Hour)
+		c.Created = now.Add(time.Duration(i+1) * time.Minute)
+		r.Seen(c, "")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.Queued() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st.mu.Lock()
+	n := len(st.have)
+	st.mu.Unlock()
+	if n != 20 || r.Queued() != 0 {
+		t.Errorf("recorded %d of the 20 good entries, %d still queued", n, r.Queued())
+	}
+	if v := testutil.ToFloat64(r.m.skipped.WithLabelValues(SkipUnrecordable)); v != 1 {
+		t.Errorf("skipped{unrecordable} = %v, want 1", v)
+	}
+}
+
+// kubepki issue refuses a certificate other than the one asked for: longer
+// than the TTL or the policy, a CA, not for client authentication, another
+// key or name.
+func TestCheckIssuedRefuses(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := certgen.New(certgen.Spec{CommonName: "kubernetes", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(48 * time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := IssueRequest{User: "alice", Groups: []string{"dev"}, TTL: time.Hour, MaxTTL: 24 * time.Hour}
+	for _, tc := range []struct {
+		name string
+		spec certgen.Spec
+		want string
+	}{
+		{"as asked, backdated by the signer", certgen.Spec{NotBefore: now.Add(-SignerBackdate), NotAfter: now.Add(time.Hour)}, ""},
+		{"longer than asked", certgen.Spec{NotBefore: now.Add(-SignerBackdate), NotAfter: now.Add(2 * time.Hour)}, "longer than the 1h0m0s asked for"},
+		{"longer than the policy", certgen.Spec{NotBefore: now.Add(-30 * time.Hour), NotAfter: now.Add(time.Hour)}, "longer than the policy's"},
+		{"a CA", certgen.Spec{CA: true, NotBefore: now, NotAfter: now.Add(time.Hour)}, "is a CA certificate"},
+		{"serving only", certgen.Spec{Server: true, Client: false, NotBefore: now, NotAfter: now.Add(time.Hour)}, "for serving use"},
+		{"another key", certgen.Spec{NotBefore: now, NotAfter: now.Add(time.Hour)}, "not for the key generated here"},
+		{"another name", certgen.Spec{CommonName: "root", NotBefore: now, NotAfter: now.Add(time.Hour)}, "not what was asked"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.spec
+			if s.CommonName == "" {
+				s.CommonName, s.Organization = "alice", []string{"dev"}
+			}
+			if !s.Server && !s.CA {
+				s.Client = true
+			}
+			if tc.name != "another key" {
+				s.Signer = key
+			}
+			c, err := certgen.New(s, ca)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = checkIssued(c.Cert, key, r, now)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("checkIssued: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A CSR watch that fell behind is counted and logged: what it may have
+// missed is said, not silent.
+func TestRecorderCountsExpiredWatches(t *testing.T) {
+	var log bytes.Buffer
+	r := NewRecorder(RecorderOptions{Store: &schemaStore{have: map[string]bool{}}, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	r.WatchExpired(errors.New("too old resource version"))
+	if v := testutil.ToFloat64(r.m.relists); v != 1 || !strings.Contains(log.String(), "issued and deleted in between is not recorded") {
+		t.Errorf("relists %v, log %q", v, log.String())
+	}
+}
+
+// The kubeconfig embeds the cluster's CA even when the configuration
+// names it by a (perhaps relative) file, and is never written to skip TLS
+// verification.
+func TestKubeconfigEmbedsTheCA(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := issuedCSR(t, "alice", "alice", nil, time.Hour)
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	caPEM := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	is := &Issued{Key: key, Cert: c.Certificate}
+	data, err := Kubeconfig(&rest.Config{Host: "https://k:6443", TLSClientConfig: rest.TLSClientConfig{CAFile: caFile}}, "k", is)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "certificate-authority-data") || strings.Contains(string(data), caFile) {
+		t.Errorf("the CA file is not embedded:\n%s", data)
+	}
+	if _, err := Kubeconfig(&rest.Config{Host: "https://k:6443", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}, "k", is); err == nil {
+		t.Error("a kubeconfig skipping TLS verification was written")
 	}
 }

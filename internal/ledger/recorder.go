@@ -62,6 +62,8 @@ type recorderMetrics struct {
 	pending     prometheus.Gauge
 	watchFails  prometheus.Counter
 	lastWrite   prometheus.Gauge
+	conflicts   prometheus.Counter
+	relists     prometheus.Counter
 }
 
 func newRecorderMetrics(reg prometheus.Registerer) *recorderMetrics {
@@ -69,18 +71,21 @@ func newRecorderMetrics(reg prometheus.Registerer) *recorderMetrics {
 		recorded:    prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_recorded_total", Help: "Issued certificates this ledger recorded (not counting those another replica or an earlier run recorded)."}),
 		entries:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubepki_ledger_entries", Help: "Issued certificates the ledger holds."}),
 		queued:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubepki_ledger_queued", Help: "Issued certificates seen and not yet durably recorded (grows while the store fails)."}),
-		skipped:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubepki_ledger_skipped_total", Help: "CSRs that give no ledger entry, by reason (denied, failed, bad-certificate)."}, []string{"reason"}),
+		skipped:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubepki_ledger_skipped_total", Help: "CSRs that give no ledger entry, by reason (denied, failed, bad-certificate, unrecordable: the store refuses the entry even trimmed)."}, []string{"reason"}),
 		flags:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kubepki_ledger_flags_total", Help: "CSRs flagged, by flag (privileged-group, reserved-name, unexpected-approver, long-lifetime); each CSR counted once per flag."}, []string{"flag"}),
-		flagged:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubepki_ledger_flagged_csrs", Help: "CSRs in the cluster now that carry the flag (one leaves when its CSR is deleted, about an hour after issuance); deploy/prometheus-rules.yaml alerts on them."}, []string{"flag"}),
+		flagged:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kubepki_ledger_flagged_csrs", Help: "CSRs in the cluster now that carry the flag, neither denied nor failed (one leaves when it is denied, or its CSR deleted, about an hour after issuance); deploy/prometheus-rules.yaml alerts on them."}, []string{"flag"}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_write_errors_total", Help: "Failed writes to the ledger's store (retried)."}),
 		pending:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubepki_ledger_approved_unissued", Help: "CSRs approved longer than the grace period ago that still hold no certificate (neither denied nor failed)."}),
 		watchFails:  prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_watch_errors_total", Help: "Failed lists or watches of CertificateSigningRequests (retried)."}),
 		lastWrite:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "kubepki_ledger_last_record_timestamp_seconds", Help: "When the ledger last recorded a certificate durably."}),
+		relists: prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_watch_relists_total",
+			Help: "Times the CSR watch fell behind what the apiserver keeps (410 Gone) and listed everything again: CSRs issued and deleted in between were not seen."}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "kubepki_ledger_conflicts_total", Help: "Issued certificates the store already held with other facts than their CSR gives (an IssuedCredential created by someone other than the ledger)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.recorded, m.entries, m.queued, m.skipped, m.flags, m.flagged, m.writeErrors, m.pending, m.watchFails, m.lastWrite)
+		reg.MustRegister(m.recorded, m.entries, m.queued, m.skipped, m.flags, m.flagged, m.writeErrors, m.pending, m.watchFails, m.lastWrite, m.conflicts, m.relists)
 	}
-	for _, r := range []string{SkipDenied, SkipFailed, SkipBadCertificate} {
+	for _, r := range []string{SkipDenied, SkipFailed, SkipBadCertificate, SkipUnrecordable} {
 		m.skipped.WithLabelValues(r)
 	}
 	for _, f := range []string{FlagPrivilegedGroup, FlagReservedName, FlagUnexpectedApprover, FlagLongLifetime} {
@@ -135,6 +140,13 @@ func (r *Recorder) Start() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range entries {
+		if e.Contradicted != "" {
+			// Not written by a ledger: recorded again if its CSR is still
+			// there, which compares it with the CSR and counts the
+			// conflict.
+			r.o.Log.Error("a ledger entry says other things of its certificate than the certificate itself (readers take the certificate's); check who created it", "id", e.ID, "differs", e.Contradicted)
+			continue
+		}
 		r.known[e.ID] = true
 	}
 	r.m.entries.Set(float64(len(r.known)))
@@ -164,8 +176,14 @@ func (r *Recorder) Seen(c evidence.CSR, problem string) {
 	e, skip := FromCSR(c, problem, r.o.Now())
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A denied or failed CSR gives no certificate: it no longer counts
+	// among the flagged CSRs (the alerts say to deny it), though its
+	// flags were logged.
+	if c.Denied || c.Failed {
+		r.unflag(c.Name)
+	}
 	for _, f := range flags {
-		if r.note(c.Name, "kind "+f.Kind) {
+		if !c.Denied && !c.Failed && r.note(c.Name, "kind "+f.Kind) {
 			r.m.flagged.WithLabelValues(f.Kind).Inc()
 		}
 		if r.note(c.Name, "flag "+f.Kind+" "+f.Message) {
@@ -214,18 +232,31 @@ func contains(l []string, s string) bool {
 func (r *Recorder) Deleted(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.unflag(name)
+	delete(r.noted, name)
+}
+
+// unflag takes a CSR out of the flagged CSRs; called with r.mu held.
+func (r *Recorder) unflag(name string) {
 	for what := range r.noted[name] {
 		if kind, ok := strings.CutPrefix(what, "kind "); ok {
 			r.m.flagged.WithLabelValues(kind).Dec()
+			delete(r.noted[name], what)
 		}
 	}
-	delete(r.noted, name)
 }
 
 // WatchFailing counts a failed list or watch, and logs it.
 func (r *Recorder) WatchFailing(err error) {
 	r.m.watchFails.Inc()
 	r.o.Log.Error("watching CSRs failed; retrying", "err", err)
+}
+
+// WatchExpired counts a watch that fell behind and lists again, and says
+// what it may have missed.
+func (r *Recorder) WatchExpired(err error) {
+	r.m.relists.Inc()
+	r.o.Log.Warn("the CSR watch fell behind what the apiserver keeps and lists every CSR again: a certificate whose CSR was issued and deleted in between is not recorded", "err", err)
 }
 
 // Queued is the number of entries seen and not yet recorded.
@@ -279,9 +310,35 @@ func (r *Recorder) flush() error {
 		}
 		sort.Slice(batch, func(i, j int) bool { return batch[i].CSR.Created.Before(batch[j].CSR.Created) })
 		added, err := r.o.Store.Record(batch...)
+		var rerr *RecordError
+		if errors.As(err, &rerr) && len(rerr.Errs) == len(batch) {
+			// Some entries failed, none stopped the others: drop those
+			// the store will never take (counted and logged), retry the
+			// rest.
+			err = nil
+			for i, e := range batch {
+				switch ei := rerr.Errs[i]; {
+				case ei == nil:
+				case errors.Is(ei, ErrConflict):
+					r.m.conflicts.Inc()
+					r.o.Log.Error("the ledger holds an issued certificate with other facts than its CSR gives: its certificate's own facts are read from the certificate; check who created the entry", "id", e.ID, "csr", e.CSR.Name, "err", ei)
+					rerr.Errs[i] = nil
+				case errors.Is(ei, ErrUnrecordable):
+					r.m.skipped.WithLabelValues(SkipUnrecordable).Inc()
+					r.o.Log.Error("an issued certificate cannot be recorded: the store refuses its entry", "id", e.ID, "subject", e.Subject, "csr", e.CSR.Name, "err", ei)
+					rerr.Errs[i] = nil
+				default:
+					if err == nil {
+						err = ei
+					}
+				}
+			}
+		} else {
+			rerr = nil
+		}
 		r.mu.Lock()
 		for i, e := range batch {
-			if err != nil && !added[i] {
+			if rerr != nil && rerr.Errs[i] != nil || rerr == nil && err != nil && !added[i] {
 				continue
 			}
 			delete(r.queue, e.ID)

@@ -54,7 +54,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err := r.Start(); err != nil {
 		return fmt.Errorf("reading the ledger (%s): %w", o.Store.Where(), err)
 	}
-	w, err := cluster.NewCSRWatch(o.Config, cluster.CSRHandlers{Seen: r.Seen, Deleted: r.Deleted, Failing: r.WatchFailing})
+	w, err := cluster.NewCSRWatch(o.Config, cluster.CSRHandlers{Seen: r.Seen, Deleted: r.Deleted, Failing: r.WatchFailing, Expired: r.WatchExpired})
 	if err != nil {
 		return err
 	}

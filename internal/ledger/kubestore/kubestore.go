@@ -142,33 +142,131 @@ func (s *Store) Each(ctx context.Context, f func(*unstructured.Unstructured) err
 	}
 }
 
-// Record creates one object per entry. An object that exists already was
-// recorded by another replica or an earlier run: it is left as it is
-// (its spec is immutable) and reported as not new.
+// Record creates one object per entry, each fitted to the schema's
+// limits first (see Fit). An object that exists already was recorded by
+// another replica or an earlier run: it is read and compared, left as it
+// is (its spec is immutable) and reported as not new, or, when it says
+// other things of the certificate than the ledger would, reported as
+// ledger.ErrConflict. A failed entry never stops the ones after it: the
+// error is a *ledger.RecordError, marking those the apiserver refuses as
+// invalid ledger.ErrUnrecordable.
 func (s *Store) Record(entries ...ledger.Entry) ([]bool, error) {
 	added := make([]bool, len(entries))
+	errs := make([]error, len(entries))
+	failed := false
 	for i, e := range entries {
-		if err := e.Check(); err != nil {
-			return added, err
-		}
-		u, err := ToObject(e)
-		if err != nil {
-			return added, err
-		}
-		_, err = s.client.Resource(GVR).Create(context.Background(), u, metav1.CreateOptions{FieldManager: "kubepki-ledger"})
-		switch {
-		case err == nil:
+		errs[i] = s.record(&e)
+		if errs[i] == nil {
 			added[i] = true
-		case apierrors.IsAlreadyExists(err):
-		default:
-			return added, fmt.Errorf("recording IssuedCredential %s: %w", u.GetName(), notServed(err))
+		} else if errors.Is(errs[i], errHeld) {
+			errs[i] = nil
+		} else {
+			failed = true
 		}
+	}
+	if failed {
+		return added, &ledger.RecordError{Errs: errs}
 	}
 	return added, nil
 }
 
+var errHeld = errors.New("held already")
+
+func (s *Store) record(e *ledger.Entry) error {
+	if err := e.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ledger.ErrUnrecordable, err)
+	}
+	Fit(e)
+	u, err := ToObject(*e)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ledger.ErrUnrecordable, err)
+	}
+	ctx := context.Background()
+	_, err = s.client.Resource(GVR).Create(ctx, u, metav1.CreateOptions{FieldManager: "kubepki-ledger"})
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsAlreadyExists(err):
+		old, gerr := s.client.Resource(GVR).Get(ctx, u.GetName(), metav1.GetOptions{})
+		if gerr != nil {
+			return fmt.Errorf("reading IssuedCredential %s, which exists already: %w", u.GetName(), gerr)
+		}
+		var written ledger.Entry
+		spec, _, _ := unstructured.NestedMap(old.Object, "spec")
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(spec, &written); err != nil {
+			return fmt.Errorf("IssuedCredential %s, which exists already: %w: %w", u.GetName(), ledger.ErrConflict, err)
+		}
+		if d := ledger.Conflict(written, *e); d != "" {
+			return fmt.Errorf("IssuedCredential %s exists already and differs in %s (created by hand?): %w", u.GetName(), d, ledger.ErrConflict)
+		}
+		return errHeld
+	case apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) || apierrors.IsBadRequest(err):
+		return fmt.Errorf("recording IssuedCredential %s: %w: %w", u.GetName(), ledger.ErrUnrecordable, err)
+	}
+	return fmt.Errorf("recording IssuedCredential %s: %w", u.GetName(), notServed(err))
+}
+
+// Schema limits of deploy/ledger-crd.yaml.
+const (
+	maxString  = 1024
+	maxList    = 256
+	maxMessage = 32768
+)
+
+// Fit trims what an entry holds beyond the IssuedCredential schema's
+// limits (a requester in more than 256 groups, a name longer than 1024
+// characters), so that the certificate, which is what matters, is
+// recorded anyway. The certificate's own facts (subject, groups) are read
+// from the certificate again (see ledger.Entry.Check), so trimming them
+// loses nothing a reader relies on.
+func Fit(e *ledger.Entry) {
+	str := func(s *string, n int) {
+		if len(*s) > n {
+			*s = strings.ToValidUTF8((*s)[:n], "")
+		}
+	}
+	list := func(l *[]string) {
+		if len(*l) > maxList {
+			*l = (*l)[:maxList]
+		}
+		for i := range *l {
+			str(&(*l)[i], maxString)
+		}
+	}
+	str(&e.Subject, maxString)
+	list(&e.Groups)
+	str(&e.Requester.Username, maxString)
+	list(&e.Requester.Groups)
+	if len(e.Requester.CredentialID) > 300 {
+		e.Requester.CredentialID = ""
+	}
+	if a := e.Approval; a != nil {
+		str(&a.Reason, maxString)
+		str(&a.Message, maxMessage)
+		str(&a.Manager, maxString)
+	}
+	str(&e.Issuer, 4096)
+}
+
 // Object names the IssuedCredential of an ID, as report locations do.
 func (s *Store) Object(id string) string { return "IssuedCredential/" + NameFor(id) }
+
+// Has reports whether the ledger holds an entry for id: an
+// IssuedCredential of its name that decodes and names it.
+func (s *Store) Has(ctx context.Context, id string) (bool, error) {
+	u, err := s.client.Resource(GVR).Get(ctx, NameFor(id), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading IssuedCredential %s: %w", NameFor(id), err)
+	}
+	e, err := FromObject(u)
+	if err != nil {
+		return false, err
+	}
+	return e.ID == id, nil
+}
 
 // Served checks that the cluster serves IssuedCredentials and that they
 // may be listed; ErrNoLedger (wrapped) when it does not serve them.

@@ -558,3 +558,109 @@ func TestLedgerKilledWhileIssuing(t *testing.T) {
 		t.Errorf("%d distinct subjects in the ledger, want %d", len(subjects), n)
 	}
 }
+
+// TestLedgerForgedAndRefusedEntries: an IssuedCredential created before
+// the ledger records the certificate, with the true certificate and false
+// facts (another subject, no groups, serving, expired), neither hides the
+// certificate from revocation by person nor passes for the ledger's own
+// record: readers take the certificate's facts from the certificate and
+// the ledger counts and logs the conflict. A certificate whose requester
+// is in more groups than the schema takes is recorded trimmed, and never
+// stops the certificates issued after it from being recorded.
+func TestLedgerForgedAndRefusedEntries(t *testing.T) {
+	c := testbed.StartCluster(t, signing)
+	ctx := context.Background()
+	testbed.ApplyDeploy(t, c.AdminConfig, "ledger-crd.yaml")
+	st, err := kubestore.New(c.AdminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitServed(t, st)
+	client := []certsv1.KeyUsage{certsv1.UsageDigitalSignature, certsv1.UsageClientAuth}
+
+	// Bob's certificate, and a forged entry for it written first.
+	request(t, c.Admin, "bob", ledger.SignerAPIServerClient, "bob", []string{"dev"}, client, nil, nil)
+	setCondition(t, c.Admin, "bob", certsv1.CertificateApproved)
+	bob := issued(t, c, "bob")
+	forged := ledger.Entry{ID: idOf(bob), Usage: ledger.UsageServing, Subject: "nobody", Signer: ledger.SignerAPIServerClient,
+		Issuer: bob.Issuer.String(), Serial: fmt.Sprintf("%x", bob.SerialNumber), NotBefore: bob.NotBefore.UTC(), NotAfter: time.Now().Add(-time.Hour).UTC().Truncate(time.Second),
+		Requester: ledger.Requester{Username: "nobody"}, CSR: ledger.CSRRef{Name: "bob"},
+		Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: bob.Raw})), RecordedAt: time.Now().UTC().Truncate(time.Second)}
+	u, err := kubestore.ToObject(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(c.AdminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dyn.Resource(kubestore.GVR).Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the forged entry: %v", err)
+	}
+
+	// Eve, in 300 groups, asks for a certificate (impersonated by the
+	// admin): the schema takes at most 256 requester groups.
+	eveCfg := *c.AdminConfig
+	eveCfg.Impersonate.UserName = "eve"
+	for i := range 300 {
+		eveCfg.Impersonate.Groups = append(eveCfg.Impersonate.Groups, fmt.Sprintf("group-%03d", i))
+	}
+	eveCfg.Impersonate.Groups = append(eveCfg.Impersonate.Groups, "system:masters")
+	eveCS, err := kubernetes.NewForConfig(&eveCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	request(t, eveCS, "eve", ledger.SignerAPIServerClient, "eve", nil, client, nil, nil)
+	setCondition(t, c.Admin, "eve", certsv1.CertificateApproved)
+	eve := issued(t, c, "eve")
+	// And certificates issued after both.
+	var later []*x509.Certificate
+	for i := range 3 {
+		name := fmt.Sprintf("later-%d", i)
+		request(t, c.Admin, name, ledger.SignerAPIServerClient, name, nil, client, nil, nil)
+		setCondition(t, c.Admin, name, certsv1.CertificateApproved)
+		later = append(later, issued(t, c, name))
+	}
+
+	r := startReplica(t, c, "forged")
+	got := waitEntries(t, st, func(m map[string]ledger.Entry) bool {
+		for _, cert := range append([]*x509.Certificate{bob, eve}, later...) {
+			if _, ok := m[idOf(cert)]; !ok {
+				return false
+			}
+		}
+		return true
+	}, "bob's, eve's and the later certificates")
+
+	// Readers see bob's certificate as what it is.
+	e := got[idOf(bob)]
+	if e.Subject != "bob" || strings.Join(e.Groups, ",") != "dev" || e.Usage != ledger.UsageClient || !e.NotAfter.Equal(bob.NotAfter.UTC()) {
+		t.Errorf("the forged entry is read with its false facts: subject %q groups %v usage %q notAfter %s", e.Subject, e.Groups, e.Usage, e.NotAfter)
+	}
+	all := make([]ledger.Entry, 0, len(got))
+	for _, e := range got {
+		all = append(all, e)
+	}
+	if s := ledger.Select(all, "bob", "", time.Now()); len(s) != 1 || s[0].ID != idOf(bob) {
+		t.Errorf("revoke --for-user bob would find %d certificates, want his one", len(s))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.metric(t, "kubepki_ledger_conflicts_total") != "1" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if v := r.metric(t, "kubepki_ledger_conflicts_total"); v != "1" {
+		t.Errorf("kubepki_ledger_conflicts_total = %q, want 1 (the forged entry)", v)
+	}
+	if l := logOf("forged"); !strings.Contains(l, "the ledger holds an issued certificate with other facts") || !strings.Contains(l, "differs in usage, subject, groups, validity, requester") {
+		t.Errorf("the ledger's log does not tell of the forged entry:\n%s", l)
+	}
+
+	// Eve's entry holds her certificate and the first 256 of her groups.
+	e = got[idOf(eve)]
+	if e.Subject != "eve" || e.Requester.Username != "eve" || len(e.Requester.Groups) != 256 {
+		t.Errorf("eve's entry: subject %q requester %q with %d groups, want eve, eve, 256", e.Subject, e.Requester.Username, len(e.Requester.Groups))
+	}
+	if v := r.metric(t, `kubepki_ledger_skipped_total{reason="unrecordable"}`); v != "0" {
+		t.Errorf(`kubepki_ledger_skipped_total{reason="unrecordable"} = %q, want 0`, v)
+	}
+}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -148,9 +149,17 @@ func reduceCSR(in *certsv1.CertificateSigningRequest) (evidence.CSR, string) {
 		c.RequestedUser = req.Subject.CommonName
 		c.RequestedGroups = req.Subject.Organization
 	}
+	// The approver is the manager that owns the Approved condition
+	// (conditions are a map keyed by type): another manager of the
+	// approval subresource may have written Denied, or nothing of it.
+	approvedKey := []byte(`k:{\"type\":\"Approved\"}`)
 	for _, m := range in.ManagedFields {
 		if m.Subresource == "approval" && c.Approved {
-			c.ApprovedBy = m.Manager
+			if m.FieldsV1 != nil && bytes.Contains(m.FieldsV1.Raw, approvedKey) {
+				c.ApprovedBy = m.Manager
+				break
+			}
+			c.ApprovedBy = m.Manager // field sets not kept: the last one
 		}
 	}
 	if len(in.Status.Certificate) == 0 {

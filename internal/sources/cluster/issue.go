@@ -25,9 +25,11 @@ type CSRRequest struct {
 	Usages []string
 }
 
-// CSRs reads and writes CertificateSigningRequests, for kubepki issue.
+// CSRs reads and writes CertificateSigningRequests, for kubepki issue and
+// revoke --for-user.
 type CSRs struct {
 	rc *rest.RESTClient
+	cs *clients
 }
 
 // NewCSRs makes a CSR client for the cluster cfg reaches.
@@ -36,11 +38,31 @@ func NewCSRs(cfg *rest.Config) (*CSRs, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CSRs{rc: cs.byGV[certsv1.SchemeGroupVersion]}, nil
+	return &CSRs{rc: cs.byGV[certsv1.SchemeGroupVersion], cs: cs}, nil
 }
 
-// Create creates the CSR.
-func (c *CSRs) Create(ctx context.Context, r CSRRequest) error {
+// List reads every CSR, reduced, in pages; problems[i] says why the i-th
+// one's certificate does not parse.
+func (c *CSRs) List(ctx context.Context) (out []evidence.CSR, problems []string, err error) {
+	opts := metav1.ListOptions{Limit: 500}
+	for {
+		var l certsv1.CertificateSigningRequestList
+		if err := c.cs.list(ctx, certsv1.SchemeGroupVersion, "certificatesigningrequests", "", opts, &l); err != nil {
+			return nil, nil, fmt.Errorf("listing CertificateSigningRequests: %w", err)
+		}
+		for i := range l.Items {
+			r, problem := reduceCSR(&l.Items[i])
+			out, problems = append(out, r), append(problems, problem)
+		}
+		if l.Continue == "" {
+			return out, problems, nil
+		}
+		opts.Continue = l.Continue
+	}
+}
+
+// Create creates the CSR and returns its UID.
+func (c *CSRs) Create(ctx context.Context, r CSRRequest) (string, error) {
 	in := &certsv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: r.Name},
 		Spec:       certsv1.CertificateSigningRequestSpec{Request: r.Request, SignerName: r.Signer, ExpirationSeconds: &r.ExpirationSeconds},
@@ -48,23 +70,38 @@ func (c *CSRs) Create(ctx context.Context, r CSRRequest) error {
 	for _, u := range r.Usages {
 		in.Spec.Usages = append(in.Spec.Usages, certsv1.KeyUsage(u))
 	}
-	if err := c.rc.Post().Resource("certificatesigningrequests").Body(in).Do(ctx).Error(); err != nil {
-		return fmt.Errorf("creating CertificateSigningRequest %s: %w", r.Name, err)
+	var out certsv1.CertificateSigningRequest
+	if err := c.rc.Post().Resource("certificatesigningrequests").Body(in).Do(ctx).Into(&out); err != nil {
+		return "", fmt.Errorf("creating CertificateSigningRequest %s: %w", r.Name, err)
 	}
-	return nil
+	return string(out.UID), nil
 }
 
-// Approve adds an Approved condition through the approval subresource.
-func (c *CSRs) Approve(ctx context.Context, name, reason, message string) error {
+// Approve adds an Approved condition through the approval subresource, to
+// the CSR of that name only if it is the one of that UID (the one Create
+// made, not another made in its place).
+func (c *CSRs) Approve(ctx context.Context, name, uid, reason, message string) error {
 	var csr certsv1.CertificateSigningRequest
 	if err := c.rc.Get().Resource("certificatesigningrequests").Name(name).Do(ctx).Into(&csr); err != nil {
 		return fmt.Errorf("reading CertificateSigningRequest %s: %w", name, err)
+	}
+	if string(csr.UID) != uid {
+		return fmt.Errorf("not approving CertificateSigningRequest %s: it is not the one created (UID %s, not %s)", name, csr.UID, uid)
 	}
 	csr.Status.Conditions = append(csr.Status.Conditions, certsv1.CertificateSigningRequestCondition{
 		Type: certsv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: reason, Message: message,
 	})
 	if err := c.rc.Put().Resource("certificatesigningrequests").Name(name).SubResource("approval").Body(&csr).Do(ctx).Error(); err != nil {
 		return fmt.Errorf("approving CertificateSigningRequest %s: %w", name, err)
+	}
+	return nil
+}
+
+// Delete deletes the CSR of that name if it is the one of that UID.
+func (c *CSRs) Delete(ctx context.Context, name, uid string) error {
+	pre := metav1.NewUIDPreconditions(uid)
+	if err := c.rc.Delete().Resource("certificatesigningrequests").Name(name).Body(&metav1.DeleteOptions{Preconditions: pre}).Do(ctx).Error(); err != nil {
+		return fmt.Errorf("deleting CertificateSigningRequest %s: %w", name, err)
 	}
 	return nil
 }

@@ -91,3 +91,21 @@ func FuzzReduceCSR(f *testing.F) {
 func fmtAll(v any) string { return fmt.Sprintf("%+v", v) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// The approver is the manager owning the Approved condition, not the last
+// manager of the approval subresource (which may have written Denied).
+func TestReduceCSRApprover(t *testing.T) {
+	field := func(manager, typ string) metav1.ManagedFieldsEntry {
+		return metav1.ManagedFieldsEntry{Manager: manager, Subresource: "approval", Operation: metav1.ManagedFieldsOperationUpdate,
+			FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{"f:conditions":{".":{},"k:{\"type\":\"` + typ + `\"}":{".":{},"f:status":{},"f:type":{}}}}}`)}}
+	}
+	csr := certsv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{field("kubectl-approver", "Approved"), field("kubectl-denier", "Denied")}},
+		Spec:       certsv1.CertificateSigningRequestSpec{Request: csrRequest(t, "bob")},
+		Status: certsv1.CertificateSigningRequestStatus{Conditions: []certsv1.CertificateSigningRequestCondition{
+			{Type: certsv1.CertificateApproved, Status: corev1.ConditionTrue}, {Type: certsv1.CertificateDenied, Status: corev1.ConditionTrue}}},
+	}
+	if c, _ := reduceCSR(&csr); c.ApprovedBy != "kubectl-approver" {
+		t.Errorf("ApprovedBy = %q, want kubectl-approver", c.ApprovedBy)
+	}
+}

@@ -30,6 +30,11 @@ type CSRHandlers struct {
 	// Failing is told when listing or watching fails (the error); the
 	// watch retries by itself.
 	Failing func(error)
+	// Expired is told when the watch fell so far behind that the
+	// apiserver no longer holds the changes since (410 Gone): it lists
+	// everything again, and CSRs created and deleted meanwhile are never
+	// seen.
+	Expired func(error)
 }
 
 // CSRWatch keeps the cluster's CertificateSigningRequests, reduced to
@@ -111,8 +116,14 @@ func NewCSRWatch(cfg *rest.Config, h CSRHandlers) (*CSRWatch, error) {
 		return nil, err
 	}
 	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
-		if errors.Is(err, io.EOF) || apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-			return // a watch that ended normally, or must start over
+		if errors.Is(err, io.EOF) {
+			return // a watch that ended normally
+		}
+		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+			if h.Expired != nil {
+				h.Expired(err)
+			}
+			return // it must start over, from a new listing
 		}
 		if h.Failing != nil {
 			h.Failing(fmt.Errorf("watching CertificateSigningRequests: %w", err))
