@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"math/big"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -56,11 +57,17 @@ func DefaultStateDir(root string, ca CA) string {
 	return filepath.Join(root, "var/lib/kubepki/rotation", string(ca))
 }
 
-func (o *Options) stateDir() string {
-	if o.StateDir != "" {
-		return o.StateDir
+// stateDir is the state directory; the default one, under the root, with
+// the node's links resolved inside the root.
+func (r *run) stateDir() (string, error) {
+	if r.o.StateDir != "" {
+		return r.o.StateDir, nil
 	}
-	return DefaultStateDir(o.Root, o.CA)
+	res, err := r.resolve(path.Join("/var/lib/kubepki/rotation", string(r.o.CA)))
+	if err != nil {
+		return "", fmt.Errorf("the state directory: %w", err)
+	}
+	return filepath.Join(r.o.Root, res), nil
 }
 
 // State is the progress of a rotation, kept in the state directory's
@@ -162,7 +169,11 @@ func open(ctx context.Context, o Options) (*run, func(), error) {
 	if _, ok := layout[o.CA]; !ok {
 		return nil, nil, fmt.Errorf("unknown CA %q", o.CA)
 	}
-	r := &run{o: o, dir: o.stateDir(), fs: nodefs.FS{Root: o.Root}}
+	r := &run{o: o, fs: nodefs.FS{Root: o.Root}}
+	var err error
+	if r.dir, err = r.stateDir(); err != nil {
+		return nil, nil, err
+	}
 	if len(node.Present(o.Root)) == 0 {
 		return nil, nil, fmt.Errorf("%s is not a Kubernetes node (none of %s found)", o.Root, strings.Join(node.Markers(), ", "))
 	}
@@ -261,13 +272,38 @@ func (r *run) saveState() error {
 // host returns the host path of a node path, links resolved inside the
 // root, so that a write replaces the file the node reads.
 func (r *run) host(p string) (string, error) {
-	res, err := r.fs.Resolve(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		res = filepath.Clean(p)
-	} else if err != nil {
+	res, err := r.resolve(p)
+	if err != nil {
 		return "", err
 	}
 	return filepath.Join(r.o.Root, res), nil
+}
+
+// resolve returns the node path p names, links resolved inside the root.
+// For a path that does not exist yet, the deepest directory that exists is
+// resolved and the missing names are joined to it, each checked not to
+// exist even as a dangling link: the host's kernel never follows a link of
+// the node's on a write.
+func (r *run) resolve(p string) (string, error) {
+	p = path.Clean("/" + filepath.ToSlash(p))
+	res, err := r.fs.Resolve(p)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return res, err
+	}
+	if p == "/" {
+		return "", err
+	}
+	dir, err := r.resolve(path.Dir(p))
+	if err != nil {
+		return "", err
+	}
+	res = path.Join(dir, path.Base(p))
+	if _, err := r.fs.Lstat(res); err == nil {
+		return "", fmt.Errorf("%s is a link to a file that does not exist inside %s: refusing to write through it", p, r.o.Root)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	return res, nil
 }
 
 func (r *run) readNode(p string) ([]byte, error) {
@@ -286,10 +322,11 @@ func (r *run) writeNode(p string, data []byte) error { return r.writeNodeMode(p,
 // writeNodeMode is writeNode with the mode of a file it creates; a file
 // that did not exist is recorded as absent, so that rollback removes it.
 func (r *run) writeNodeMode(p string, data []byte, mode os.FileMode) error {
-	h, err := r.host(p)
+	res, err := r.resolve(p)
 	if err != nil {
 		return err
 	}
+	h := filepath.Join(r.o.Root, res)
 	cur, err := os.ReadFile(h)
 	absent := errors.Is(err, fs.ErrNotExist)
 	if err != nil && !absent {
@@ -298,7 +335,8 @@ func (r *run) writeNodeMode(p string, data []byte, mode os.FileMode) error {
 	if !absent && bytes.Equal(cur, data) {
 		return nil
 	}
-	backup := filepath.Join(r.dir, backupsDir, fmt.Sprintf("phase-%d", r.phase), filepath.FromSlash(strings.TrimPrefix(filepath.ToSlash(p), "/")))
+	// The backup is kept under the path resolved, which rollback writes.
+	backup := filepath.Join(r.dir, backupsDir, fmt.Sprintf("phase-%d", r.phase), filepath.FromSlash(strings.TrimPrefix(res, "/")))
 	_, err1 := os.Stat(backup)
 	_, err2 := os.Stat(backup + absentSuffix)
 	if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
@@ -903,13 +941,17 @@ func ReadStatus(o Options) (*Status, error) {
 	if o.Root == "" {
 		o.Root = "/"
 	}
-	dir := o.stateDir()
+	r := &run{o: o, fs: nodefs.FS{Root: o.Root}}
+	dir, err := r.stateDir()
+	if err != nil {
+		return nil, err
+	}
 	st, err := readState(dir)
 	if err != nil {
 		return nil, err
 	}
 	if st.Node != "" {
-		r := &run{o: o, n: node.Read(context.Background(), node.Options{Root: o.Root})}
+		r.n = node.Read(context.Background(), node.Options{Root: o.Root})
 		if id := r.nodeID(); id != st.Node {
 			// Copied from another node: nothing is applied here yet.
 			return &Status{CA: o.CA, StateDir: dir, CopiedFrom: st.Node, Next: 1, Old: st.Old, New: st.New}, nil
@@ -1151,7 +1193,12 @@ func (r *run) signingSteps(toNew bool) []step {
 	if !ok || v == "" {
 		return nil
 	}
-	signing := filepath.ToSlash(filepath.Clean(v))
+	if !path.IsAbs(v) {
+		return []step{{desc: "signing certificate " + v, do: func() error {
+			return fmt.Errorf("%s: --cluster-signing-cert-file=%s is not an absolute path (it depends on the controller-manager's working directory): make it absolute, then apply again", cm.Source, v)
+		}}}
+	}
+	signing := path.Clean(v)
 	if toNew {
 		if signing == r.certPath {
 			return nil // ca.crt itself, new CA first

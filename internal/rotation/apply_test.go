@@ -490,3 +490,47 @@ func TestVerifyFailsSafe(t *testing.T) {
 	os.Remove(filepath.Join(root, "root/.kube/config"))
 	apply(t, root, rotation.CACluster, 5)
 }
+
+// TestApplyStaysInsideRoot: apply writes nothing outside the node's root:
+// a relative --cluster-signing-cert-file is refused, a file to create
+// whose name is a dangling link (to a host path) is refused, and a default
+// state directory under a dangling link is refused, each before anything
+// is written outside.
+func TestApplyStaysInsideRoot(t *testing.T) {
+	outside := t.TempDir()
+	noneOutside := func(when string) {
+		t.Helper()
+		if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+			t.Fatalf("%s: %s written outside the root", when, ents[0].Name())
+		}
+	}
+
+	root := testbed.ControlPlane(t)
+	m := filepath.Join(root, "etc/kubernetes/manifests/kube-controller-manager.yaml")
+	data, _ := os.ReadFile(m)
+	rel := strings.Repeat("../", 20) + strings.TrimPrefix(outside, "/") + "/evil.crt"
+	os.WriteFile(m, bytes.Replace(data, []byte("--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt"), []byte("--cluster-signing-cert-file="+rel), 1), 0o600)
+	if _, err := rotation.Apply(context.Background(), opts(root, rotation.CACluster, 1)); err == nil || !strings.Contains(err.Error(), "not an absolute path") {
+		t.Fatalf("phase 1 with a relative signing file: %v", err)
+	}
+	noneOutside("relative signing file")
+
+	root = testbed.ControlPlane(t)
+	if err := os.Symlink(filepath.Join(outside, "evil.crt"), filepath.Join(root, strings.TrimPrefix(rotation.SigningCertFile, "/"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rotation.Apply(context.Background(), opts(root, rotation.CACluster, 1)); err == nil || !strings.Contains(err.Error(), "refusing to write through it") {
+		t.Fatalf("phase 1 with a dangling link where the signing file goes: %v", err)
+	}
+	noneOutside("dangling link")
+
+	root = testbed.ControlPlane(t)
+	os.MkdirAll(filepath.Join(root, "var/lib"), 0o755)
+	if err := os.Symlink(outside, filepath.Join(root, "var/lib/kubepki")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rotation.Apply(context.Background(), opts(root, rotation.CACluster, 1)); err == nil || !strings.Contains(err.Error(), "the state directory") {
+		t.Fatalf("phase 1 with the state directory under a dangling link: %v", err)
+	}
+	noneOutside("state directory")
+}
