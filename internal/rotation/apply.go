@@ -49,6 +49,10 @@ type Options struct {
 	Policy policy.Policy
 	// Now is the instant certificates are issued at.
 	Now time.Time
+	// AdoptCopied takes on a state directory copied from another node,
+	// whose progress names that node: this node's progress starts at
+	// phase 0 and the copied backups are deleted.
+	AdoptCopied bool
 }
 
 // DefaultStateDir is where the state of a rotation is kept on the node,
@@ -207,7 +211,111 @@ func open(ctx context.Context, o Options) (*run, func(), error) {
 		unlock()
 		return nil, nil, err
 	}
+	if err := r.checkNodeCA(); err != nil {
+		unlock()
+		return nil, nil, err
+	}
 	return r, unlock, nil
+}
+
+// nodeCAs returns the fingerprints of what the node's CA file holds: its
+// CA certificates (for the service-account key, its public keys); ok is
+// false when the node has no such file (a worker may have none).
+func (r *run) nodeCAs() (map[string]bool, bool, error) {
+	data, err := r.readNode(r.certPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading %s: %w", r.certPath, err)
+	}
+	have := map[string]bool{}
+	if r.o.CA == CAServiceAccount {
+		_, sums, err := publicKeyBlocks(data)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", r.certPath, err)
+		}
+		for _, s := range sums {
+			have[s] = true
+		}
+		return have, true, nil
+	}
+	c, errs := parse.PEM(data)
+	if len(errs) > 0 {
+		return nil, false, fmt.Errorf("%s: %w", r.certPath, errors.Join(errs...))
+	}
+	for _, x := range c.Certs {
+		if x.IsCA {
+			have[fingerprint(x)] = true
+		}
+	}
+	return have, true, nil
+}
+
+// filesAt says whether CA fingerprints have are what the node's CA file
+// holds after phase k: the old CA before phase 1, the old and the new from
+// phase 1 to phase 3, the new alone from phase 4.
+func (r *run) filesAt(k int, have map[string]bool) bool {
+	old := map[string]bool{}
+	for _, o := range r.state.Old {
+		old[o] = true
+	}
+	olds := 0
+	for h := range have {
+		switch {
+		case old[h]:
+			olds++
+		case h != r.state.New:
+			return false // a CA this rotation knows nothing of
+		}
+	}
+	switch {
+	case k == 0:
+		return olds > 0 && !have[r.state.New]
+	case k <= 3:
+		return olds > 0 && have[r.state.New]
+	default:
+		return olds == 0 && have[r.state.New]
+	}
+}
+
+// checkNodeCA refuses a state directory whose progress does not match the
+// node: its CA file must hold what the phases recorded imply (one of two
+// phases when one was started and not completed). A state directory of
+// another cluster, of an earlier rotation or of another node's progress
+// would otherwise have phase 1 replace the CA the node uses.
+func (r *run) checkNodeCA() error {
+	st := r.state
+	if len(st.Old) == 0 || st.New == "" {
+		return nil // nothing prepared yet: phase 1 reads the node's CA
+	}
+	have, ok, err := r.nodeCAs()
+	if err != nil || !ok {
+		return err
+	}
+	lo, hi := st.Phase, st.Phase
+	switch {
+	case st.InProgress > st.Phase:
+		hi = st.InProgress
+	case st.InProgress != 0:
+		lo = st.InProgress - 1 // a rollback stopped
+	}
+	for k := lo; k <= hi; k++ {
+		if r.filesAt(k, have) {
+			return nil
+		}
+	}
+	want := "the old CA alone"
+	switch {
+	case hi >= 4 && lo >= 4:
+		want = "the new CA alone"
+	case lo >= 1:
+		want = "the old and the new CA"
+	}
+	if st.InProgress != 0 {
+		want += " (or what the phase in progress makes of it)"
+	}
+	return fmt.Errorf("%s does not hold what the state directory %s says it should after phase %d (%s): it is the state of another cluster or node, or of an earlier rotation, or %s was changed by hand; refusing to go on (move the state directory away to start a new rotation from what the node holds now)", r.certPath, r.dir, st.Phase, want, r.certPath)
 }
 
 // nodeID names the node a state directory's progress belongs to: its host
@@ -217,13 +325,21 @@ func (r *run) nodeID() string {
 	if err != nil {
 		root = r.o.Root
 	}
+	if res, err := filepath.EvalSymlinks(root); err == nil {
+		root = res
+	}
 	return r.n.Name + "@" + root
 }
 
 // adopt takes on a state directory copied from another node (after phase 1
-// on the first control-plane node): the CAs are kept, the progress starts
-// again for this node, and the other node's backups are set aside so that
-// a rollback here never writes another node's files.
+// on the first control-plane node), when asked to (Options.AdoptCopied):
+// the CAs are kept, the progress starts again for this node, and the other
+// node's backups are deleted, so that a rollback here never writes another
+// node's files and its credentials do not stay here. The node's CA file
+// must hold the old CA alone, as on a node no phase has touched; a state
+// naming another node is refused without the option, since the same node
+// reached another way (a link, /host, a renamed host) would otherwise
+// start its rotation again over rotated files.
 func (r *run) adopt() error {
 	id := r.nodeID()
 	if r.state.Node == "" || r.state.Node == id {
@@ -231,13 +347,17 @@ func (r *run) adopt() error {
 		return nil
 	}
 	from := r.state.Node
-	if _, err := os.Stat(filepath.Join(r.dir, backupsDir)); err == nil {
-		aside := filepath.Join(r.dir, backupsDir+"-of-"+strings.NewReplacer("/", "_", "@", "_").Replace(from))
-		if err := os.Rename(filepath.Join(r.dir, backupsDir), aside); err != nil {
-			return fmt.Errorf("setting aside the backups of %s copied with the state: %w", from, err)
-		}
+	if !r.o.AdoptCopied {
+		return fmt.Errorf("%s holds the progress of the rotation on %s (phase %d), not on this node (%s): if it was copied here from that node, apply with --adopt-copied-state to start this node's progress; if it is this node reached another way (a link, another --root, a renamed host), use the --root it was started with", r.dir, from, r.state.Phase, id)
 	}
-	r.state.Node, r.state.Phase, r.state.InProgress, r.state.History = id, 0, 0, nil
+	r.state.Phase, r.state.InProgress = 0, 0
+	if err := r.checkNodeCA(); err != nil {
+		return fmt.Errorf("adopting the state copied from %s: %w", from, err)
+	}
+	if err := os.RemoveAll(filepath.Join(r.dir, backupsDir)); err != nil {
+		return fmt.Errorf("deleting the backups of %s copied with the state: %w", from, err)
+	}
+	r.state.Node, r.state.History = id, nil
 	return r.saveState()
 }
 
@@ -493,14 +613,31 @@ func (r *run) missingState(err error) error {
 }
 
 // prepare makes the new CA and saves the old one, once: a second run (after
-// a crash) finds them and keeps them.
+// a crash) finds them and keeps them. A crash after the new CA was saved
+// and before the state recorded it is completed from the files; one before
+// the new CA was saved (the last file written) makes them all again.
 func (r *run) prepare() error {
-	if _, err := os.Stat(filepath.Join(r.dir, newCert)); err == nil {
-		return nil
+	if news, err := readCerts(filepath.Join(r.dir, newCert)); err == nil {
+		if r.state.New != "" {
+			return nil
+		}
+		olds, err := readCerts(filepath.Join(r.dir, oldCert))
+		if err != nil {
+			return fmt.Errorf("the state directory %s has a new CA and no old one: %w", r.dir, err)
+		}
+		r.state.New, r.state.Old = fingerprint(news[0]), nil
+		for _, c := range olds {
+			r.state.Old = append(r.state.Old, fingerprint(c))
+		}
+		if err := r.checkNodeCA(); err != nil {
+			return err
+		}
+		return r.saveState()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
-	if _, err := os.Stat(filepath.Join(r.dir, oldCert)); err == nil {
-		// A copied state directory with only the old CA is broken.
-		return fmt.Errorf("%s holds the old CA but no new one: remove it to start again", r.dir)
+	if r.state.New != "" {
+		return fmt.Errorf("the state directory %s records a new CA and has lost its certificate %s: refusing to make another", r.dir, newCert)
 	}
 	curPEM, err := r.readNode(r.certPath)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -417,7 +418,18 @@ func TestApplyWorker(t *testing.T) {
 	if s, _ := rotation.ReadStatus(opts(worker, rotation.CACluster, 0)); s.Phase != 0 || s.Next != 1 || !strings.HasSuffix(s.CopiedFrom, "@"+cp) {
 		t.Fatalf("copied status %+v", s)
 	}
-	res := apply(t, worker, rotation.CACluster, 0)
+	if _, err := rotation.Apply(context.Background(), opts(worker, rotation.CACluster, 0)); err == nil || !strings.Contains(err.Error(), "--adopt-copied-state") {
+		t.Fatalf("a copied state applied without --adopt-copied-state: %v", err)
+	}
+	o := opts(worker, rotation.CACluster, 0)
+	o.AdoptCopied = true
+	res, err := rotation.Apply(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := filepath.Glob(filepath.Join(wstate, "backups*", "*", "etc/kubernetes/super-admin.conf")); len(ents) != 0 {
+		t.Errorf("the control-plane node's backups (credentials) stay on the worker: %v", ents)
+	}
 	if res.Phase != 1 || !slices.Equal(res.Restart, []string{"kubelet"}) {
 		t.Errorf("the worker's first apply: phase %d, restart %v", res.Phase, res.Restart)
 	}
@@ -533,4 +545,94 @@ func TestApplyStaysInsideRoot(t *testing.T) {
 		t.Fatalf("phase 1 with the state directory under a dangling link: %v", err)
 	}
 	noneOutside("state directory")
+}
+
+// TestApplyRefusesStateNotOfTheNode: a state directory whose progress does
+// not match the node is refused before anything is written: one copied
+// from another cluster's node (with or without --adopt-copied-state), one
+// whose node's CA file was replaced since (a reinstalled cluster); the
+// same node reached through a link goes on where it stands instead of
+// starting again.
+func TestApplyRefusesStateNotOfTheNode(t *testing.T) {
+	a := testbed.ControlPlane(t)
+	apply(t, a, rotation.CACluster, 1)
+	b := testbed.ControlPlane(t)
+	for p := 1; p <= 4; p++ {
+		apply(t, b, rotation.CACluster, p)
+	}
+	bState := rotation.DefaultStateDir(b, rotation.CACluster)
+	os.RemoveAll(bState)
+	copyDir(t, rotation.DefaultStateDir(a, rotation.CACluster), bState)
+	before := snapshot(t, b)
+	if _, err := rotation.Apply(context.Background(), opts(b, rotation.CACluster, 0)); err == nil || !strings.Contains(err.Error(), "--adopt-copied-state") {
+		t.Errorf("another node's state: %v", err)
+	}
+	o := opts(b, rotation.CACluster, 1)
+	o.AdoptCopied = true
+	if _, err := rotation.Apply(context.Background(), o); err == nil || !strings.Contains(err.Error(), "does not hold what the state directory") {
+		t.Errorf("another cluster's state adopted: %v", err)
+	}
+	if after := snapshot(t, b); !maps.Equal(before, after) {
+		t.Error("a refused state changed the node's files")
+	}
+
+	// The same node through a link: phase 5 follows, nothing starts again.
+	c := testbed.ControlPlane(t)
+	for p := 1; p <= 4; p++ {
+		apply(t, c, rotation.CACluster, p)
+	}
+	alias := filepath.Join(t.TempDir(), "node")
+	if err := os.Symlink(c, alias); err != nil {
+		t.Fatal(err)
+	}
+	if res := apply(t, alias, rotation.CACluster, 0); res.Phase != 5 {
+		t.Errorf("through a link the next phase is %d, want 5", res.Phase)
+	}
+
+	// A's CA replaced (the cluster made again) under its phase-1 state.
+	fresh := testbed.ControlPlane(t)
+	for _, f := range []string{"ca.crt", "ca.key"} {
+		copyDir(t, filepath.Join(fresh, "etc/kubernetes/pki", f), filepath.Join(a, "etc/kubernetes/pki", f))
+	}
+	before = snapshot(t, a)
+	if _, err := rotation.Apply(context.Background(), opts(a, rotation.CACluster, 2)); err == nil || !strings.Contains(err.Error(), "does not hold what the state directory") {
+		t.Errorf("a stale state applied: %v", err)
+	}
+	if _, err := rotation.Rollback(context.Background(), opts(a, rotation.CACluster, 0)); err == nil {
+		t.Error("a stale state rolled back")
+	}
+	if after := snapshot(t, a); !maps.Equal(before, after) {
+		t.Error("a refused stale state changed the node's files")
+	}
+}
+
+// TestApplyPrepareResumes: phase 1 stopped while it saved the CAs (before
+// the new CA's certificate, or after it and before the state) is completed
+// by applying it again, with the new CA saved if there was one.
+func TestApplyPrepareResumes(t *testing.T) {
+	root := testbed.ControlPlane(t)
+	state := rotation.DefaultStateDir(root, rotation.CACluster)
+	apply(t, root, rotation.CACluster, 1)
+	if _, err := rotation.Rollback(context.Background(), opts(root, rotation.CACluster, 0)); err != nil {
+		t.Fatal(err)
+	}
+	saved := certs(t, state, "new-ca.crt")[0]
+	os.Remove(filepath.Join(state, "state.json"))
+	apply(t, root, rotation.CACluster, 1)
+	if ca := certs(t, root, "etc/kubernetes/pki/ca.crt"); len(ca) != 2 || !ca[1].Equal(saved) {
+		t.Fatal("phase 1 resumed after the new CA was saved does not trust that CA")
+	}
+	s, _ := rotation.ReadStatus(opts(root, rotation.CACluster, 0))
+	if s.Phase != 1 || len(s.Old) != 1 || s.New == "" {
+		t.Errorf("status after the resumed phase 1: %+v", s)
+	}
+	if _, err := rotation.Rollback(context.Background(), opts(root, rotation.CACluster, 0)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(state, "state.json"))
+	os.Remove(filepath.Join(state, "new-ca.crt"))
+	apply(t, root, rotation.CACluster, 1)
+	if ca := certs(t, root, "etc/kubernetes/pki/ca.crt"); len(ca) != 2 {
+		t.Errorf("phase 1 resumed before the new CA was saved: ca.crt holds %d certificates", len(ca))
+	}
 }

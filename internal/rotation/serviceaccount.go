@@ -107,8 +107,33 @@ func (r *run) loadServiceAccount(first bool) error {
 }
 
 func (r *run) prepareServiceAccount() error {
-	if _, err := os.Stat(filepath.Join(r.dir, newSAPub)); err == nil {
-		return nil
+	if pub, err := os.ReadFile(filepath.Join(r.dir, newSAPub)); err == nil {
+		if r.state.New != "" {
+			return nil
+		}
+		// A crash between the files and the state: completed from the files.
+		_, newSum, err := publicKeyBlocks(pub)
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(r.dir, newSAPub), err)
+		}
+		oldPubs, err := os.ReadFile(filepath.Join(r.dir, oldSAPub))
+		if err != nil {
+			return fmt.Errorf("the state directory %s has a new key and no old one: %w", r.dir, err)
+		}
+		_, sums, err := publicKeyBlocks(oldPubs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(r.dir, oldSAPub), err)
+		}
+		r.state.Old, r.state.New = sums, newSum[0]
+		if err := r.checkNodeCA(); err != nil {
+			return err
+		}
+		return r.saveState()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if r.state.New != "" {
+		return fmt.Errorf("the state directory %s records a new key and has lost its public key %s: refusing to make another", r.dir, newSAPub)
 	}
 	keyPEM, err := r.readNode(r.keyPath)
 	if err != nil {
