@@ -16,11 +16,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/big"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -1319,31 +1321,68 @@ func certsPEM(cs []*x509.Certificate) []byte {
 	return out
 }
 
-// signingSteps move the controller-manager's signing certificate out of
-// ca.crt (phase 1) and put the new CA there (phase 3, toNew).
+// signingFlags are the controller-manager's flags naming a certificate it
+// signs with: one for every signer, then one per signer. Each accepts
+// exactly one certificate.
+var signingFlags = []string{
+	"cluster-signing-cert-file",
+	"cluster-signing-kubelet-serving-cert-file",
+	"cluster-signing-kubelet-client-cert-file",
+	"cluster-signing-kube-apiserver-client-cert-file",
+	"cluster-signing-legacy-unknown-cert-file",
+}
+
+// signingFile is where the controller-manager's signing certificate goes
+// while ca.crt holds two: beside ca.crt, in the directory its static pod
+// mounts (SigningCertFile with kubeadm's default certificatesDir).
+func (r *run) signingFile() string {
+	return path.Join(path.Dir(r.certPath), path.Base(SigningCertFile))
+}
+
+// signingSteps move the controller-manager's signing certificates out of
+// ca.crt (phase 1): every --cluster-signing-*-cert-file naming ca.crt is
+// pointed at signingFile, which holds the old CA alone; phase 3 (toNew)
+// puts the new CA there, and in a file of the user's own that held the
+// old CA.
 func (r *run) signingSteps(toNew bool) []step {
 	cm := r.n.Component("kube-controller-manager")
 	if r.o.CA != CACluster || cm == nil {
 		return nil
 	}
-	v, ok := cm.Flag("cluster-signing-cert-file")
-	if !ok || v == "" {
-		return nil
-	}
-	if !path.IsAbs(v) {
-		return []step{{desc: "signing certificate " + v, do: func() error {
-			return fmt.Errorf("%s: --cluster-signing-cert-file=%s is not an absolute path (it depends on the controller-manager's working directory): make it absolute, then apply again", cm.Source, v)
-		}}}
-	}
-	signing := path.Clean(v)
-	if toNew {
-		if signing == r.certPath {
-			return nil // ca.crt itself, new CA first
+	signingPath := r.signingFile()
+	var move []string           // flags naming ca.crt or signingFile
+	others := map[string]bool{} // other files named
+	for _, f := range signingFlags {
+		v, ok := cm.Flag(f)
+		if !ok || v == "" {
+			continue
 		}
-		return []step{{desc: "signing certificate " + signing, do: func() error { return r.writeNodeMode(signing, certPEM(r.newCA), 0o644) }}}
+		if !path.IsAbs(v) {
+			return []step{{desc: "signing certificate " + v, do: func() error {
+				return fmt.Errorf("%s: --%s=%s is not an absolute path (it depends on the controller-manager's working directory): make it absolute, then apply again", cm.Source, f, v)
+			}}}
+		}
+		switch v = path.Clean(v); v {
+		case r.certPath, signingPath:
+			move = append(move, f)
+		default:
+			if f == signingFlags[0] || r.holdsOldCA(v) {
+				others[v] = true
+			}
+		}
 	}
-	if signing != r.certPath && signing != SigningCertFile {
-		return nil // a file of the user's own: phase 3 replaces it
+	if toNew {
+		var steps []step
+		if len(move) > 0 {
+			others[signingPath] = true
+		}
+		for _, v := range slices.Sorted(maps.Keys(others)) {
+			steps = append(steps, step{desc: "signing certificate " + v, do: func() error { return r.writeNodeMode(v, certPEM(r.newCA), 0o644) }})
+		}
+		return steps
+	}
+	if len(move) == 0 {
+		return nil // files of the user's own: phase 3 replaces them
 	}
 	var old *x509.Certificate
 	for _, c := range r.old {
@@ -1358,18 +1397,35 @@ func (r *run) signingSteps(toNew bool) []step {
 	}
 	manifest := cm.Source
 	return []step{
-		{desc: "signing certificate " + SigningCertFile, do: func() error { return r.writeNodeMode(SigningCertFile, certPEM(old), 0o644) }},
-		{desc: manifest + " --cluster-signing-cert-file", do: func() error {
+		{desc: "signing certificate " + signingPath, do: func() error { return r.writeNodeMode(signingPath, certPEM(old), 0o644) }},
+		{desc: manifest + " --cluster-signing-*-cert-file", do: func() error {
 			data, err := r.readNode(manifest)
 			if err != nil {
 				return err
 			}
-			re := regexp.MustCompile(`(?m)(--cluster-signing-cert-file=)` + regexp.QuoteMeta(r.certPath) + `(["']?[ \t]*\r?$)`)
-			out := re.ReplaceAll(data, []byte("${1}"+SigningCertFile+"${2}"))
-			if bytes.Equal(out, data) && !bytes.Contains(data, []byte("--cluster-signing-cert-file="+SigningCertFile)) {
-				return fmt.Errorf("%s: found no line --cluster-signing-cert-file=%s to point at %s; change it by hand", manifest, r.certPath, SigningCertFile)
+			out := data
+			for _, f := range move {
+				re := regexp.MustCompile(`(?m)(--` + regexp.QuoteMeta(f) + `=)` + regexp.QuoteMeta(r.certPath) + `(["']?[ \t]*\r?$)`)
+				out = re.ReplaceAll(out, []byte("${1}"+signingPath+"${2}"))
+				if !bytes.Contains(out, []byte("--"+f+"="+signingPath)) {
+					return fmt.Errorf("%s: found no line --%s=%s to point at %s; change it by hand", manifest, f, r.certPath, signingPath)
+				}
 			}
 			return r.writeNode(manifest, out)
 		}},
 	}
+}
+
+// holdsOldCA reports whether the node file p holds one of the old CAs.
+func (r *run) holdsOldCA(p string) bool {
+	cf := r.n.CertsAt(p)
+	if cf == nil {
+		return false
+	}
+	for _, c := range cf.Certs {
+		if r.isOld(c) {
+			return true
+		}
+	}
+	return false
 }

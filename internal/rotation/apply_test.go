@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -634,5 +635,40 @@ func TestApplyPrepareResumes(t *testing.T) {
 	apply(t, root, rotation.CACluster, 1)
 	if ca := certs(t, root, "etc/kubernetes/pki/ca.crt"); len(ca) != 2 {
 		t.Errorf("phase 1 resumed before the new CA was saved: ca.crt holds %d certificates", len(ca))
+	}
+}
+
+// TestApplyPerSignerFlags: a per-signer --cluster-signing-*-cert-file
+// naming ca.crt is pointed at the signing file in phase 1 too (the
+// controller-manager accepts one certificate there, and ca.crt holds two),
+// which holds the old CA alone, then the new CA alone from phase 3.
+func TestApplyPerSignerFlags(t *testing.T) {
+	root := testbed.ControlPlane(t)
+	m := filepath.Join(root, "etc/kubernetes/manifests/kube-controller-manager.yaml")
+	data, _ := os.ReadFile(m)
+	line := regexp.MustCompile(`(?m)^([ \t]*- )--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt\n`)
+	if !line.Match(data) {
+		t.Fatalf("no --cluster-signing-cert-file line in\n%s", data)
+	}
+	data = line.ReplaceAll(data, []byte("${0}${1}--cluster-signing-kubelet-client-cert-file=/etc/kubernetes/pki/ca.crt\n${1}--cluster-signing-kubelet-client-key-file=/etc/kubernetes/pki/ca.key\n"))
+	os.WriteFile(m, data, 0o600)
+	oldCA := certs(t, root, "etc/kubernetes/pki/ca.crt")[0]
+	apply(t, root, rotation.CACluster, 1)
+	data, _ = os.ReadFile(m)
+	for _, f := range []string{"--cluster-signing-cert-file=", "--cluster-signing-kubelet-client-cert-file="} {
+		if !bytes.Contains(data, []byte(f+rotation.SigningCertFile)) {
+			t.Errorf("after phase 1 the manifest has no %s%s", f, rotation.SigningCertFile)
+		}
+	}
+	if bytes.Contains(data, []byte("cert-file=/etc/kubernetes/pki/ca.crt")) {
+		t.Error("after phase 1 a signing flag still names ca.crt")
+	}
+	if c := certs(t, root, rotation.SigningCertFile); len(c) != 1 || !c[0].Equal(oldCA) {
+		t.Error("the signing file is not the old CA alone after phase 1")
+	}
+	apply(t, root, rotation.CACluster, 2)
+	apply(t, root, rotation.CACluster, 3)
+	if c := certs(t, root, rotation.SigningCertFile); len(c) != 1 || c[0].Equal(oldCA) || !c[0].IsCA {
+		t.Error("the signing file is not the new CA alone after phase 3")
 	}
 }

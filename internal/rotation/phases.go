@@ -1,6 +1,8 @@
 package rotation
 
 import (
+	"strings"
+
 	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/report"
 )
@@ -170,7 +172,7 @@ func actionFor(ca CA, d Dependent, phase string, nodeBy Change) (Action, bool) {
 			return a, true
 		case d.Relation == RelTrusts && d.Kind == "flag" && ca == CAServiceAccount:
 			a.Change = "the file it names holds the old and the new public key"
-		case d.Kind == "signing-flag" && ca == CACluster && d.Location.Field == "--cluster-signing-cert-file":
+		case d.Kind == "signing-flag" && ca == CACluster && strings.HasPrefix(d.Location.Field, "--cluster-signing-") && strings.HasSuffix(d.Location.Field, "-cert-file"):
 			a.Change = "names " + SigningCertFile + ", which holds the old CA alone: the controller-manager accepts exactly one certificate there, and ca.crt now holds two"
 		case d.Relation == RelTrusts:
 			a.Change = "add the new CA"
@@ -193,7 +195,7 @@ func actionFor(ca CA, d Dependent, phase string, nodeBy Change) (Action, bool) {
 			a.Change = "holds the new and the old CA (new first: it signs)"
 		case "signing-flag":
 			a.Change = "signs with the new key once restarted"
-			if ca == CACluster && d.Location.Field == "--cluster-signing-cert-file" {
+			if ca == CACluster && strings.HasPrefix(d.Location.Field, "--cluster-signing-") && strings.HasSuffix(d.Location.Field, "-cert-file") {
 				a.Change = "signs with the new CA once restarted: " + SigningCertFile + " holds the new CA alone"
 			}
 		default:
