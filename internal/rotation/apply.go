@@ -138,6 +138,12 @@ const (
 	absentSuffix = ".kubepki-absent"
 )
 
+// InClusterRestart is what phase 1 of a cluster CA rotation leaves to the
+// cluster's operators: phase 2 issues the API server's certificate from the
+// new CA, and a client that read kube-root-ca.crt when it started trusts
+// the old CA alone until it restarts.
+const InClusterRestart = "restart the in-cluster clients of the API (kube-proxy, CoreDNS, the CNI, operators, controllers: every pod that reads kube-root-ca.crt or a copy of the CA only when it starts) once every namespace's kube-root-ca.crt holds the new CA, and before phase 2 on any node: phase 2 issues the API server's certificate from the new CA, which a client started before phase 1 does not trust"
+
 // SigningCertFile is the file the controller-manager signs with from phase
 // 1 of a cluster CA rotation on, when its --cluster-signing-cert-file named
 // ca.crt: it accepts exactly one certificate there, and ca.crt holds two
@@ -166,6 +172,9 @@ type run struct {
 	role      string
 	changed   []string
 	phase     int
+	// restartAlso are components reading a copy of the CA that the
+	// phase rewrites and would not restart otherwise.
+	restartAlso []string
 }
 
 func open(ctx context.Context, o Options) (*run, func(), error) {
@@ -549,7 +558,9 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("phase %d (%s), %s: %w", n, PhaseNames[n-1], s.desc, err)
 		}
 	}
-	res := &Result{Phase: n, Name: PhaseNames[n-1], Changed: r.changed, Restart: Restarts(o.CA, PhaseNames[n-1], r.role), Manual: manual, Problems: problems}
+	// Those reading a rewritten copy first: etcd before its clients.
+	restart := append(slices.Clone(r.restartAlso), Restarts(o.CA, PhaseNames[n-1], r.role)...)
+	res := &Result{Phase: n, Name: PhaseNames[n-1], Changed: r.changed, Restart: restart, Manual: manual, Problems: problems}
 	if len(r.changed) == 0 && st.Phase == n {
 		res.Restart = nil
 	}
@@ -771,7 +782,11 @@ func (r *run) steps(n int) ([]step, []string, error) {
 		if r.role != "worker" || r.n.CertsAt(r.certPath) != nil {
 			steps = append(steps, caFile(func() []byte { return append(append([]byte{}, oldPEM...), newPEM...) }))
 		}
+		steps = append(steps, r.trustCopySteps(append(append([]byte{}, oldPEM...), newPEM...))...)
 		kubeconfigs(append(append([]byte{}, oldPEM...), newPEM...))
+		if r.o.CA == CACluster && r.role != "worker" {
+			manual = append(manual, InClusterRestart)
+		}
 	case PhaseReissue:
 		if r.newSigner == nil {
 			return nil, nil, fmt.Errorf("phase 2 issues certificates from the new CA, whose key is not in %s: apply it on a control-plane node, or copy %s there for the time of this phase", r.dir, newKey)
@@ -794,11 +809,53 @@ func (r *run) steps(n int) ([]step, []string, error) {
 		if r.role != "worker" || r.n.CertsAt(r.certPath) != nil {
 			steps = append(steps, caFile(func() []byte { return newPEM }))
 		}
+		steps = append(steps, r.trustCopySteps(newPEM)...)
 		kubeconfigs(newPEM)
 	case PhaseVerify:
 		steps = append(steps, step{desc: "verify", do: r.verify})
 	}
 	return steps, manual, nil
+}
+
+// trustCopySteps rewrite, with bundle in place of the old and new CAs,
+// every other file than the CA file that a component's trust flag or a
+// kubeconfig names and that holds the CA (a copy such as a
+// --root-ca-file=pki/root-ca.crt, which every namespace's kube-root-ca.crt
+// follows): left alone, it would keep trusting the old CA alone once phase
+// 2 reissues what it verifies. A component that reads such a file and
+// that the phase does not restart anyway is added to the restarts.
+func (r *run) trustCopySteps(bundle []byte) []step {
+	var steps []step
+	seen := map[string]bool{}
+	for _, ref := range r.n.FileRefs {
+		p := ref.Resolved
+		if p == "" || p == r.certPath || strings.Contains(ref.Field, "signing") || inTrustStore(p) {
+			continue
+		}
+		cf := r.n.CertsAt(p)
+		if cf == nil || !r.holdsCA(cf.Certs) {
+			continue
+		}
+		if c := r.n.Component(ref.By); c != nil && !slices.Contains(Restarts(r.o.CA, PhaseNames[r.phase-1], r.role), ref.By) && !slices.Contains(r.restartAlso, ref.By) {
+			r.restartAlso = append(r.restartAlso, ref.By)
+		}
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		steps = append(steps, step{desc: "CA copy " + p + " (" + ref.By + " " + ref.Field + ")", do: func() error {
+			data, err := r.readNode(p)
+			if err != nil {
+				return err
+			}
+			out, ok := r.replaceCA(data, bundle)
+			if !ok {
+				return nil
+			}
+			return r.writeNode(p, out)
+		}})
+	}
+	return steps
 }
 
 // holdsCA reports whether a bundle holds one of the old or new CAs.

@@ -672,3 +672,40 @@ func TestApplyPerSignerFlags(t *testing.T) {
 		t.Error("the signing file is not the new CA alone after phase 3")
 	}
 }
+
+// TestApplyTrustCopies: a copy of the CA named by a trust flag follows
+// ca.crt: the controller-manager's --root-ca-file naming pki/root-ca.crt
+// (which every namespace's kube-root-ca.crt follows) and etcd's
+// --trusted-ca-file naming a copy of the cluster CA hold the old and new CA
+// from phase 1 and the new alone from phase 4, and etcd, which the cluster
+// CA's phases do not restart otherwise, is named first among the restarts.
+func TestApplyTrustCopies(t *testing.T) {
+	root := testbed.ControlPlane(t)
+	pki := filepath.Join(root, "etc/kubernetes/pki")
+	data, _ := os.ReadFile(filepath.Join(pki, "ca.crt"))
+	os.WriteFile(filepath.Join(pki, "root-ca.crt"), data, 0o644)
+	os.WriteFile(filepath.Join(pki, "etcd/ca.crt"), data, 0o644)
+	m := filepath.Join(root, "etc/kubernetes/manifests/kube-controller-manager.yaml")
+	md, _ := os.ReadFile(m)
+	md = bytes.Replace(md, []byte("--root-ca-file=/etc/kubernetes/pki/ca.crt"), []byte("--root-ca-file=/etc/kubernetes/pki/root-ca.crt"), 1)
+	os.WriteFile(m, md, 0o600)
+	res := apply(t, root, rotation.CACluster, 1)
+	for _, f := range []string{"root-ca.crt", "etcd/ca.crt"} {
+		if c := certs(t, root, "etc/kubernetes/pki/"+f); len(c) != 2 {
+			t.Errorf("%s holds %d certificates after phase 1, want the old and the new CA", f, len(c))
+		}
+	}
+	if len(res.Restart) == 0 || res.Restart[0] != "etcd" {
+		t.Errorf("phase 1 restarts %v, want etcd first", res.Restart)
+	}
+	for p := 2; p <= 4; p++ {
+		apply(t, root, rotation.CACluster, p)
+	}
+	newCA := certs(t, root, "etc/kubernetes/pki/ca.crt")
+	for _, f := range []string{"root-ca.crt", "etcd/ca.crt"} {
+		if c := certs(t, root, "etc/kubernetes/pki/"+f); len(c) != 1 || !c[0].Equal(newCA[0]) {
+			t.Errorf("%s is not the new CA alone after phase 4", f)
+		}
+	}
+	apply(t, root, rotation.CACluster, 5)
+}

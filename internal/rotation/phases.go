@@ -79,7 +79,7 @@ var summaries = map[CA][5]string{
 
 var waits = map[CA][5]string{
 	CACluster: {
-		"Apply this phase on every node (control-plane nodes first, then workers) and restart what it names before phase 2 on any node; also add the new CA to every bundle listed as manual.",
+		"Apply this phase on every node (control-plane nodes first, then workers) and restart what it names before phase 2 on any node; also add the new CA to every bundle listed as manual. Then, once every namespace's kube-root-ca.crt holds the new CA, restart every in-cluster client of the API (kube-proxy, CoreDNS, the CNI, operators: every pod that reads the CA only when it starts) before phase 2: phase 2 issues the API server's certificate from the new CA.",
 		"Apply on every node before phase 3: the old certificates must all be replaced before the old CA stops being trusted in phase 4.",
 		"Apply on every control-plane node before phase 4.",
 		"",
