@@ -126,6 +126,10 @@ type Result struct {
 // phase there, as a crash would.
 var stepHook func(i int, desc string) error
 
+// writeHook, when set (by tests), runs before each node file is written,
+// after its backup; an error stops the phase there, as a crash would.
+var writeHook func(p string) error
+
 // names of files in the state directory.
 const (
 	stateFile  = "state.json"
@@ -481,6 +485,11 @@ func (r *run) writeNodeMode(p string, data []byte, mode os.FileMode) error {
 			return fmt.Errorf("backing up %s: %w", p, err)
 		}
 	}
+	if writeHook != nil {
+		if err := writeHook(p); err != nil {
+			return err
+		}
+	}
 	if err := revocation.WriteAtomic(h, mode, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
 		return fmt.Errorf("writing %s: %w", p, err)
 	}
@@ -573,6 +582,10 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 		if err := r.saveState(); err != nil {
 			return nil, err
 		}
+	}
+	// The new keys staged are in place now (their backups hold the old).
+	if err := os.RemoveAll(filepath.Join(r.dir, stagedDir)); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
@@ -906,9 +919,11 @@ func (r *run) replaceCA(data, want []byte) ([]byte, bool) {
 
 // reissueSteps issues again, from the new CA, every certificate on the node
 // that the old CA signed: files (a bundle keeps its other blocks) and
-// kubeconfigs' embedded client certificates. Keys are kept, as kubeadm
-// certs renew keeps them, so a certificate and its key never disagree
-// whatever moment a crash stops the phase.
+// kubeconfigs' embedded client certificates, each with a new key (a holder
+// of the old key must not get back in with the new certificate, which is
+// no secret). A kubeconfig or a file holding certificate and key is
+// rewritten in one atomic write; for a certificate with its key in another
+// file, see reissueFile.
 func (r *run) reissueSteps() []step {
 	var steps []step
 	seen := map[string]bool{}
@@ -927,17 +942,7 @@ func (r *run) reissueSteps() []step {
 		}
 		seen[cf.Path] = true
 		p := cf.Path
-		steps = append(steps, step{desc: "certificate " + p, do: func() error {
-			data, err := r.readNode(p)
-			if err != nil {
-				return err
-			}
-			out, _, err := r.reissuePEM(data)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			return r.writeNode(p, out)
-		}})
+		steps = append(steps, step{desc: "certificate " + p, do: func() error { return r.reissueFile(p) }})
 	}
 	for _, kc := range r.n.Kubeconfigs {
 		if kc.Personal {
@@ -950,12 +955,22 @@ func (r *run) reissueSteps() []step {
 					if len(ai.ClientCertificateData) == 0 {
 						continue
 					}
-					out, changed, err := r.reissuePEM(ai.ClientCertificateData)
+					var k *rekey
+					if leaves := r.oldLeaves(ai.ClientCertificateData); len(leaves) == 1 && len(ai.ClientKeyData) > 0 {
+						var err error
+						if k, err = r.newLeafKey(leaves[0]); err != nil {
+							return fmt.Errorf("user %s: %w", name, err)
+						}
+					}
+					out, changed, err := r.reissuePEM(ai.ClientCertificateData, k)
 					if err != nil {
 						return fmt.Errorf("user %s: %w", name, err)
 					}
 					if changed {
 						ai.ClientCertificateData = out
+						if k != nil {
+							ai.ClientKeyData = k.pem
+						}
 					}
 				}
 				return nil
@@ -963,6 +978,123 @@ func (r *run) reissueSteps() []step {
 		}})
 	}
 	return steps
+}
+
+// stagedDir, in the state directory, keeps the new keys of phase 2 until
+// the phase is complete.
+const stagedDir = "staged"
+
+// rekey is a reissued certificate's new key.
+type rekey struct {
+	pem []byte
+	pub crypto.PublicKey
+}
+
+func (r *run) newLeafKey(c *x509.Certificate) (*rekey, error) {
+	k, err := newKeyLike(c.PublicKey, r.o.Policy)
+	if err != nil {
+		return nil, err
+	}
+	data, err := signerPEM(k)
+	if err != nil {
+		return nil, err
+	}
+	return &rekey{pem: data, pub: k.Public()}, nil
+}
+
+// oldLeaves are the certificates of a PEM file that the old CA signed.
+func (r *run) oldLeaves(data []byte) []*x509.Certificate {
+	c, _ := parse.PEM(data)
+	var out []*x509.Certificate
+	for _, x := range c.Certs {
+		if !x.IsCA && r.signedByOld(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// reissueFile issues the certificate of the node file p again with a new
+// key. The key is made once and staged in the state directory (with the
+// path of the key file, written first) before any node file changes; then
+// the key file is replaced, then the certificate. A crash between the two
+// leaves the certificate signed by the old CA, so applying the phase again
+// comes back here, finds the staged key and writes the certificate for it.
+// A certificate whose key is not on the node keeps its key.
+func (r *run) reissueFile(p string) error {
+	data, err := r.readNode(p)
+	if err != nil {
+		return err
+	}
+	leaves := r.oldLeaves(data)
+	if len(leaves) == 0 {
+		return nil
+	}
+	stage := filepath.Join(r.dir, stagedDir, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+	var k *rekey
+	var kp string
+	if keyPEM, err := os.ReadFile(stage + ".key"); err == nil {
+		kpb, err := os.ReadFile(stage + ".keypath")
+		if err != nil {
+			return fmt.Errorf("the staged key of %s: %w", p, err)
+		}
+		signer, err := parseSigner(keyPEM)
+		if err != nil {
+			return fmt.Errorf("the staged key of %s: %w", p, err)
+		}
+		k, kp = &rekey{pem: keyPEM, pub: signer.Public()}, string(kpb)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	} else if len(leaves) == 1 {
+		if kp = r.keyFileOf(leaves[0], p, data); kp != "" {
+			if k, err = r.newLeafKey(leaves[0]); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(stage), 0o700); err != nil {
+				return err
+			}
+			for _, f := range []struct {
+				name string
+				data []byte
+			}{{".keypath", []byte(kp)}, {".key", k.pem}} {
+				if err := revocation.WriteAtomic(stage+f.name, 0o600, func(w io.Writer) error { _, err := w.Write(f.data); return err }); err != nil {
+					return fmt.Errorf("staging the new key of %s: %w", p, err)
+				}
+			}
+		}
+	}
+	if k != nil && kp != p {
+		if err := r.writeNode(kp, k.pem); err != nil {
+			return err
+		}
+	}
+	out, _, err := r.reissuePEM(data, k)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	return r.writeNode(p, out)
+}
+
+// keyFileOf returns the node file holding c's private key: p itself when
+// data holds it, else a key file of the node; "" when none.
+func (r *run) keyFileOf(c *x509.Certificate, p string, data []byte) string {
+	for rest := data; ; {
+		b, next := pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		rest = next
+		if k, err := parseSigner(pem.EncodeToMemory(b)); err == nil && publicKeyEqual(k.Public(), c.PublicKey) {
+			return p
+		}
+	}
+	sum := spkiSHA(c)
+	for _, k := range r.n.KeyFiles {
+		if k.Source == "file" && k.PublicSHA256 == sum {
+			return k.Path
+		}
+	}
+	return ""
 }
 
 func (r *run) signedByOld(c *x509.Certificate) bool {
@@ -975,8 +1107,11 @@ func (r *run) signedByOld(c *x509.Certificate) bool {
 }
 
 // reissuePEM replaces each certificate of a PEM file that the old CA
-// signed by one from the new CA, keeping every other block.
-func (r *run) reissuePEM(data []byte) ([]byte, bool, error) {
+// signed by one from the new CA, keeping every other block. With k, the
+// certificates are for k's public key, and a private key block of the old
+// certificate's key is replaced by k.
+func (r *run) reissuePEM(data []byte, k *rekey) ([]byte, bool, error) {
+	leaves := r.oldLeaves(data)
 	var out []byte
 	changed := false
 	rest := data
@@ -986,15 +1121,25 @@ func (r *run) reissuePEM(data []byte) ([]byte, bool, error) {
 			break
 		}
 		rest = next
-		if b.Type == "CERTIFICATE" {
+		switch b.Type {
+		case "CERTIFICATE":
 			c, err := x509.ParseCertificate(b.Bytes)
 			if err == nil && !c.IsCA && r.signedByOld(c) {
-				nc, err := r.reissue(c)
+				pub := c.PublicKey
+				if k != nil {
+					pub = k.pub
+				}
+				nc, err := r.reissue(c, pub)
 				if err != nil {
 					return nil, false, err
 				}
 				out = append(out, certPEM(nc)...)
 				changed = true
+				continue
+			}
+		case "RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY":
+			if s, err := parseSigner(pem.EncodeToMemory(b)); k != nil && err == nil && slices.ContainsFunc(leaves, func(c *x509.Certificate) bool { return publicKeyEqual(s.Public(), c.PublicKey) }) {
+				out = append(out, k.pem...)
 				continue
 			}
 		}
@@ -1006,9 +1151,10 @@ func (r *run) reissuePEM(data []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
-// reissue issues c again from the new CA: same subject, SANs, key usages
-// and key; a new serial; the lifetime it had, at most the policy's.
-func (r *run) reissue(c *x509.Certificate) (*x509.Certificate, error) {
+// reissue issues c again from the new CA for the public key pub: same
+// subject, SANs and key usages; a new serial; the lifetime it had, at most
+// the policy's.
+func (r *run) reissue(c *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
 	life := c.NotAfter.Sub(c.NotBefore)
 	if max := r.o.Policy.MaxLeafValidity; max > 0 && life > max {
 		life = max
@@ -1031,9 +1177,14 @@ func (r *run) reissue(c *x509.Certificate) (*x509.Certificate, error) {
 		IPAddresses:           c.IPAddresses,
 		URIs:                  c.URIs,
 		EmailAddresses:        c.EmailAddresses,
-		SubjectKeyId:          c.SubjectKeyId,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, r.newCA, c.PublicKey, r.newSigner)
+	if c.SubjectKeyId != nil {
+		tpl.SubjectKeyId = c.SubjectKeyId
+		if !publicKeyEqual(c.PublicKey, pub) {
+			tpl.SubjectKeyId = keyID(pub)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, r.newCA, pub, r.newSigner)
 	if err != nil {
 		return nil, fmt.Errorf("issuing %s again: %w", c.Subject, err)
 	}
@@ -1240,8 +1391,11 @@ func Rollback(ctx context.Context, o Options) (*Rolledback, error) {
 		return nil, err
 	}
 	// The backups of the phase undone go: applying it again backs up
-	// afresh.
+	// afresh, with new keys.
 	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(filepath.Join(r.dir, stagedDir)); err != nil {
 		return nil, err
 	}
 	st.Phase, st.InProgress = n-1, 0

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -150,8 +151,17 @@ func TestApplyClusterCA(t *testing.T) {
 			t.Errorf("%s not signed by the new CA: %v", f, err)
 		}
 		if c.Subject.String() != o.Subject.String() || !slices.Equal(c.DNSNames, o.DNSNames) || fmt.Sprint(c.IPAddresses) != fmt.Sprint(o.IPAddresses) ||
-			!slices.Equal(c.ExtKeyUsage, o.ExtKeyUsage) || c.KeyUsage != o.KeyUsage || !bytes.Equal(c.RawSubjectPublicKeyInfo, o.RawSubjectPublicKeyInfo) {
-			t.Errorf("%s: subject, SANs, usages or key changed", f)
+			!slices.Equal(c.ExtKeyUsage, o.ExtKeyUsage) || c.KeyUsage != o.KeyUsage {
+			t.Errorf("%s: subject, SANs or usages changed", f)
+		}
+		// A new key: the old one with the new certificate (no secret)
+		// must not authenticate.
+		if bytes.Equal(c.RawSubjectPublicKeyInfo, o.RawSubjectPublicKeyInfo) {
+			t.Errorf("%s: reissued with the old key", f)
+		}
+		key, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/pki", strings.TrimSuffix(f, ".crt")+".key"))
+		if k, _ := parse.PEM(key); len(k.Keys) != 1 || k.Keys[0].SHA256 != parse.CertPublicKey(c).SHA256 {
+			t.Errorf("%s: its key file does not hold the new certificate's key", f)
 		}
 		if life := c.NotAfter.Sub(c.NotBefore); life != o.NotAfter.Sub(o.NotBefore) || c.SerialNumber.Cmp(o.SerialNumber) == 0 {
 			t.Errorf("%s: lifetime %v (was %v), serial %v", f, life, o.NotAfter.Sub(o.NotBefore), c.SerialNumber)
@@ -161,6 +171,17 @@ func TestApplyClusterCA(t *testing.T) {
 		_, client, users, contexts := kubeconfigCerts(t, root, "etc/kubernetes/"+f)
 		if len(client) != 1 || client[0].CheckSignatureFrom(newCA) != nil {
 			t.Errorf("%s: client certificate not from the new CA", f)
+		}
+		_, before, _, _ := kubeconfigCerts(t, rotation.DefaultStateDir(root, rotation.CACluster), "backups/phase-2/etc/kubernetes/"+f)
+		if len(before) != 1 || len(client) != 1 || bytes.Equal(before[0].RawSubjectPublicKeyInfo, client[0].RawSubjectPublicKeyInfo) {
+			t.Errorf("%s: the client certificate was reissued with the old key", f)
+		}
+		cfg, _ := clientcmd.LoadFromFile(filepath.Join(root, "etc/kubernetes", f))
+		for name, ai := range cfg.AuthInfos {
+			k, _ := parse.PEM(ai.ClientKeyData)
+			if len(k.Keys) != 1 || len(client) != 1 || k.Keys[0].SHA256 != parse.CertPublicKey(client[0]).SHA256 {
+				t.Errorf("%s user %s: the key is not the new certificate's", f, name)
+			}
 		}
 		if f == "admin.conf" && (!slices.Equal(users, oldUsers) || !slices.Equal(contexts, oldContexts)) {
 			t.Errorf("admin.conf users %v contexts %v, were %v %v", users, contexts, oldUsers, oldContexts)
@@ -708,4 +729,45 @@ func TestApplyTrustCopies(t *testing.T) {
 		}
 	}
 	apply(t, root, rotation.CACluster, 5)
+}
+
+// TestApplyNewKeyCrash: phase 2 stopped after a certificate's new key was
+// written and before the certificate is completed by applying it again
+// with that key (kept in the state directory meanwhile, removed once the
+// phase is complete); the certificate and its key agree at the end.
+func TestApplyNewKeyCrash(t *testing.T) {
+	defer rotation.SetWriteHook(nil)
+	root := testbed.ControlPlane(t)
+	apply(t, root, rotation.CACluster, 1)
+	rotation.SetWriteHook(func(p string) error {
+		if p == "/etc/kubernetes/pki/apiserver.crt" {
+			return errCrash
+		}
+		return nil
+	})
+	if _, err := rotation.Apply(context.Background(), opts(root, rotation.CACluster, 2)); !errors.Is(err, errCrash) {
+		t.Fatalf("phase 2: %v", err)
+	}
+	rotation.SetWriteHook(nil)
+	keyAt := func() string {
+		key, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/pki/apiserver.key"))
+		k, _ := parse.PEM(key)
+		if len(k.Keys) != 1 {
+			t.Fatal("apiserver.key holds no key")
+		}
+		return k.Keys[0].SHA256
+	}
+	written := keyAt()
+	crt := certs(t, root, "etc/kubernetes/pki/apiserver.crt")[0]
+	if parse.CertPublicKey(crt).SHA256 == written {
+		t.Fatal("the test did not stop between the key and the certificate")
+	}
+	apply(t, root, rotation.CACluster, 0)
+	crt = certs(t, root, "etc/kubernetes/pki/apiserver.crt")[0]
+	if got := keyAt(); got != written || parse.CertPublicKey(crt).SHA256 != got {
+		t.Errorf("after the resumed phase 2 apiserver.crt and apiserver.key disagree (or the key was made again)")
+	}
+	if _, err := os.Stat(filepath.Join(rotation.DefaultStateDir(root, rotation.CACluster), "staged")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the staged keys stay after phase 2: %v", err)
+	}
 }
