@@ -182,6 +182,7 @@ type rotateApplyOptions struct {
 	next       bool
 	policyFile string
 	adopt      bool
+	force      bool
 }
 
 func newRotateApplyCommand(e *env) *cobra.Command {
@@ -205,6 +206,7 @@ prints the components to restart before the next phase.`,
 			}
 			opts.Phase = o.phase
 			opts.AdoptCopied = o.adopt
+			opts.Force = o.force
 			opts.Policy = policy.Default()
 			if o.policyFile != "" {
 				if opts.Policy, err = policy.Load(o.policyFile); err != nil {
@@ -245,6 +247,7 @@ prints the components to restart before the next phase.`,
 	cmd.Flags().IntVar(&o.phase, "phase", 0, "the phase to apply (1 trust-both, 2 reissue, 3 switch-signer, 4 drop-old, 5 verify)")
 	cmd.Flags().BoolVar(&o.next, "next", false, "apply the next phase (or complete the one a crash stopped)")
 	cmd.Flags().BoolVar(&o.adopt, "adopt-copied-state", false, "take on a state directory copied from another node: this node's progress starts at phase 0 (its CA file must still hold the old CA alone) and the copied backups are deleted")
+	cmd.Flags().BoolVar(&o.force, "force", false, "apply phase 4 of the service-account key within an hour (or --service-account-max-token-expiration) of phase 3, before kubelets have refreshed every bound token")
 	cmd.Flags().StringVar(&o.policyFile, "policy", "", "YAML policy file: the lifetimes of the new CA (maxCAValidity) and of reissued certificates (maxLeafValidity), key sizes")
 	return cmd
 }

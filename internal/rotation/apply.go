@@ -55,6 +55,9 @@ type Options struct {
 	// whose progress names that node: this node's progress starts at
 	// phase 0 and the copied backups are deleted.
 	AdoptCopied bool
+	// Force applies phase 4 of a service-account key rotation within the
+	// time kubelets take to refresh bound tokens after phase 3.
+	Force bool
 }
 
 // DefaultStateDir is where the state of a rotation is kept on the node,

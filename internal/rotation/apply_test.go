@@ -27,8 +27,11 @@ import (
 	"github.com/kubepki/kubepki/internal/testbed"
 )
 
+// opts are the options of a test's apply: Force, since tests go from
+// phase 3 to 4 of the service-account key without waiting an hour
+// (TestApplyServiceAccountWaits checks the wait).
 func opts(root string, ca rotation.CA, phase int) rotation.Options {
-	return rotation.Options{CA: ca, Root: root, Phase: phase, Policy: policy.Default(), Now: time.Now()}
+	return rotation.Options{CA: ca, Root: root, Phase: phase, Policy: policy.Default(), Now: time.Now(), Force: true}
 }
 
 func apply(t *testing.T, root string, ca rotation.CA, phase int) *rotation.Result {
@@ -769,5 +772,25 @@ func TestApplyNewKeyCrash(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(rotation.DefaultStateDir(root, rotation.CACluster), "staged")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the staged keys stay after phase 2: %v", err)
+	}
+}
+
+// TestApplyServiceAccountWaits: phase 4 of the service-account key is
+// refused within an hour of phase 3 (kubelets refresh bound tokens at 80%
+// of their hour) unless forced, and applied once the hour has passed.
+func TestApplyServiceAccountWaits(t *testing.T) {
+	root := testbed.ControlPlane(t)
+	for p := 1; p <= 3; p++ {
+		apply(t, root, rotation.CAServiceAccount, p)
+	}
+	o := opts(root, rotation.CAServiceAccount, 4)
+	o.Force = false
+	o.Now = time.Now().Add(50 * time.Minute)
+	if _, err := rotation.Apply(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("phase 4 50 minutes after phase 3: %v", err)
+	}
+	o.Now = time.Now().Add(61 * time.Minute)
+	if _, err := rotation.Apply(context.Background(), o); err != nil {
+		t.Fatalf("phase 4 61 minutes after phase 3: %v", err)
 	}
 }
