@@ -199,24 +199,29 @@ func open(ctx context.Context, o Options) (*run, func(), error) {
 	if len(node.Present(o.Root)) == 0 {
 		return nil, nil, fmt.Errorf("%s is not a Kubernetes node (none of %s found)", o.Root, strings.Join(node.Markers(), ", "))
 	}
+	// One run per node, whatever its state directory, from before the
+	// node is read until its files are written.
+	lockDir, err := r.resolve("/var/lib/kubepki/rotation")
+	if err != nil {
+		return nil, nil, fmt.Errorf("the lock directory: %w", err)
+	}
+	unlockRoot, err := lockIn(filepath.Join(o.Root, lockDir), ".rotate.lock", o.Root)
+	if err != nil {
+		return nil, nil, err
+	}
 	r.n = node.Read(ctx, node.Options{Root: o.Root})
 	if why := Refusal(r.n); why != "" {
+		unlockRoot()
 		return nil, nil, fmt.Errorf("%s: %s", o.Root, why)
 	}
 	r.role = Role(r.n)
 	r.certPath, r.keyPath = CAFiles(o.CA, r.n)
-	if err := os.MkdirAll(r.dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("creating the state directory: %w", err)
-	}
-	lf, err := os.OpenFile(filepath.Join(r.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	unlockDir, err := lockIn(r.dir, ".lock", r.dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("locking the state directory: %w", err)
+		unlockRoot()
+		return nil, nil, err
 	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lf.Close()
-		return nil, nil, fmt.Errorf("another kubepki rotate works on %s (%w)", r.dir, err)
-	}
-	unlock := func() { syscall.Flock(int(lf.Fd()), syscall.LOCK_UN); lf.Close() }
+	unlock := func() { unlockDir(); unlockRoot() }
 	if r.state, err = readState(r.dir); err != nil {
 		unlock()
 		return nil, nil, err
@@ -234,6 +239,23 @@ func open(ctx context.Context, o Options) (*run, func(), error) {
 		return nil, nil, err
 	}
 	return r, unlock, nil
+}
+
+// lockIn creates dir (0700) and takes an exclusive lock on its file name,
+// refusing when another run holds it.
+func lockIn(dir, name, what string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	lf, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("another kubepki rotate works on %s (%w)", what, err)
+	}
+	return func() { syscall.Flock(int(lf.Fd()), syscall.LOCK_UN); lf.Close() }, nil
 }
 
 // nodeCAs returns the fingerprints of what the node's CA file holds: its

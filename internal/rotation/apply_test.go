@@ -794,3 +794,24 @@ func TestApplyServiceAccountWaits(t *testing.T) {
 		t.Fatalf("phase 4 61 minutes after phase 3: %v", err)
 	}
 }
+
+// TestApplyOneRunPerNode: while one apply works on a node, another on the
+// same node is refused even with another state directory (it would read
+// the node before the first writes it, and rotate it a second time).
+func TestApplyOneRunPerNode(t *testing.T) {
+	defer rotation.SetStepHook(nil)
+	root := testbed.ControlPlane(t)
+	var inner error
+	rotation.SetStepHook(func(i int, _ string) error {
+		if i == 0 {
+			o := opts(root, rotation.CACluster, 1)
+			o.StateDir = filepath.Join(t.TempDir(), "other")
+			_, inner = rotation.Apply(context.Background(), o)
+		}
+		return nil
+	})
+	apply(t, root, rotation.CACluster, 1)
+	if inner == nil || !strings.Contains(inner.Error(), "another kubepki rotate works on") {
+		t.Errorf("a second apply with another state directory during the first: %v", inner)
+	}
+}
