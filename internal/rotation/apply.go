@@ -241,6 +241,13 @@ func open(ctx context.Context, o Options) (*run, func(), error) {
 	return r, unlock, nil
 }
 
+// keysLeft says what the state directory still holds once the rotation is
+// verified: the old and new keys and the backups (old kubeconfigs and
+// keys), which nothing needs any more.
+func keysLeft(dir string) string {
+	return "the state directory " + dir + " still holds the old and the new key and the backups of every phase (old kubeconfigs and keys, cluster-admin credentials among them): once every node is verified, delete it (rm -rf " + dir + ") or move it offline"
+}
+
 // lockIn creates dir (0700) and takes an exclusive lock on its file name,
 // refusing when another run holds it.
 func lockIn(dir, name, what string) (func(), error) {
@@ -601,6 +608,9 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 	if len(problems) > 0 {
 		return res, nil
 	}
+	if PhaseNames[n-1] == PhaseVerify {
+		res.Manual = append(res.Manual, keysLeft(r.dir))
+	}
 	if st.Phase != n || st.InProgress != 0 {
 		st.Phase, st.InProgress = n, 0
 		st.History = append(st.History, Event{Phase: n, Action: "applied", At: o.Now.UTC(), Changed: r.changed})
@@ -729,10 +739,14 @@ func (r *run) prepare() error {
 		Subject:               signing.Subject,
 		NotBefore:             now,
 		NotAfter:              now.Add(life),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		SubjectKeyId:          keyID(kp.Public()),
+	}
+	if _, ok := kp.(*rsa.PrivateKey); ok {
+		// As kubeadm's CA; key encipherment means nothing for an ECDSA key.
+		tpl.KeyUsage |= x509.KeyUsageKeyEncipherment
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, kp.Public(), kp)
 	if err != nil {

@@ -3,6 +3,7 @@ package rotation_test
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -120,6 +121,9 @@ func TestApplyClusterCA(t *testing.T) {
 	if len(bundle) != 2 || !bundle[0].Equal(old) || bundle[1].Equal(old) || !bundle[1].IsCA {
 		t.Fatalf("after phase 1 ca.crt holds %d certificates, want old then new", len(bundle))
 	}
+	if _, rsaKey := bundle[1].PublicKey.(*rsa.PublicKey); !rsaKey && bundle[1].KeyUsage&x509.KeyUsageKeyEncipherment != 0 {
+		t.Error("the new CA's key is not RSA and the certificate allows key encipherment")
+	}
 	newCA := bundle[1]
 	if newCA.Subject.String() != old.Subject.String() {
 		t.Errorf("new CA subject %s, want %s", newCA.Subject, old.Subject)
@@ -214,7 +218,9 @@ func TestApplyClusterCA(t *testing.T) {
 			t.Errorf("%s after phase 4 does not trust the new CA alone", f)
 		}
 	}
-	apply(t, root, rotation.CACluster, 5)
+	if res := apply(t, root, rotation.CACluster, 5); !strings.Contains(strings.Join(res.Manual, "\n"), "still holds the old and the new key") {
+		t.Errorf("phase 5 does not say the state directory holds both CA keys: %q", res.Manual)
+	}
 	final := snapshot(t, root)
 	for p, v := range orig {
 		if f := final[p]; strings.SplitN(f, " ", 3)[0]+strings.SplitN(f, " ", 3)[1] != strings.SplitN(v, " ", 3)[0]+strings.SplitN(v, " ", 3)[1] {
