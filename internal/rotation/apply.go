@@ -248,10 +248,37 @@ func keysLeft(dir string) string {
 	return "the state directory " + dir + " still holds the old and the new key and the backups of every phase (old kubeconfigs and keys, cluster-admin credentials among them): once every node is verified, delete it (rm -rf " + dir + ") or move it offline"
 }
 
+// mkdirAllSync is os.MkdirAll syncing the parent of each directory it
+// makes, so that a crash does not lose a directory (a backup's, the
+// state's) whose files were synced.
+func mkdirAllSync(dir string, perm os.FileMode) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllSync(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, perm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	d, err := os.Open(parent)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
 // lockIn creates dir (0700) and takes an exclusive lock on its file name,
 // refusing when another run holds it.
 func lockIn(dir, name, what string) (func(), error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirAllSync(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)
 	}
 	lf, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR, 0o600)
@@ -507,7 +534,7 @@ func (r *run) writeNodeMode(p string, data []byte, mode os.FileMode) error {
 	_, err1 := os.Stat(backup)
 	_, err2 := os.Stat(backup + absentSuffix)
 	if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(backup), 0o700); err != nil {
+		if err := mkdirAllSync(filepath.Dir(backup), 0o700); err != nil {
 			return err
 		}
 		if absent {
@@ -1089,7 +1116,7 @@ func (r *run) reissueFile(p string) error {
 			if k, err = r.newLeafKey(leaves[0]); err != nil {
 				return err
 			}
-			if err := os.MkdirAll(filepath.Dir(stage), 0o700); err != nil {
+			if err := mkdirAllSync(filepath.Dir(stage), 0o700); err != nil {
 				return err
 			}
 			for _, f := range []struct {
