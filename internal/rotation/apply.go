@@ -192,12 +192,12 @@ func open(ctx context.Context, o Options) (*run, func(), error) {
 		return nil, nil, fmt.Errorf("unknown CA %q", o.CA)
 	}
 	r := &run{o: o, fs: nodefs.FS{Root: o.Root}}
+	if len(node.Present(o.Root)) == 0 {
+		return nil, nil, fmt.Errorf("%s is not a Kubernetes node (none of %s found)", o.Root, strings.Join(node.Markers(), ", "))
+	}
 	var err error
 	if r.dir, err = r.stateDir(); err != nil {
 		return nil, nil, err
-	}
-	if len(node.Present(o.Root)) == 0 {
-		return nil, nil, fmt.Errorf("%s is not a Kubernetes node (none of %s found)", o.Root, strings.Join(node.Markers(), ", "))
 	}
 	// One run per node, whatever its state directory, from before the
 	// node is read until its files are written.
