@@ -31,7 +31,7 @@ every leaf again from the new CA, sign with the new CA, stop trusting the old
 one, verify. Only a rotation ends system:masters certificates and a leaked CA
 key. See docs/rotation.md.`,
 	}
-	cmd.AddCommand(newRotatePlanCommand(e), newRotateApplyCommand(e), newRotateStatusCommand(e), newRotateRollbackCommand(e))
+	cmd.AddCommand(newRotatePlanCommand(e), newRotateApplyCommand(e), newRotateStatusCommand(e), newRotateRollbackCommand(e), newRotateExportCommand(e))
 	return cmd
 }
 
@@ -331,5 +331,44 @@ func newRotateRollbackCommand(e *env) *cobra.Command {
 		},
 	}
 	o.register(cmd)
+	return cmd
+}
+
+func newRotateExportCommand(e *env) *cobra.Command {
+	o := &rotateNodeOptions{}
+	var out string
+	var keys bool
+	cmd := &cobra.Command{
+		Use:   "export --ca CA [--root DIR] [--state-dir DIR] --out DIR [--with-keys]",
+		Short: "Write what another node needs of a CA rotation's state: the CA certificates and the progress, no backups, keys only when asked",
+		Long: `Writes into a new directory what another node needs to follow a rotation
+begun on this one: the old and new CA certificates and the progress, without
+the backups (they hold this node's kubeconfigs and keys). --with-keys adds
+the old and new CA keys, which another control-plane node needs; a worker
+needs none, except the new key for phase 2. Copy the directory to the other
+node as its state directory and apply there with --adopt-copied-state.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usagef("--out is required")
+			}
+			opts, err := o.options(e)
+			if err != nil {
+				return err
+			}
+			files, err := rotation.Export(opts, out, keys)
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				fmt.Fprintf(e.stdout, "wrote %s\n", text.Escape(f))
+			}
+			fmt.Fprintf(e.stdout, "copy %s to the other node as its state directory, then: kubepki rotate apply --ca %s --next --adopt-copied-state\n", text.Escape(out), opts.CA)
+			return nil
+		},
+	}
+	o.register(cmd)
+	cmd.Flags().StringVar(&out, "out", "", "the directory to write (new or empty)")
+	cmd.Flags().BoolVar(&keys, "with-keys", false, "add the old and new CA keys (for another control-plane node)")
 	return cmd
 }

@@ -821,3 +821,51 @@ func TestApplyOneRunPerNode(t *testing.T) {
 		t.Errorf("a second apply with another state directory during the first: %v", inner)
 	}
 }
+
+// TestExportForAnotherNode: the state a worker is given holds the CA
+// certificates and the progress and neither backups nor keys; the worker
+// takes it on and applies phase 1. With keys, another control-plane node
+// gets the two CA keys as well.
+func TestExportForAnotherNode(t *testing.T) {
+	cp, worker := testbed.ControlPlane(t), testbed.Worker(t)
+	if _, err := rotation.Export(opts(cp, rotation.CACluster, 0), filepath.Join(t.TempDir(), "x"), false); err == nil {
+		t.Error("exported a state before phase 1")
+	}
+	apply(t, cp, rotation.CACluster, 1)
+	dst := filepath.Join(t.TempDir(), "state")
+	files, err := rotation.Export(opts(cp, rotation.CACluster, 0), dst, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			names = append(names, d.Name())
+		}
+		return nil
+	})
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"new-ca.crt", "old-ca.crt", "state.json"}) || len(files) != 3 {
+		t.Fatalf("exported for a worker: %v", names)
+	}
+	o := opts(worker, rotation.CACluster, 1)
+	o.StateDir, o.AdoptCopied = dst, true
+	if _, err := rotation.Apply(context.Background(), o); err != nil {
+		t.Fatalf("the worker's phase 1 from the exported state: %v", err)
+	}
+	if c := certs(t, worker, "etc/kubernetes/pki/ca.crt"); len(c) != 2 {
+		t.Errorf("worker ca.crt holds %d certificates after phase 1", len(c))
+	}
+	dst2 := filepath.Join(t.TempDir(), "state")
+	if _, err := rotation.Export(opts(cp, rotation.CACluster, 0), dst2, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"new-ca.key", "old-ca.key"} {
+		if _, err := os.Stat(filepath.Join(dst2, f)); err != nil {
+			t.Errorf("exported with keys: %v", err)
+		}
+	}
+	if _, err := rotation.Export(opts(cp, rotation.CACluster, 0), dst2, true); err == nil {
+		t.Error("exported over a directory that is not empty")
+	}
+}
