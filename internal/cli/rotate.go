@@ -31,7 +31,7 @@ every leaf again from the new CA, sign with the new CA, stop trusting the old
 one, verify. Only a rotation ends system:masters certificates and a leaked CA
 key. See docs/rotation.md.`,
 	}
-	cmd.AddCommand(newRotatePlanCommand(e), newRotateApplyCommand(e), newRotateStatusCommand(e), newRotateRollbackCommand(e))
+	cmd.AddCommand(newRotatePlanCommand(e), newRotateApplyCommand(e), newRotateStatusCommand(e), newRotateRollbackCommand(e), newRotateExportCommand(e))
 	return cmd
 }
 
@@ -189,6 +189,8 @@ type rotateApplyOptions struct {
 	phase      int
 	next       bool
 	policyFile string
+	adopt      bool
+	force      bool
 }
 
 func newRotateApplyCommand(e *env) *cobra.Command {
@@ -214,6 +216,8 @@ prints the components to restart before the next phase.`,
 			if err := o.cluster(cmd, &opts); err != nil {
 				return err
 			}
+			opts.AdoptCopied = o.adopt
+			opts.Force = o.force
 			opts.Policy = policy.Default()
 			if o.policyFile != "" {
 				if opts.Policy, err = policy.Load(o.policyFile); err != nil {
@@ -254,6 +258,8 @@ prints the components to restart before the next phase.`,
 	o.target.kube.register(cmd) // --kubeconfig/--context: cluster-info too
 	cmd.Flags().IntVar(&o.phase, "phase", 0, "the phase to apply (1 trust-both, 2 reissue, 3 switch-signer, 4 drop-old, 5 verify)")
 	cmd.Flags().BoolVar(&o.next, "next", false, "apply the next phase (or complete the one a crash stopped)")
+	cmd.Flags().BoolVar(&o.adopt, "adopt-copied-state", false, "take on a state directory copied from another node: this node's progress starts at phase 0 (its CA file must still hold the old CA alone) and the copied backups are deleted")
+	cmd.Flags().BoolVar(&o.force, "force", false, "apply phase 4 of the service-account key within an hour (or --service-account-max-token-expiration) of phase 3, before kubelets have refreshed every bound token")
 	cmd.Flags().StringVar(&o.policyFile, "policy", "", "YAML policy file: the lifetimes of the new CA (maxCAValidity) and of reissued certificates (maxLeafValidity), key sizes")
 	return cmd
 }
@@ -341,5 +347,44 @@ func newRotateRollbackCommand(e *env) *cobra.Command {
 	}
 	o.register(cmd)
 	o.target.kube.register(cmd)
+	return cmd
+}
+
+func newRotateExportCommand(e *env) *cobra.Command {
+	o := &rotateNodeOptions{}
+	var out string
+	var keys bool
+	cmd := &cobra.Command{
+		Use:   "export --ca CA [--root DIR] [--state-dir DIR] --out DIR [--with-keys]",
+		Short: "Write what another node needs of a CA rotation's state: the CA certificates and the progress, no backups, keys only when asked",
+		Long: `Writes into a new directory what another node needs to follow a rotation
+begun on this one: the old and new CA certificates and the progress, without
+the backups (they hold this node's kubeconfigs and keys). --with-keys adds
+the old and new CA keys, which another control-plane node needs; a worker
+needs none, except the new key for phase 2. Copy the directory to the other
+node as its state directory and apply there with --adopt-copied-state.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usagef("--out is required")
+			}
+			opts, err := o.options(e)
+			if err != nil {
+				return err
+			}
+			files, err := rotation.Export(opts, out, keys)
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				fmt.Fprintf(e.stdout, "wrote %s\n", text.Escape(f))
+			}
+			fmt.Fprintf(e.stdout, "copy %s to the other node as its state directory, then: kubepki rotate apply --ca %s --next --adopt-copied-state\n", text.Escape(out), opts.CA)
+			return nil
+		},
+	}
+	o.register(cmd)
+	cmd.Flags().StringVar(&out, "out", "", "the directory to write (new or empty)")
+	cmd.Flags().BoolVar(&keys, "with-keys", false, "add the old and new CA keys (for another control-plane node)")
 	return cmd
 }

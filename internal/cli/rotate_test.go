@@ -117,6 +117,11 @@ func TestRotateApplyCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "phase 1 (trust-both) completed") || !strings.Contains(out, "next: phase 2 (reissue)") {
 		t.Errorf("status: %v\n%s", err, out)
 	}
+	exported := filepath.Join(t.TempDir(), "export")
+	out, err = run(t, "", append([]string{"rotate", "export", "--out", exported}, base...)...)
+	if err != nil || !strings.Contains(out, "wrote "+filepath.Join(exported, "new-ca.crt")) || strings.Contains(out, ".key") || !strings.Contains(out, "--adopt-copied-state") {
+		t.Errorf("export: %v\n%s", err, out)
+	}
 	out, err = run(t, "", append([]string{"rotate", "rollback"}, base...)...)
 	if err != nil || !strings.Contains(out, "rolled back phase 1 (trust-both)") || !strings.Contains(out, "restored /etc/kubernetes/pki/front-proxy-ca.crt") {
 		t.Errorf("rollback: %v\n%s", err, out)

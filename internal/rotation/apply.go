@@ -16,10 +16,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/big"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -53,6 +56,13 @@ type Options struct {
 	// phases 1 and 4 change too: the CA joining nodes are given in
 	// kube-public/cluster-info.
 	Cluster *rest.Config
+	// AdoptCopied takes on a state directory copied from another node,
+	// whose progress names that node: this node's progress starts at
+	// phase 0 and the copied backups are deleted.
+	AdoptCopied bool
+	// Force applies phase 4 of a service-account key rotation within the
+	// time kubelets take to refresh bound tokens after phase 3.
+	Force bool
 }
 
 // DefaultStateDir is where the state of a rotation is kept on the node,
@@ -61,11 +71,17 @@ func DefaultStateDir(root string, ca CA) string {
 	return filepath.Join(root, "var/lib/kubepki/rotation", string(ca))
 }
 
-func (o *Options) stateDir() string {
-	if o.StateDir != "" {
-		return o.StateDir
+// stateDir is the state directory; the default one, under the root, with
+// the node's links resolved inside the root.
+func (r *run) stateDir() (string, error) {
+	if r.o.StateDir != "" {
+		return r.o.StateDir, nil
 	}
-	return DefaultStateDir(o.Root, o.CA)
+	res, err := r.resolve(path.Join("/var/lib/kubepki/rotation", string(r.o.CA)))
+	if err != nil {
+		return "", fmt.Errorf("the state directory: %w", err)
+	}
+	return filepath.Join(r.o.Root, res), nil
 }
 
 // State is the progress of a rotation, kept in the state directory's
@@ -118,6 +134,10 @@ type Result struct {
 // phase there, as a crash would.
 var stepHook func(i int, desc string) error
 
+// writeHook, when set (by tests), runs before each node file is written,
+// after its backup; an error stops the phase there, as a crash would.
+var writeHook func(p string) error
+
 // names of files in the state directory.
 const (
 	stateFile  = "state.json"
@@ -129,6 +149,12 @@ const (
 	// absentSuffix marks, in a phase's backups, a file the phase created.
 	absentSuffix = ".kubepki-absent"
 )
+
+// InClusterRestart is what phase 1 of a cluster CA rotation leaves to the
+// cluster's operators: phase 2 issues the API server's certificate from the
+// new CA, and a client that read kube-root-ca.crt when it started trusts
+// the old CA alone until it restarts.
+const InClusterRestart = "restart the in-cluster clients of the API (kube-proxy, CoreDNS, the CNI, operators, controllers: every pod that reads kube-root-ca.crt or a copy of the CA only when it starts) once every namespace's kube-root-ca.crt holds the new CA, and before phase 2 on any node: phase 2 issues the API server's certificate from the new CA, which a client started before phase 1 does not trust"
 
 // SigningCertFile is the file the controller-manager signs with from phase
 // 1 of a cluster CA rotation on, when its --cluster-signing-cert-file named
@@ -158,6 +184,9 @@ type run struct {
 	role      string
 	changed   []string
 	phase     int
+	// restartAlso are components reading a copy of the CA that the
+	// phase rewrites and would not restart otherwise.
+	restartAlso []string
 }
 
 func open(ctx context.Context, o Options) (*run, func(), error) {
@@ -167,28 +196,37 @@ func open(ctx context.Context, o Options) (*run, func(), error) {
 	if _, ok := layout[o.CA]; !ok {
 		return nil, nil, fmt.Errorf("unknown CA %q", o.CA)
 	}
-	r := &run{o: o, dir: o.stateDir(), fs: nodefs.FS{Root: o.Root}}
+	r := &run{o: o, fs: nodefs.FS{Root: o.Root}}
 	if len(node.Present(o.Root)) == 0 {
 		return nil, nil, fmt.Errorf("%s is not a Kubernetes node (none of %s found)", o.Root, strings.Join(node.Markers(), ", "))
 	}
+	var err error
+	if r.dir, err = r.stateDir(); err != nil {
+		return nil, nil, err
+	}
+	// One run per node, whatever its state directory, from before the
+	// node is read until its files are written.
+	lockDir, err := r.resolve("/var/lib/kubepki/rotation")
+	if err != nil {
+		return nil, nil, fmt.Errorf("the lock directory: %w", err)
+	}
+	unlockRoot, err := lockIn(filepath.Join(o.Root, lockDir), ".rotate.lock", o.Root)
+	if err != nil {
+		return nil, nil, err
+	}
 	r.n = node.Read(ctx, node.Options{Root: o.Root})
 	if why := Refusal(r.n); why != "" {
+		unlockRoot()
 		return nil, nil, fmt.Errorf("%s: %s", o.Root, why)
 	}
 	r.role = Role(r.n)
 	r.certPath, r.keyPath = CAFiles(o.CA, r.n)
-	if err := os.MkdirAll(r.dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("creating the state directory: %w", err)
-	}
-	lf, err := os.OpenFile(filepath.Join(r.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	unlockDir, err := lockIn(r.dir, ".lock", r.dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("locking the state directory: %w", err)
+		unlockRoot()
+		return nil, nil, err
 	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lf.Close()
-		return nil, nil, fmt.Errorf("another kubepki rotate works on %s (%w)", r.dir, err)
-	}
-	unlock := func() { syscall.Flock(int(lf.Fd()), syscall.LOCK_UN); lf.Close() }
+	unlock := func() { unlockDir(); unlockRoot() }
 	if r.state, err = readState(r.dir); err != nil {
 		unlock()
 		return nil, nil, err
@@ -201,7 +239,162 @@ func open(ctx context.Context, o Options) (*run, func(), error) {
 		unlock()
 		return nil, nil, err
 	}
+	if err := r.checkNodeCA(); err != nil {
+		unlock()
+		return nil, nil, err
+	}
 	return r, unlock, nil
+}
+
+// keysLeft says what the state directory still holds once the rotation is
+// verified: the old and new keys and the backups (old kubeconfigs and
+// keys), which nothing needs any more.
+func keysLeft(dir string) string {
+	return "the state directory " + dir + " still holds the old and the new key and the backups of every phase (old kubeconfigs and keys, cluster-admin credentials among them): once every node is verified, delete it (rm -rf " + dir + ") or move it offline"
+}
+
+// mkdirAllSync is os.MkdirAll syncing the parent of each directory it
+// makes, so that a crash does not lose a directory (a backup's, the
+// state's) whose files were synced.
+func mkdirAllSync(dir string, perm os.FileMode) error {
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllSync(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, perm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	d, err := os.Open(parent)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// lockIn creates dir (0700) and takes an exclusive lock on its file name,
+// refusing when another run holds it.
+func lockIn(dir, name, what string) (func(), error) {
+	if err := mkdirAllSync(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	lf, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("another kubepki rotate works on %s (%w)", what, err)
+	}
+	return func() { syscall.Flock(int(lf.Fd()), syscall.LOCK_UN); lf.Close() }, nil
+}
+
+// nodeCAs returns the fingerprints of what the node's CA file holds: its
+// CA certificates (for the service-account key, its public keys); ok is
+// false when the node has no such file (a worker may have none).
+func (r *run) nodeCAs() (map[string]bool, bool, error) {
+	data, err := r.readNode(r.certPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading %s: %w", r.certPath, err)
+	}
+	have := map[string]bool{}
+	if r.o.CA == CAServiceAccount {
+		_, sums, err := publicKeyBlocks(data)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", r.certPath, err)
+		}
+		for _, s := range sums {
+			have[s] = true
+		}
+		return have, true, nil
+	}
+	c, errs := parse.PEM(data)
+	if len(errs) > 0 {
+		return nil, false, fmt.Errorf("%s: %w", r.certPath, errors.Join(errs...))
+	}
+	for _, x := range c.Certs {
+		if x.IsCA {
+			have[fingerprint(x)] = true
+		}
+	}
+	return have, true, nil
+}
+
+// filesAt says whether CA fingerprints have are what the node's CA file
+// holds after phase k: the old CA before phase 1, the old and the new from
+// phase 1 to phase 3, the new alone from phase 4.
+func (r *run) filesAt(k int, have map[string]bool) bool {
+	old := map[string]bool{}
+	for _, o := range r.state.Old {
+		old[o] = true
+	}
+	olds := 0
+	for h := range have {
+		switch {
+		case old[h]:
+			olds++
+		case h != r.state.New:
+			return false // a CA this rotation knows nothing of
+		}
+	}
+	switch {
+	case k == 0:
+		return olds > 0 && !have[r.state.New]
+	case k <= 3:
+		return olds > 0 && have[r.state.New]
+	default:
+		return olds == 0 && have[r.state.New]
+	}
+}
+
+// checkNodeCA refuses a state directory whose progress does not match the
+// node: its CA file must hold what the phases recorded imply (one of two
+// phases when one was started and not completed). A state directory of
+// another cluster, of an earlier rotation or of another node's progress
+// would otherwise have phase 1 replace the CA the node uses.
+func (r *run) checkNodeCA() error {
+	st := r.state
+	if len(st.Old) == 0 || st.New == "" {
+		return nil // nothing prepared yet: phase 1 reads the node's CA
+	}
+	have, ok, err := r.nodeCAs()
+	if err != nil || !ok {
+		return err
+	}
+	lo, hi := st.Phase, st.Phase
+	switch {
+	case st.InProgress > st.Phase:
+		hi = st.InProgress
+	case st.InProgress != 0:
+		lo = st.InProgress - 1 // a rollback stopped
+	}
+	for k := lo; k <= hi; k++ {
+		if r.filesAt(k, have) {
+			return nil
+		}
+	}
+	want := "the old CA alone"
+	switch {
+	case hi >= 4 && lo >= 4:
+		want = "the new CA alone"
+	case lo >= 1:
+		want = "the old and the new CA"
+	}
+	if st.InProgress != 0 {
+		want += " (or what the phase in progress makes of it)"
+	}
+	return fmt.Errorf("%s does not hold what the state directory %s says it should after phase %d (%s): it is the state of another cluster or node, or of an earlier rotation, or %s was changed by hand; refusing to go on (move the state directory away to start a new rotation from what the node holds now)", r.certPath, r.dir, st.Phase, want, r.certPath)
 }
 
 // nodeID names the node a state directory's progress belongs to: its host
@@ -211,13 +404,21 @@ func (r *run) nodeID() string {
 	if err != nil {
 		root = r.o.Root
 	}
+	if res, err := filepath.EvalSymlinks(root); err == nil {
+		root = res
+	}
 	return r.n.Name + "@" + root
 }
 
 // adopt takes on a state directory copied from another node (after phase 1
-// on the first control-plane node): the CAs are kept, the progress starts
-// again for this node, and the other node's backups are set aside so that
-// a rollback here never writes another node's files.
+// on the first control-plane node), when asked to (Options.AdoptCopied):
+// the CAs are kept, the progress starts again for this node, and the other
+// node's backups are deleted, so that a rollback here never writes another
+// node's files and its credentials do not stay here. The node's CA file
+// must hold the old CA alone, as on a node no phase has touched; a state
+// naming another node is refused without the option, since the same node
+// reached another way (a link, /host, a renamed host) would otherwise
+// start its rotation again over rotated files.
 func (r *run) adopt() error {
 	id := r.nodeID()
 	if r.state.Node == "" || r.state.Node == id {
@@ -225,13 +426,17 @@ func (r *run) adopt() error {
 		return nil
 	}
 	from := r.state.Node
-	if _, err := os.Stat(filepath.Join(r.dir, backupsDir)); err == nil {
-		aside := filepath.Join(r.dir, backupsDir+"-of-"+strings.NewReplacer("/", "_", "@", "_").Replace(from))
-		if err := os.Rename(filepath.Join(r.dir, backupsDir), aside); err != nil {
-			return fmt.Errorf("setting aside the backups of %s copied with the state: %w", from, err)
-		}
+	if !r.o.AdoptCopied {
+		return fmt.Errorf("%s holds the progress of the rotation on %s (phase %d), not on this node (%s): if it was copied here from that node, apply with --adopt-copied-state to start this node's progress; if it is this node reached another way (a link, another --root, a renamed host), use the --root it was started with", r.dir, from, r.state.Phase, id)
 	}
-	r.state.Node, r.state.Phase, r.state.InProgress, r.state.History = id, 0, 0, nil
+	r.state.Phase, r.state.InProgress = 0, 0
+	if err := r.checkNodeCA(); err != nil {
+		return fmt.Errorf("adopting the state copied from %s: %w", from, err)
+	}
+	if err := os.RemoveAll(filepath.Join(r.dir, backupsDir)); err != nil {
+		return fmt.Errorf("deleting the backups of %s copied with the state: %w", from, err)
+	}
+	r.state.Node, r.state.History = id, nil
 	return r.saveState()
 }
 
@@ -266,13 +471,38 @@ func (r *run) saveState() error {
 // host returns the host path of a node path, links resolved inside the
 // root, so that a write replaces the file the node reads.
 func (r *run) host(p string) (string, error) {
-	res, err := r.fs.Resolve(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		res = filepath.Clean(p)
-	} else if err != nil {
+	res, err := r.resolve(p)
+	if err != nil {
 		return "", err
 	}
 	return filepath.Join(r.o.Root, res), nil
+}
+
+// resolve returns the node path p names, links resolved inside the root.
+// For a path that does not exist yet, the deepest directory that exists is
+// resolved and the missing names are joined to it, each checked not to
+// exist even as a dangling link: the host's kernel never follows a link of
+// the node's on a write.
+func (r *run) resolve(p string) (string, error) {
+	p = path.Clean("/" + filepath.ToSlash(p))
+	res, err := r.fs.Resolve(p)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return res, err
+	}
+	if p == "/" {
+		return "", err
+	}
+	dir, err := r.resolve(path.Dir(p))
+	if err != nil {
+		return "", err
+	}
+	res = path.Join(dir, path.Base(p))
+	if _, err := r.fs.Lstat(res); err == nil {
+		return "", fmt.Errorf("%s is a link to a file that does not exist inside %s: refusing to write through it", p, r.o.Root)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	return res, nil
 }
 
 func (r *run) readNode(p string) ([]byte, error) {
@@ -291,10 +521,11 @@ func (r *run) writeNode(p string, data []byte) error { return r.writeNodeMode(p,
 // writeNodeMode is writeNode with the mode of a file it creates; a file
 // that did not exist is recorded as absent, so that rollback removes it.
 func (r *run) writeNodeMode(p string, data []byte, mode os.FileMode) error {
-	h, err := r.host(p)
+	res, err := r.resolve(p)
 	if err != nil {
 		return err
 	}
+	h := filepath.Join(r.o.Root, res)
 	cur, err := os.ReadFile(h)
 	absent := errors.Is(err, fs.ErrNotExist)
 	if err != nil && !absent {
@@ -303,11 +534,12 @@ func (r *run) writeNodeMode(p string, data []byte, mode os.FileMode) error {
 	if !absent && bytes.Equal(cur, data) {
 		return nil
 	}
-	backup := filepath.Join(r.dir, backupsDir, fmt.Sprintf("phase-%d", r.phase), filepath.FromSlash(strings.TrimPrefix(filepath.ToSlash(p), "/")))
+	// The backup is kept under the path resolved, which rollback writes.
+	backup := filepath.Join(r.dir, backupsDir, fmt.Sprintf("phase-%d", r.phase), filepath.FromSlash(strings.TrimPrefix(res, "/")))
 	_, err1 := os.Stat(backup)
 	_, err2 := os.Stat(backup + absentSuffix)
 	if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(backup), 0o700); err != nil {
+		if err := mkdirAllSync(filepath.Dir(backup), 0o700); err != nil {
 			return err
 		}
 		if absent {
@@ -315,6 +547,11 @@ func (r *run) writeNodeMode(p string, data []byte, mode os.FileMode) error {
 		}
 		if err := revocation.WriteAtomic(backup, 0o600, func(w io.Writer) error { _, err := w.Write(cur); return err }); err != nil {
 			return fmt.Errorf("backing up %s: %w", p, err)
+		}
+	}
+	if writeHook != nil {
+		if err := writeHook(p); err != nil {
+			return err
 		}
 	}
 	if err := revocation.WriteAtomic(h, mode, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
@@ -394,12 +631,17 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("phase %d (%s), %s: %w", n, PhaseNames[n-1], s.desc, err)
 		}
 	}
-	res := &Result{Phase: n, Name: PhaseNames[n-1], Changed: r.changed, Restart: Restarts(o.CA, PhaseNames[n-1], r.role), Manual: manual, Problems: problems}
+	// Those reading a rewritten copy first: etcd before its clients.
+	restart := append(slices.Clone(r.restartAlso), Restarts(o.CA, PhaseNames[n-1], r.role)...)
+	res := &Result{Phase: n, Name: PhaseNames[n-1], Changed: r.changed, Restart: restart, Manual: manual, Problems: problems}
 	if len(r.changed) == 0 && st.Phase == n {
 		res.Restart = nil
 	}
 	if len(problems) > 0 {
 		return res, nil
+	}
+	if PhaseNames[n-1] == PhaseVerify {
+		res.Manual = append(res.Manual, keysLeft(r.dir))
 	}
 	if st.Phase != n || st.InProgress != 0 {
 		st.Phase, st.InProgress = n, 0
@@ -407,6 +649,10 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 		if err := r.saveState(); err != nil {
 			return nil, err
 		}
+	}
+	// The new keys staged are in place now (their backups hold the old).
+	if err := os.RemoveAll(filepath.Join(r.dir, stagedDir)); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
@@ -460,14 +706,31 @@ func (r *run) missingState(err error) error {
 }
 
 // prepare makes the new CA and saves the old one, once: a second run (after
-// a crash) finds them and keeps them.
+// a crash) finds them and keeps them. A crash after the new CA was saved
+// and before the state recorded it is completed from the files; one before
+// the new CA was saved (the last file written) makes them all again.
 func (r *run) prepare() error {
-	if _, err := os.Stat(filepath.Join(r.dir, newCert)); err == nil {
-		return nil
+	if news, err := readCerts(filepath.Join(r.dir, newCert)); err == nil {
+		if r.state.New != "" {
+			return nil
+		}
+		olds, err := readCerts(filepath.Join(r.dir, oldCert))
+		if err != nil {
+			return fmt.Errorf("the state directory %s has a new CA and no old one: %w", r.dir, err)
+		}
+		r.state.New, r.state.Old = fingerprint(news[0]), nil
+		for _, c := range olds {
+			r.state.Old = append(r.state.Old, fingerprint(c))
+		}
+		if err := r.checkNodeCA(); err != nil {
+			return err
+		}
+		return r.saveState()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
-	if _, err := os.Stat(filepath.Join(r.dir, oldCert)); err == nil {
-		// A copied state directory with only the old CA is broken.
-		return fmt.Errorf("%s holds the old CA but no new one: remove it to start again", r.dir)
+	if r.state.New != "" {
+		return fmt.Errorf("the state directory %s records a new CA and has lost its certificate %s: refusing to make another", r.dir, newCert)
 	}
 	curPEM, err := r.readNode(r.certPath)
 	if err != nil {
@@ -508,10 +771,14 @@ func (r *run) prepare() error {
 		Subject:               signing.Subject,
 		NotBefore:             now,
 		NotAfter:              now.Add(life),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		SubjectKeyId:          keyID(kp.Public()),
+	}
+	if _, ok := kp.(*rsa.PrivateKey); ok {
+		// As kubeadm's CA; key encipherment means nothing for an ECDSA key.
+		tpl.KeyUsage |= x509.KeyUsageKeyEncipherment
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, kp.Public(), kp)
 	if err != nil {
@@ -599,8 +866,12 @@ func (r *run) steps(n int) ([]step, []string, error) {
 		if r.role != "worker" || r.n.CertsAt(r.certPath) != nil {
 			steps = append(steps, caFile(func() []byte { return append(append([]byte{}, oldPEM...), newPEM...) }))
 		}
+		steps = append(steps, r.trustCopySteps(append(append([]byte{}, oldPEM...), newPEM...))...)
 		kubeconfigs(append(append([]byte{}, oldPEM...), newPEM...))
 		steps = append(steps, r.clusterInfoSteps(append(append([]byte{}, oldPEM...), newPEM...))...)
+		if r.o.CA == CACluster && r.role != "worker" {
+			manual = append(manual, InClusterRestart)
+		}
 	case PhaseReissue:
 		if r.newSigner == nil {
 			return nil, nil, fmt.Errorf("phase 2 issues certificates from the new CA, whose key is not in %s: apply it on a control-plane node, or copy %s there for the time of this phase", r.dir, newKey)
@@ -623,12 +894,54 @@ func (r *run) steps(n int) ([]step, []string, error) {
 		if r.role != "worker" || r.n.CertsAt(r.certPath) != nil {
 			steps = append(steps, caFile(func() []byte { return newPEM }))
 		}
+		steps = append(steps, r.trustCopySteps(newPEM)...)
 		kubeconfigs(newPEM)
 		steps = append(steps, r.clusterInfoSteps(newPEM)...)
 	case PhaseVerify:
 		steps = append(steps, step{desc: "verify", do: r.verify})
 	}
 	return steps, manual, nil
+}
+
+// trustCopySteps rewrite, with bundle in place of the old and new CAs,
+// every other file than the CA file that a component's trust flag or a
+// kubeconfig names and that holds the CA (a copy such as a
+// --root-ca-file=pki/root-ca.crt, which every namespace's kube-root-ca.crt
+// follows): left alone, it would keep trusting the old CA alone once phase
+// 2 reissues what it verifies. A component that reads such a file and
+// that the phase does not restart anyway is added to the restarts.
+func (r *run) trustCopySteps(bundle []byte) []step {
+	var steps []step
+	seen := map[string]bool{}
+	for _, ref := range r.n.FileRefs {
+		p := ref.Resolved
+		if p == "" || p == r.certPath || strings.Contains(ref.Field, "signing") || inTrustStore(p) {
+			continue
+		}
+		cf := r.n.CertsAt(p)
+		if cf == nil || !r.holdsCA(cf.Certs) {
+			continue
+		}
+		if c := r.n.Component(ref.By); c != nil && !slices.Contains(Restarts(r.o.CA, PhaseNames[r.phase-1], r.role), ref.By) && !slices.Contains(r.restartAlso, ref.By) {
+			r.restartAlso = append(r.restartAlso, ref.By)
+		}
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		steps = append(steps, step{desc: "CA copy " + p + " (" + ref.By + " " + ref.Field + ")", do: func() error {
+			data, err := r.readNode(p)
+			if err != nil {
+				return err
+			}
+			out, ok := r.replaceCA(data, bundle)
+			if !ok {
+				return nil
+			}
+			return r.writeNode(p, out)
+		}})
+	}
+	return steps
 }
 
 // holdsCA reports whether a bundle holds one of the old or new CAs.
@@ -679,9 +992,11 @@ func (r *run) replaceCA(data, want []byte) ([]byte, bool) {
 
 // reissueSteps issues again, from the new CA, every certificate on the node
 // that the old CA signed: files (a bundle keeps its other blocks) and
-// kubeconfigs' embedded client certificates. Keys are kept, as kubeadm
-// certs renew keeps them, so a certificate and its key never disagree
-// whatever moment a crash stops the phase.
+// kubeconfigs' embedded client certificates, each with a new key (a holder
+// of the old key must not get back in with the new certificate, which is
+// no secret). A kubeconfig or a file holding certificate and key is
+// rewritten in one atomic write; for a certificate with its key in another
+// file, see reissueFile.
 func (r *run) reissueSteps() []step {
 	var steps []step
 	seen := map[string]bool{}
@@ -700,17 +1015,7 @@ func (r *run) reissueSteps() []step {
 		}
 		seen[cf.Path] = true
 		p := cf.Path
-		steps = append(steps, step{desc: "certificate " + p, do: func() error {
-			data, err := r.readNode(p)
-			if err != nil {
-				return err
-			}
-			out, _, err := r.reissuePEM(data)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			return r.writeNode(p, out)
-		}})
+		steps = append(steps, step{desc: "certificate " + p, do: func() error { return r.reissueFile(p) }})
 	}
 	for _, kc := range r.n.Kubeconfigs {
 		if kc.Personal {
@@ -723,12 +1028,22 @@ func (r *run) reissueSteps() []step {
 					if len(ai.ClientCertificateData) == 0 {
 						continue
 					}
-					out, changed, err := r.reissuePEM(ai.ClientCertificateData)
+					var k *rekey
+					if leaves := r.oldLeaves(ai.ClientCertificateData); len(leaves) == 1 && len(ai.ClientKeyData) > 0 {
+						var err error
+						if k, err = r.newLeafKey(leaves[0]); err != nil {
+							return fmt.Errorf("user %s: %w", name, err)
+						}
+					}
+					out, changed, err := r.reissuePEM(ai.ClientCertificateData, k)
 					if err != nil {
 						return fmt.Errorf("user %s: %w", name, err)
 					}
 					if changed {
 						ai.ClientCertificateData = out
+						if k != nil {
+							ai.ClientKeyData = k.pem
+						}
 					}
 				}
 				return nil
@@ -736,6 +1051,123 @@ func (r *run) reissueSteps() []step {
 		}})
 	}
 	return steps
+}
+
+// stagedDir, in the state directory, keeps the new keys of phase 2 until
+// the phase is complete.
+const stagedDir = "staged"
+
+// rekey is a reissued certificate's new key.
+type rekey struct {
+	pem []byte
+	pub crypto.PublicKey
+}
+
+func (r *run) newLeafKey(c *x509.Certificate) (*rekey, error) {
+	k, err := newKeyLike(c.PublicKey, r.o.Policy)
+	if err != nil {
+		return nil, err
+	}
+	data, err := signerPEM(k)
+	if err != nil {
+		return nil, err
+	}
+	return &rekey{pem: data, pub: k.Public()}, nil
+}
+
+// oldLeaves are the certificates of a PEM file that the old CA signed.
+func (r *run) oldLeaves(data []byte) []*x509.Certificate {
+	c, _ := parse.PEM(data)
+	var out []*x509.Certificate
+	for _, x := range c.Certs {
+		if !x.IsCA && r.signedByOld(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// reissueFile issues the certificate of the node file p again with a new
+// key. The key is made once and staged in the state directory (with the
+// path of the key file, written first) before any node file changes; then
+// the key file is replaced, then the certificate. A crash between the two
+// leaves the certificate signed by the old CA, so applying the phase again
+// comes back here, finds the staged key and writes the certificate for it.
+// A certificate whose key is not on the node keeps its key.
+func (r *run) reissueFile(p string) error {
+	data, err := r.readNode(p)
+	if err != nil {
+		return err
+	}
+	leaves := r.oldLeaves(data)
+	if len(leaves) == 0 {
+		return nil
+	}
+	stage := filepath.Join(r.dir, stagedDir, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+	var k *rekey
+	var kp string
+	if keyPEM, err := os.ReadFile(stage + ".key"); err == nil {
+		kpb, err := os.ReadFile(stage + ".keypath")
+		if err != nil {
+			return fmt.Errorf("the staged key of %s: %w", p, err)
+		}
+		signer, err := parseSigner(keyPEM)
+		if err != nil {
+			return fmt.Errorf("the staged key of %s: %w", p, err)
+		}
+		k, kp = &rekey{pem: keyPEM, pub: signer.Public()}, string(kpb)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	} else if len(leaves) == 1 {
+		if kp = r.keyFileOf(leaves[0], p, data); kp != "" {
+			if k, err = r.newLeafKey(leaves[0]); err != nil {
+				return err
+			}
+			if err := mkdirAllSync(filepath.Dir(stage), 0o700); err != nil {
+				return err
+			}
+			for _, f := range []struct {
+				name string
+				data []byte
+			}{{".keypath", []byte(kp)}, {".key", k.pem}} {
+				if err := revocation.WriteAtomic(stage+f.name, 0o600, func(w io.Writer) error { _, err := w.Write(f.data); return err }); err != nil {
+					return fmt.Errorf("staging the new key of %s: %w", p, err)
+				}
+			}
+		}
+	}
+	if k != nil && kp != p {
+		if err := r.writeNode(kp, k.pem); err != nil {
+			return err
+		}
+	}
+	out, _, err := r.reissuePEM(data, k)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	return r.writeNode(p, out)
+}
+
+// keyFileOf returns the node file holding c's private key: p itself when
+// data holds it, else a key file of the node; "" when none.
+func (r *run) keyFileOf(c *x509.Certificate, p string, data []byte) string {
+	for rest := data; ; {
+		b, next := pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		rest = next
+		if k, err := parseSigner(pem.EncodeToMemory(b)); err == nil && publicKeyEqual(k.Public(), c.PublicKey) {
+			return p
+		}
+	}
+	sum := spkiSHA(c)
+	for _, k := range r.n.KeyFiles {
+		if k.Source == "file" && k.PublicSHA256 == sum {
+			return k.Path
+		}
+	}
+	return ""
 }
 
 func (r *run) signedByOld(c *x509.Certificate) bool {
@@ -748,8 +1180,11 @@ func (r *run) signedByOld(c *x509.Certificate) bool {
 }
 
 // reissuePEM replaces each certificate of a PEM file that the old CA
-// signed by one from the new CA, keeping every other block.
-func (r *run) reissuePEM(data []byte) ([]byte, bool, error) {
+// signed by one from the new CA, keeping every other block. With k, the
+// certificates are for k's public key, and a private key block of the old
+// certificate's key is replaced by k.
+func (r *run) reissuePEM(data []byte, k *rekey) ([]byte, bool, error) {
+	leaves := r.oldLeaves(data)
 	var out []byte
 	changed := false
 	rest := data
@@ -759,15 +1194,25 @@ func (r *run) reissuePEM(data []byte) ([]byte, bool, error) {
 			break
 		}
 		rest = next
-		if b.Type == "CERTIFICATE" {
+		switch b.Type {
+		case "CERTIFICATE":
 			c, err := x509.ParseCertificate(b.Bytes)
 			if err == nil && !c.IsCA && r.signedByOld(c) {
-				nc, err := r.reissue(c)
+				pub := c.PublicKey
+				if k != nil {
+					pub = k.pub
+				}
+				nc, err := r.reissue(c, pub)
 				if err != nil {
 					return nil, false, err
 				}
 				out = append(out, certPEM(nc)...)
 				changed = true
+				continue
+			}
+		case "RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY":
+			if s, err := parseSigner(pem.EncodeToMemory(b)); k != nil && err == nil && slices.ContainsFunc(leaves, func(c *x509.Certificate) bool { return publicKeyEqual(s.Public(), c.PublicKey) }) {
+				out = append(out, k.pem...)
 				continue
 			}
 		}
@@ -779,9 +1224,10 @@ func (r *run) reissuePEM(data []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
-// reissue issues c again from the new CA: same subject, SANs, key usages
-// and key; a new serial; the lifetime it had, at most the policy's.
-func (r *run) reissue(c *x509.Certificate) (*x509.Certificate, error) {
+// reissue issues c again from the new CA for the public key pub: same
+// subject, SANs and key usages; a new serial; the lifetime it had, at most
+// the policy's.
+func (r *run) reissue(c *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
 	life := c.NotAfter.Sub(c.NotBefore)
 	if max := r.o.Policy.MaxLeafValidity; max > 0 && life > max {
 		life = max
@@ -804,9 +1250,14 @@ func (r *run) reissue(c *x509.Certificate) (*x509.Certificate, error) {
 		IPAddresses:           c.IPAddresses,
 		URIs:                  c.URIs,
 		EmailAddresses:        c.EmailAddresses,
-		SubjectKeyId:          c.SubjectKeyId,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, r.newCA, c.PublicKey, r.newSigner)
+	if c.SubjectKeyId != nil {
+		tpl.SubjectKeyId = c.SubjectKeyId
+		if !publicKeyEqual(c.PublicKey, pub) {
+			tpl.SubjectKeyId = keyID(pub)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, r.newCA, pub, r.newSigner)
 	if err != nil {
 		return nil, fmt.Errorf("issuing %s again: %w", c.Subject, err)
 	}
@@ -910,13 +1361,17 @@ func ReadStatus(o Options) (*Status, error) {
 	if o.Root == "" {
 		o.Root = "/"
 	}
-	dir := o.stateDir()
+	r := &run{o: o, fs: nodefs.FS{Root: o.Root}}
+	dir, err := r.stateDir()
+	if err != nil {
+		return nil, err
+	}
 	st, err := readState(dir)
 	if err != nil {
 		return nil, err
 	}
 	if st.Node != "" {
-		r := &run{o: o, n: node.Read(context.Background(), node.Options{Root: o.Root})}
+		r.n = node.Read(context.Background(), node.Options{Root: o.Root})
 		if id := r.nodeID(); id != st.Node {
 			// Copied from another node: nothing is applied here yet.
 			return &Status{CA: o.CA, StateDir: dir, CopiedFrom: st.Node, Next: 1, Old: st.Old, New: st.New}, nil
@@ -1017,8 +1472,11 @@ func Rollback(ctx context.Context, o Options) (*Rolledback, error) {
 		restored = append(restored, "ConfigMap/kube-public/cluster-info")
 	}
 	// The backups of the phase undone go: applying it again backs up
-	// afresh.
+	// afresh, with new keys.
 	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(filepath.Join(r.dir, stagedDir)); err != nil {
 		return nil, err
 	}
 	st.Phase, st.InProgress = n-1, 0
@@ -1155,26 +1613,68 @@ func certsPEM(cs []*x509.Certificate) []byte {
 	return out
 }
 
-// signingSteps move the controller-manager's signing certificate out of
-// ca.crt (phase 1) and put the new CA there (phase 3, toNew).
+// signingFlags are the controller-manager's flags naming a certificate it
+// signs with: one for every signer, then one per signer. Each accepts
+// exactly one certificate.
+var signingFlags = []string{
+	"cluster-signing-cert-file",
+	"cluster-signing-kubelet-serving-cert-file",
+	"cluster-signing-kubelet-client-cert-file",
+	"cluster-signing-kube-apiserver-client-cert-file",
+	"cluster-signing-legacy-unknown-cert-file",
+}
+
+// signingFile is where the controller-manager's signing certificate goes
+// while ca.crt holds two: beside ca.crt, in the directory its static pod
+// mounts (SigningCertFile with kubeadm's default certificatesDir).
+func (r *run) signingFile() string {
+	return path.Join(path.Dir(r.certPath), path.Base(SigningCertFile))
+}
+
+// signingSteps move the controller-manager's signing certificates out of
+// ca.crt (phase 1): every --cluster-signing-*-cert-file naming ca.crt is
+// pointed at signingFile, which holds the old CA alone; phase 3 (toNew)
+// puts the new CA there, and in a file of the user's own that held the
+// old CA.
 func (r *run) signingSteps(toNew bool) []step {
 	cm := r.n.Component("kube-controller-manager")
 	if r.o.CA != CACluster || cm == nil {
 		return nil
 	}
-	v, ok := cm.Flag("cluster-signing-cert-file")
-	if !ok || v == "" {
-		return nil
-	}
-	signing := filepath.ToSlash(filepath.Clean(v))
-	if toNew {
-		if signing == r.certPath {
-			return nil // ca.crt itself, new CA first
+	signingPath := r.signingFile()
+	var move []string           // flags naming ca.crt or signingFile
+	others := map[string]bool{} // other files named
+	for _, f := range signingFlags {
+		v, ok := cm.Flag(f)
+		if !ok || v == "" {
+			continue
 		}
-		return []step{{desc: "signing certificate " + signing, do: func() error { return r.writeNodeMode(signing, certPEM(r.newCA), 0o644) }}}
+		if !path.IsAbs(v) {
+			return []step{{desc: "signing certificate " + v, do: func() error {
+				return fmt.Errorf("%s: --%s=%s is not an absolute path (it depends on the controller-manager's working directory): make it absolute, then apply again", cm.Source, f, v)
+			}}}
+		}
+		switch v = path.Clean(v); v {
+		case r.certPath, signingPath:
+			move = append(move, f)
+		default:
+			if f == signingFlags[0] || r.holdsOldCA(v) {
+				others[v] = true
+			}
+		}
 	}
-	if signing != r.certPath && signing != SigningCertFile {
-		return nil // a file of the user's own: phase 3 replaces it
+	if toNew {
+		var steps []step
+		if len(move) > 0 {
+			others[signingPath] = true
+		}
+		for _, v := range slices.Sorted(maps.Keys(others)) {
+			steps = append(steps, step{desc: "signing certificate " + v, do: func() error { return r.writeNodeMode(v, certPEM(r.newCA), 0o644) }})
+		}
+		return steps
+	}
+	if len(move) == 0 {
+		return nil // files of the user's own: phase 3 replaces them
 	}
 	var old *x509.Certificate
 	for _, c := range r.old {
@@ -1189,18 +1689,35 @@ func (r *run) signingSteps(toNew bool) []step {
 	}
 	manifest := cm.Source
 	return []step{
-		{desc: "signing certificate " + SigningCertFile, do: func() error { return r.writeNodeMode(SigningCertFile, certPEM(old), 0o644) }},
-		{desc: manifest + " --cluster-signing-cert-file", do: func() error {
+		{desc: "signing certificate " + signingPath, do: func() error { return r.writeNodeMode(signingPath, certPEM(old), 0o644) }},
+		{desc: manifest + " --cluster-signing-*-cert-file", do: func() error {
 			data, err := r.readNode(manifest)
 			if err != nil {
 				return err
 			}
-			re := regexp.MustCompile(`(?m)(--cluster-signing-cert-file=)` + regexp.QuoteMeta(r.certPath) + `(["']?[ \t]*\r?$)`)
-			out := re.ReplaceAll(data, []byte("${1}"+SigningCertFile+"${2}"))
-			if bytes.Equal(out, data) && !bytes.Contains(data, []byte("--cluster-signing-cert-file="+SigningCertFile)) {
-				return fmt.Errorf("%s: found no line --cluster-signing-cert-file=%s to point at %s; change it by hand", manifest, r.certPath, SigningCertFile)
+			out := data
+			for _, f := range move {
+				re := regexp.MustCompile(`(?m)(--` + regexp.QuoteMeta(f) + `=)` + regexp.QuoteMeta(r.certPath) + `(["']?[ \t]*\r?$)`)
+				out = re.ReplaceAll(out, []byte("${1}"+signingPath+"${2}"))
+				if !bytes.Contains(out, []byte("--"+f+"="+signingPath)) {
+					return fmt.Errorf("%s: found no line --%s=%s to point at %s; change it by hand", manifest, f, r.certPath, signingPath)
+				}
 			}
 			return r.writeNode(manifest, out)
 		}},
 	}
+}
+
+// holdsOldCA reports whether the node file p holds one of the old CAs.
+func (r *run) holdsOldCA(p string) bool {
+	cf := r.n.CertsAt(p)
+	if cf == nil {
+		return false
+	}
+	for _, c := range cf.Certs {
+		if r.isOld(c) {
+			return true
+		}
+	}
+	return false
 }

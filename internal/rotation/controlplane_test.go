@@ -228,6 +228,19 @@ func TestRotateClusterCAOnRealControlPlane(t *testing.T) {
 	}
 	oldAdmin, oldSuper := l.kubeconfig("admin.conf"), l.kubeconfig("super-admin.conf")
 	oldCA := l.works(ctx, "before")
+	// In-cluster clients (kube-proxy, CoreDNS, operators) read
+	// kube-root-ca.crt when they start: one started before phase 1 and
+	// never restarted, and one restarted between phases 1 and 2 as phase 1
+	// says to.
+	inCluster := func() *rest.Config {
+		_, data, err := l.rootCA(ctx, c.Admin, "default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &rest.Config{Host: c.Server, BearerToken: l.token, TLSClientConfig: rest.TLSClientConfig{ServerName: testbed.APIServerName, CAData: data}}
+	}
+	notRestarted := inCluster()
+	var restarted *rest.Config
 
 	for phase := 1; phase <= 5; phase++ {
 		start := time.Now()
@@ -249,6 +262,20 @@ func TestRotateClusterCAOnRealControlPlane(t *testing.T) {
 		t.Logf("phase %d (%s): apply %v, restart of %v and checks %v", phase, res.Name, applied.Round(time.Millisecond), res.Restart, time.Since(start).Round(time.Millisecond)-applied.Round(time.Millisecond))
 		if n := len(l.clusterInfoCAs(ctx)); (phase < 4 && n != 2) || (phase >= 4 && n != 1) {
 			t.Errorf("phase %d: cluster-info trusts %d CAs", phase, n)
+		}
+		switch {
+		case phase == 1:
+			if !strings.Contains(strings.Join(res.Manual, "\n"), "in-cluster clients") {
+				t.Errorf("phase 1 does not say to restart in-cluster clients: %q", res.Manual)
+			}
+			restarted = inCluster()
+		case phase >= 2:
+			if u, err := whoami(ctx, restarted); err != nil || u != "system:serviceaccount:default:app" {
+				t.Errorf("phase %d: an in-cluster client restarted after phase 1: %q, %v", phase, u, err)
+			}
+			if _, err := whoami(ctx, notRestarted); err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+				t.Errorf("phase %d: an in-cluster client not restarted since before phase 1: %v, want a TLS failure", phase, err)
+			}
 		}
 		if phase < 3 && !signer.Equal(oldCA) {
 			t.Errorf("phase %d: CSRs are signed by the new CA before the signer switched", phase)

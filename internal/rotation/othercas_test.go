@@ -193,6 +193,13 @@ func TestRotateOtherCAsOnRealControlPlane(t *testing.T) {
 	var newToken string
 	for phase := 1; phase <= 5; phase++ {
 		start := time.Now()
+		if phase == 4 {
+			o := opts(root, rotation.CAServiceAccount, 4)
+			o.Force = false
+			if _, err := rotation.Apply(ctx, o); err == nil || !strings.Contains(err.Error(), "--force") {
+				t.Errorf("service-account phase 4 right after phase 3 without --force: %v", err)
+			}
+		}
 		res := apply(t, root, rotation.CAServiceAccount, phase)
 		l.restart(ctx, res)
 		if phase == 3 {

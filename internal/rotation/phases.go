@@ -1,6 +1,8 @@
 package rotation
 
 import (
+	"strings"
+
 	"github.com/kubepki/kubepki/internal/evidence"
 	"github.com/kubepki/kubepki/internal/report"
 )
@@ -77,7 +79,7 @@ var summaries = map[CA][5]string{
 
 var waits = map[CA][5]string{
 	CACluster: {
-		"Apply this phase on every node (control-plane nodes first, then workers) and restart what it names before phase 2 on any node; also add the new CA to every bundle listed as manual.",
+		"Apply this phase on every node (control-plane nodes first, then workers) and restart what it names before phase 2 on any node; also add the new CA to every bundle listed as manual. Then, once every namespace's kube-root-ca.crt holds the new CA, restart every in-cluster client of the API (kube-proxy, CoreDNS, the CNI, operators: every pod that reads the CA only when it starts) before phase 2: phase 2 issues the API server's certificate from the new CA.",
 		"Apply on every node before phase 3: the old certificates must all be replaced before the old CA stops being trusted in phase 4.",
 		"Apply on every control-plane node before phase 4.",
 		"",
@@ -170,7 +172,7 @@ func actionFor(ca CA, d Dependent, phase string, nodeBy Change) (Action, bool) {
 			return a, true
 		case d.Relation == RelTrusts && d.Kind == "flag" && ca == CAServiceAccount:
 			a.Change = "the file it names holds the old and the new public key"
-		case d.Kind == "signing-flag" && ca == CACluster && d.Location.Field == "--cluster-signing-cert-file":
+		case d.Kind == "signing-flag" && ca == CACluster && strings.HasPrefix(d.Location.Field, "--cluster-signing-") && strings.HasSuffix(d.Location.Field, "-cert-file"):
 			a.Change = "names " + SigningCertFile + ", which holds the old CA alone: the controller-manager accepts exactly one certificate there, and ca.crt now holds two"
 		case d.Relation == RelTrusts:
 			a.Change = "add the new CA"
@@ -193,7 +195,7 @@ func actionFor(ca CA, d Dependent, phase string, nodeBy Change) (Action, bool) {
 			a.Change = "holds the new and the old CA (new first: it signs)"
 		case "signing-flag":
 			a.Change = "signs with the new key once restarted"
-			if ca == CACluster && d.Location.Field == "--cluster-signing-cert-file" {
+			if ca == CACluster && strings.HasPrefix(d.Location.Field, "--cluster-signing-") && strings.HasSuffix(d.Location.Field, "-cert-file") {
 				a.Change = "signs with the new CA once restarted: " + SigningCertFile + " holds the new CA alone"
 			}
 		default:

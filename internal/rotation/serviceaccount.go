@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -107,8 +108,33 @@ func (r *run) loadServiceAccount(first bool) error {
 }
 
 func (r *run) prepareServiceAccount() error {
-	if _, err := os.Stat(filepath.Join(r.dir, newSAPub)); err == nil {
-		return nil
+	if pub, err := os.ReadFile(filepath.Join(r.dir, newSAPub)); err == nil {
+		if r.state.New != "" {
+			return nil
+		}
+		// A crash between the files and the state: completed from the files.
+		_, newSum, err := publicKeyBlocks(pub)
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(r.dir, newSAPub), err)
+		}
+		oldPubs, err := os.ReadFile(filepath.Join(r.dir, oldSAPub))
+		if err != nil {
+			return fmt.Errorf("the state directory %s has a new key and no old one: %w", r.dir, err)
+		}
+		_, sums, err := publicKeyBlocks(oldPubs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(r.dir, oldSAPub), err)
+		}
+		r.state.Old, r.state.New = sums, newSum[0]
+		if err := r.checkNodeCA(); err != nil {
+			return err
+		}
+		return r.saveState()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if r.state.New != "" {
+		return fmt.Errorf("the state directory %s records a new key and has lost its public key %s: refusing to make another", r.dir, newSAPub)
 	}
 	keyPEM, err := r.readNode(r.keyPath)
 	if err != nil {
@@ -189,6 +215,9 @@ func (r *run) serviceAccountSteps(n int) ([]step, []string, error) {
 			{desc: "service-account key " + r.keyPath, do: func() error { return r.writeNode(r.keyPath, key) }},
 		}, nil, nil
 	case PhaseDropOld:
+		if err := r.tokensRefreshed(); err != nil {
+			return nil, nil, err
+		}
 		return []step{pubFile(r.newPub)}, []string{"legacy token Secrets signed by the old key stop working: delete them"}, nil
 	}
 	return []step{{desc: "verify", do: r.verifyServiceAccount}}, nil, nil
@@ -213,6 +242,43 @@ func (r *run) verifyServiceAccount() error {
 	}
 	if len(problems) > 0 {
 		return problems
+	}
+	return nil
+}
+
+// TokenRefresh is how long after phase 3 of a service-account key rotation
+// phase 4 waits by default: kubelets refresh a pod's bound token at 80% of
+// its lifetime, an hour by default.
+const TokenRefresh = time.Hour
+
+// tokensRefreshed refuses phase 4 of a service-account key rotation
+// before the bound tokens signed by the old key have been refreshed: within
+// TokenRefresh (or kube-apiserver's --service-account-max-token-expiration,
+// when longer) of phase 3, unless Options.Force. A phase 4 started already
+// is completed.
+func (r *run) tokensRefreshed() error {
+	if r.o.Force || r.state.InProgress == 4 {
+		return nil
+	}
+	wait := TokenRefresh
+	if api := r.n.Component("kube-apiserver"); api != nil {
+		if v, ok := api.Flag("service-account-max-token-expiration"); ok {
+			if d, err := time.ParseDuration(v); err == nil && d > wait {
+				wait = d
+			}
+		}
+	}
+	var at time.Time
+	for _, e := range r.state.History {
+		if e.Phase == 3 && e.Action == "applied" {
+			at = e.At
+		}
+	}
+	if at.IsZero() {
+		return nil
+	}
+	if left := at.Add(wait).Sub(r.o.Now); left > 0 {
+		return fmt.Errorf("phase 3 was applied at %s: every bound token signed by the old key stops working in phase 4, and kubelets refresh them within %v; wait until %s (%v from now), or pass --force once you know no token signed by the old key is in use", at.UTC().Format(time.RFC3339), wait, at.Add(wait).UTC().Format(time.RFC3339), left.Round(time.Second))
 	}
 	return nil
 }
