@@ -719,6 +719,12 @@ func TestApplyTrustCopies(t *testing.T) {
 	md, _ := os.ReadFile(m)
 	md = bytes.Replace(md, []byte("--root-ca-file=/etc/kubernetes/pki/ca.crt"), []byte("--root-ca-file=/etc/kubernetes/pki/root-ca.crt"), 1)
 	os.WriteFile(m, md, 0o600)
+	// The plan says so: the copies a flag names change with the CA file.
+	for _, d := range plan(t, rotation.CACluster, root).Dependents {
+		if d.Kind == "ca-certificate-copy" && (strings.HasSuffix(d.Location.Path, "/root-ca.crt") || strings.HasSuffix(d.Location.Path, "/etcd/ca.crt")) && d.Change != rotation.ChangeKubepki {
+			t.Errorf("the plan leaves %s to %s, though apply rewrites it", d.Location.Path, d.Change)
+		}
+	}
 	res := apply(t, root, rotation.CACluster, 1)
 	for _, f := range []string{"root-ca.crt", "etcd/ca.crt"} {
 		if c := certs(t, root, "etc/kubernetes/pki/"+f); len(c) != 2 {

@@ -556,6 +556,14 @@ func (b *builder) node(n *evidence.Node) {
 	}
 	certPath, keyPath := CAFiles(b.ca, n)
 	caFiles := map[string]bool{}
+	// named are the files a component's flag names (signing flags aside):
+	// apply rewrites a copy of the CA there together with the CA file.
+	named := map[string]string{}
+	for _, ref := range n.FileRefs {
+		if ref.Resolved != "" && !strings.Contains(ref.Field, "signing") {
+			named[ref.Resolved] = ref.By + " " + ref.Field
+		}
+	}
 	inv := inventory.Build(n)
 	for _, e := range inv.Entries {
 		src := e.Report.Source
@@ -571,6 +579,9 @@ func (b *builder) node(n *evidence.Node) {
 			if e.Report.Path != certPath {
 				kind, note = "ca-certificate-copy", "a copy of the CA outside the file its flags name"
 				c = ChangeManual
+				if by, ok := named[e.Report.Path]; ok {
+					note, c = "a copy of the CA that "+by+" names: rewritten with the CA file in phases 1 and 4", ch
+				}
 			}
 			if inTrustStore(e.Report.Path) {
 				kind, c, note = "trust-store", ChangeManual, "the OS trusts the CA: replace the file and run update-ca-certificates (Debian) or update-ca-trust (RHEL)"
