@@ -101,8 +101,8 @@ func newRotatePlanCommand(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.format != "text" && o.format != "json" {
-				return usagef("unknown output format %q (want text, json)", o.format)
+			if o.format != "text" && o.format != "json" && o.format != "html" {
+				return usagef("unknown output format %q (want text, json, html)", o.format)
 			}
 			now := e.now()
 			if o.now != "" {
@@ -119,8 +119,11 @@ func newRotatePlanCommand(e *env) *cobra.Command {
 				return err
 			}
 			write := func(w io.Writer) error {
-				if o.format == "json" {
+				switch o.format {
+				case "json":
 					return rotation.WriteJSON(w, p)
+				case "html":
+					return rotation.WriteHTML(w, p)
 				}
 				return rotation.WriteText(w, p)
 			}
@@ -131,7 +134,7 @@ func newRotatePlanCommand(e *env) *cobra.Command {
 		},
 	}
 	o.target.register(cmd)
-	cmd.Flags().StringVarP(&o.format, "output", "o", "text", "output format: text, json")
+	cmd.Flags().StringVarP(&o.format, "output", "o", "text", "output format: text, json, html (one self-contained page)")
 	cmd.Flags().StringVar(&o.now, "now", "", "the plan's instant (RFC 3339) instead of the current time, for reproducible plans")
 	cmd.Flags().StringVar(&o.file, "output-file", "", "write the plan to this file (replaced atomically once complete) instead of standard output")
 	return cmd
