@@ -251,7 +251,13 @@ prints the components to restart before the next phase.`,
 				}
 				return fmt.Errorf("phase %d (%s) found %d things still tied to the old CA; the rotation is not complete", res.Phase, res.Name, len(res.Problems))
 			}
-			if len(res.Restart) > 0 {
+			switch {
+			case len(res.Restart) == 0:
+			case len(res.Changed) == 0:
+				// Applied before (perhaps by a run stopped before it
+				// printed this): the restarts may still be owed.
+				fmt.Fprintf(w, "restart, in this order, unless done since the phase was applied: %s\n", strings.Join(res.Restart, ", "))
+			default:
 				fmt.Fprintf(w, "restart now, in this order: %s\n", strings.Join(res.Restart, ", "))
 			}
 			return nil

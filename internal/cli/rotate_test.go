@@ -113,6 +113,11 @@ func TestRotateApplyCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "rewrote /etc/kubernetes/pki/front-proxy-ca.crt") || !strings.Contains(out, "restart now, in this order: kube-apiserver, kube-controller-manager, kube-scheduler") {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
+	// Applied again: nothing to write, and nothing said to restart now.
+	out, err = run(t, "", append([]string{"rotate", "apply", "--phase", "1"}, base...)...)
+	if err != nil || !strings.Contains(out, "nothing changed") || strings.Contains(out, "restart now") {
+		t.Errorf("apply again: %v\n%s", err, out)
+	}
 	out, err = run(t, "", append([]string{"rotate", "status"}, base...)...)
 	if err != nil || !strings.Contains(out, "phase 1 (trust-both) completed") || !strings.Contains(out, "next: phase 2 (reissue)") {
 		t.Errorf("status: %v\n%s", err, out)
