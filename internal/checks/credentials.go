@@ -45,8 +45,11 @@ func init() {
 
 // runSecretKubeconfigs judges the kubeconfigs a cluster keeps in Secrets.
 func runSecretKubeconfigs(in *Input, r *Results) {
-	if why := in.Cluster.Missing(evidence.ResSecretKubeconfigs); why != "" {
-		r.NotEvaluated(report.Location{}, "%s", why)
+	if in.Cluster != nil && in.Cluster.Missing(evidence.ResSecretKubeconfigs) == evidence.SecretValuesNotAsked {
+		r.NotEvaluated(report.Location{}, "%s", evidence.SecretValuesNotAsked)
+		return
+	}
+	if !needs(in, r, evidence.ResSecretKubeconfigs) {
 		return
 	}
 	found := false

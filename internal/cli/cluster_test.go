@@ -55,9 +55,10 @@ func TestAuditClusterLeastPrivilege(t *testing.T) {
 			clusterChecks[ch.ID] = true
 		}
 	}
-	secretChecks := map[string]bool{"serviceaccount-legacy-token-secrets": true, "bootstrap-tokens": true, "cluster-unrevocable-credentials": true}
+	secretChecks := map[string]bool{"serviceaccount-legacy-token-secrets": true, "bootstrap-tokens": true, "cluster-unrevocable-credentials": true, "secret-kubeconfig-credentials": true}
 
-	r := auditClusterAs(t, c.AdminKubeconfig, "--as", sa)
+	// --read-secrets: the kubeconfigs in Secrets are asked for too.
+	r := auditClusterAs(t, c.AdminKubeconfig, "--as", sa, "--read-secrets")
 	if got := r.Targets[0].Identity; got != sa {
 		t.Errorf("identity %q, want %q", got, sa)
 	}
@@ -77,7 +78,7 @@ func TestAuditClusterLeastPrivilege(t *testing.T) {
 
 	// With the optional Secret listing too, every cluster check judges.
 	testbed.ApplyDeploy(t, c.AdminConfig, "rbac-secrets.yaml")
-	r = auditClusterAs(t, c.AdminKubeconfig, "--as", sa)
+	r = auditClusterAs(t, c.AdminKubeconfig, "--as", sa, "--read-secrets")
 	for _, f := range r.Findings {
 		if clusterChecks[f.Check] && f.Status == report.StatusNotEvaluated {
 			t.Errorf("%s with deploy/rbac-secrets.yaml: notEvaluated: %s", f.Check, f.Message)
@@ -86,7 +87,7 @@ func TestAuditClusterLeastPrivilege(t *testing.T) {
 
 	// An identity with no permission: nothing passes, everything names
 	// what it needed.
-	r = auditClusterAs(t, c.AdminKubeconfig, "--as", "nobody")
+	r = auditClusterAs(t, c.AdminKubeconfig, "--as", "nobody", "--read-secrets")
 	seen := 0
 	for _, f := range r.Findings {
 		if !clusterChecks[f.Check] {

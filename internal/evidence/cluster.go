@@ -33,6 +33,10 @@ const (
 	ResSecretKubeconfigs Resource = "/secrets (values, kubeconfigs)"
 )
 
+// SecretValuesNotAsked is the Unread reason of ResSecretKubeconfigs when
+// the audit was not asked to read Secret values.
+const SecretValuesNotAsked = "Secret values are not read unless asked: audit cluster --read-secrets reads them for kubeconfigs"
+
 // Verb returns the kubectl-style permission a reader needs for r.
 func (r Resource) Verb() string {
 	switch r {

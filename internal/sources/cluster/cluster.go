@@ -110,7 +110,7 @@ func Read(ctx context.Context, opts Options) (*evidence.Cluster, error) {
 	if opts.SecretKubeconfigs {
 		jobs = append(jobs, r.secretKubeconfigs)
 	} else {
-		r.ev.Unread[evidence.ResSecretKubeconfigs] = "Secret values are not read unless asked: audit cluster --read-secrets reads them for kubeconfigs"
+		r.ev.Unread[evidence.ResSecretKubeconfigs] = evidence.SecretValuesNotAsked
 	}
 	errs := make([]error, len(jobs))
 	parallel.For(len(jobs), r.opts.Concurrency, func(i int) {
