@@ -128,34 +128,6 @@ func scale() int {
 	return 1
 }
 
-// parallel runs fn(0..n-1) on 48 workers and returns the first error.
-func parallel(n int, fn func(i int) error) error {
-	var next atomic.Int64
-	var first atomic.Value
-	var wg sync.WaitGroup
-	for range 48 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || first.Load() != nil {
-					return
-				}
-				if err := fn(i); err != nil {
-					first.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, ok := first.Load().(error); ok {
-		return err
-	}
-	return nil
-}
-
 func loadLargeCluster(cfg *rest.Config, nodeDir string, div int) (int, error) {
 	ctx := context.Background()
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -172,7 +144,7 @@ func loadLargeCluster(cfg *rest.Config, nodeDir string, div int) (int, error) {
 	)
 	objs := 0
 	ns := func(i int) string { return fmt.Sprintf("bench-%04d", i) }
-	err = parallel(namespaces, func(i int) error {
+	err = testbed.Load(namespaces, 48, func(i int) error {
 		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns(i)}}, metav1.CreateOptions{})
 		return err
 	})
@@ -182,7 +154,7 @@ func loadLargeCluster(cfg *rest.Config, nodeDir string, div int) (int, error) {
 	objs += namespaces
 	verbs := [][]string{{"get", "list"}, {"create", "update"}, {"*"}, {"watch"}}
 	resources := [][]string{{"pods"}, {"configmaps", "services"}, {"deployments"}, {"secrets"}, {"pods/log"}}
-	err = parallel(clusterRoles, func(i int) error {
+	err = testbed.Load(clusterRoles, 48, func(i int) error {
 		name := fmt.Sprintf("bench-cr-%04d", i)
 		_, err := cs.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
 			ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -208,7 +180,7 @@ func loadLargeCluster(cfg *rest.Config, nodeDir string, div int) (int, error) {
 		return 0, fmt.Errorf("cluster roles: %w", err)
 	}
 	objs += 2 * clusterRoles
-	err = parallel(namespaces, func(i int) error {
+	err = testbed.Load(namespaces, 48, func(i int) error {
 		n := ns(i)
 		for s := range saPerNS {
 			name := "default"
@@ -286,7 +258,7 @@ func loadIssuedCSRs(ctx context.Context, cs kubernetes.Interface, nodeDir string
 		return err
 	}
 	now := time.Now()
-	err = parallel(n, func(i int) error {
+	err = testbed.Load(n, 48, func(i int) error {
 		user := fmt.Sprintf("person-%04d", i)
 		der, err := x509.CreateCertificateRequest(nil, &x509.CertificateRequest{Subject: pkix.Name{CommonName: user, Organization: []string{"team-" + strconv.Itoa(i%50)}}}, key)
 		if err != nil {
@@ -357,7 +329,7 @@ func loadLedger(ctx context.Context, cfg *rest.Config, nodeDir string, n int) er
 		return err
 	}
 	now := time.Now()
-	err = parallel(n, func(i int) error {
+	err = testbed.Load(n, 48, func(i int) error {
 		user := fmt.Sprintf("former-%04d", i)
 		groups := []string{"team-" + strconv.Itoa(i%50)}
 		leaf, err := certgen.New(certgen.Spec{CommonName: user, Organization: groups, Client: true, Signer: key, NotBefore: now, NotAfter: now.Add(time.Duration(1+i%400) * 24 * time.Hour)}, ca)

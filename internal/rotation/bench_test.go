@@ -85,33 +85,6 @@ func stopBench() {
 	}
 }
 
-func par(n int, fn func(i int) error) error {
-	var next atomic.Int64
-	var first atomic.Value
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || first.Load() != nil {
-					return
-				}
-				if err := fn(i); err != nil {
-					first.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, ok := first.Load().(error); ok {
-		return err
-	}
-	return nil
-}
-
 func loadBench(cp *testbed.ControlPlaneProcess, div int) error {
 	ctx := context.Background()
 	cfg := rest.CopyConfig(cp.SuperAdminConfig)
@@ -121,7 +94,7 @@ func loadBench(cp *testbed.ControlPlaneProcess, div int) error {
 		return err
 	}
 	namespaces, secrets := 2000/div, 10000/div
-	if err := par(namespaces, func(i int) error {
+	if err := testbed.Load(namespaces, 32, func(i int) error {
 		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ns-%d", i)}}, metav1.CreateOptions{})
 		return err
 	}); err != nil {
@@ -132,7 +105,7 @@ func loadBench(cp *testbed.ControlPlaneProcess, div int) error {
 		return err
 	}
 	now := time.Now()
-	if err := par(secrets, func(i int) error {
+	if err := testbed.Load(secrets, 32, func(i int) error {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("s-%d", i), Namespace: fmt.Sprintf("ns-%d", i%namespaces)}}
 		switch i % 10 {
 		case 0: // a TLS certificate of its own, signed by the cluster CA
