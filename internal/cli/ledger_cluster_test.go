@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -175,7 +174,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 	// A second ledger, as the command runs outside the cluster: into a
 	// file.
 	ledgerFile := filepath.Join(dir, "ledger.json")
-	var cmdLog syncBuffer
+	var cmdLog testbed.SyncBuffer
 	cmdDone := make(chan error, 1)
 	go func() {
 		cmdDone <- Run(lctx, []string{"serve", "ledger", "--ledger", "file", "--ledger-file", ledgerFile, "--listen", "127.0.0.1:0", "--kubeconfig", c.AdminKubeconfig}, strings.NewReader(""), io.Discard, &cmdLog)
@@ -310,7 +309,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: dev}]
 	addr := ln.Addr().String()
 	ln.Close()
 	expDone := make(chan error, 1)
-	var expLog syncBuffer
+	var expLog testbed.SyncBuffer
 	go func() {
 		expDone <- Run(expCtx, []string{"serve", "exporter", "--mode", "cluster", "--listen", addr, "--kubeconfig", c.AdminKubeconfig}, strings.NewReader(""), io.Discard, &expLog)
 	}()
@@ -659,22 +658,4 @@ func adminCert(t *testing.T, c *testbed.Cluster) *x509.Certificate {
 
 func evidenceCSR(name string, cert *x509.Certificate) evidence.CSR {
 	return evidence.CSR{Name: name, SignerName: ledger.SignerAPIServerClient, Requester: "admin", Created: cert.NotBefore, Approved: true, ApprovalReason: "KubectlApprove", Certificate: cert}
-}
-
-// syncBuffer is a bytes.Buffer safe for a server's log and a test's read.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

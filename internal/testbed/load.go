@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 )
@@ -33,4 +34,23 @@ func Load(n, workers int, fn func(i int) error) error {
 		return err
 	}
 	return nil
+}
+
+// SyncBuffer is a bytes.Buffer that a server's goroutines may write (its
+// log) while a test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

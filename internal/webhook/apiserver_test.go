@@ -50,7 +50,7 @@ type rig struct {
 	// certificate (common name kube-apiserver, signed by ca).
 	clientCert, clientKey string
 	stop                  func()
-	logs                  *syncBuffer
+	logs                  *testbed.SyncBuffer
 }
 
 // startWebhook runs the real webhook server over TLS on loopback with the
@@ -59,7 +59,7 @@ func startWebhook(t *testing.T, store revocation.FileStore) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	now := time.Now()
-	r := &rig{logs: &syncBuffer{}}
+	r := &rig{logs: &testbed.SyncBuffer{}}
 	var err error
 	if r.ca, err = certgen.New(certgen.Spec{CommonName: "kubepki-webhook-ca", CA: true, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, nil); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/kubepki/kubepki/internal/certgen"
 	"github.com/kubepki/kubepki/internal/revocation"
+	"github.com/kubepki/kubepki/internal/testbed"
 )
 
 // TestServer runs the server over real TLS: health, readiness, metrics,
@@ -223,7 +223,7 @@ func TestServerKeepsLastGoodList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testbed.SyncBuffer
 	srv, err := NewServer(ServerOptions{Listener: ln, CertFile: certFile, KeyFile: keyFile, InsecureAllowAnyClient: true, Store: store, ReloadInterval: 20 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -283,24 +283,6 @@ func TestServerKeepsLastGoodList(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("the good list back", func() bool { return !stale() && srv.Handler().Set().Lookup(certID("carol")) != nil })
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o600) }
